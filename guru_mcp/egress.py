@@ -1,0 +1,169 @@
+"""One outbound policy for API-call actions and sandbox egress.
+
+Private, loopback, link-local, shared, multicast, reserved and cloud-metadata addresses are refused
+unless the operator allows them (`GURU_MCP_EGRESS_ALLOW`: hosts, `*.suffix` patterns, IPs or CIDRs).
+The check runs on the resolved addresses at connect time, inside the HTTP client's network backend,
+so it covers every redirect hop and cannot be raced by a DNS answer that changes between a check
+and the connection: we connect to exactly the address we checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import httpcore
+import httpx
+
+from guru_mcp.errors import EgressDenied
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_EXTRA_BLOCKED = [
+    ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT (shared address space)
+    ipaddress.ip_network("192.0.0.0/24"),
+    ipaddress.ip_network("198.18.0.0/15"),
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
+]
+
+
+def blocked_reason(ip: IPAddress) -> str | None:
+    """Why an address is refused by default, or None if it is an ordinary public address."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return blocked_reason(ip.ipv4_mapped)
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local (cloud metadata) address"
+    if ip.is_unspecified:
+        return "an unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_private:
+        return "a private address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if any(ip in net for net in _EXTRA_BLOCKED):
+        return "a shared or special-purpose address"
+    return None
+
+
+class EgressPolicy:
+    """Decides whether a host:port may be reached, after DNS resolution."""
+
+    def __init__(self, allow: Iterable[str] = ()) -> None:
+        self.names: set[str] = set()
+        self.suffixes: list[str] = []
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in allow:
+            entry = entry.strip().lower()
+            if not entry:
+                continue
+            if entry.startswith("*."):
+                self.suffixes.append(entry[1:])
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.names.add(entry.rstrip("."))
+
+    def _name_allowed(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return host in self.names or any(host.endswith(s) for s in self.suffixes)
+
+    def _address_allowed(self, ip: IPAddress) -> bool:
+        return any(ip in net for net in self.networks)
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """Addresses to connect to for host:port, all checked; raises EgressDenied otherwise."""
+        host = host.strip("[]")
+        try:
+            literal: IPAddress | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            infos = [str(literal)]
+        else:
+            try:
+                with anyio.fail_after(10):
+                    found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, TimeoutError) as exc:
+                raise EgressDenied(f"cannot resolve host {host!r}: {exc}") from None
+            infos = list(dict.fromkeys(str(info[4][0]) for info in found))
+        if self._name_allowed(host):
+            return infos
+        allowed: list[str] = []
+        for addr in infos:
+            ip = ipaddress.ip_address(addr.split("%", 1)[0])
+            reason = blocked_reason(ip)
+            if reason is None or self._address_allowed(ip):
+                allowed.append(addr)
+            elif literal is not None or len(infos) == 1:
+                raise EgressDenied(
+                    f"egress refused: {host} is {reason} ({addr}); an operator can allow it with "
+                    "GURU_MCP_EGRESS_ALLOW"
+                )
+            else:
+                # A name resolving to a mix of public and private addresses is refused whole.
+                raise EgressDenied(
+                    f"egress refused: {host} resolves to {addr}, {reason}; an operator can allow it with "
+                    "GURU_MCP_EGRESS_ALLOW"
+                )
+        if not allowed:
+            raise EgressDenied(f"egress refused: {host} has no address")
+        return allowed
+
+
+class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore network backend that checks every TCP connection against the policy."""
+
+    def __init__(self, policy: EgressPolicy, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.policy = policy
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self.policy.resolve(host, port)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise EgressDenied("egress refused: unix sockets are not reachable from actions")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def build_http_client(policy: EgressPolicy, *, max_redirects: int = 5) -> httpx.AsyncClient:
+    """The one shared outbound client: policy-checked connections, no environment proxies."""
+    transport = httpx.AsyncHTTPTransport(retries=0)
+    # httpx exposes no public hook for the network backend; we rebuild its pool with ours.
+    transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=GuardedNetworkBackend(policy),
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        trust_env=False,
+        follow_redirects=True,
+        max_redirects=max_redirects,
+        headers={"User-Agent": "guru-mcp/0.1"},
+    )

@@ -1,0 +1,110 @@
+"""The one error tree of guru-mcp.
+
+Three kinds, after pydantic-ai:
+
+- `ConfigError` and `ValidationFailed` — operator mistakes: a bad action definition, a bad setting,
+  a missing image. They say what to fix, naming the field.
+- `RunFailure` — something went wrong while running an action: a timeout, a refused host, a crashed
+  container. They end up in the run record and, masked, in the tool result.
+- `ToolError` — messages meant for the model: bad arguments, an unknown tool, no permission. The model
+  can act on them (fix its arguments, pick another tool).
+
+`to_tool_text` is the single place that turns any of them into the text a client sees; secrets are
+masked by the caller before anything leaves the process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class GuruError(Exception):
+    """Base of every error raised on purpose by guru-mcp."""
+
+
+class ConfigError(GuruError):
+    """The operator must change something (settings, key file, database, image)."""
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ValidationFailed(GuruError):
+    """An action, schedule or import document is invalid. Each problem names its field."""
+
+    def __init__(self, errors: list[FieldError] | FieldError | str, *, prefix: str = "") -> None:
+        if isinstance(errors, str):
+            errors = [FieldError("", errors)]
+        elif isinstance(errors, FieldError):
+            errors = [errors]
+        self.errors = errors
+        self.prefix = prefix
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        head = f"{self.prefix}: " if self.prefix else ""
+        if len(self.errors) == 1:
+            return f"{head}{self.errors[0]}"
+        return head + "; ".join(str(e) for e in self.errors)
+
+
+class NotFound(GuruError):
+    """A named thing (action, secret, run, schedule) does not exist."""
+
+
+class Conflict(GuruError):
+    """The change clashes with what exists (a duplicate name, a version mismatch)."""
+
+
+class ToolError(GuruError):
+    """A message meant for the model calling a tool (bad arguments, unknown tool, no permission)."""
+
+
+class PermissionDenied(ToolError):
+    """The caller may not do this."""
+
+
+class Busy(ToolError):
+    """The caller has too many runs going; the call waited its allowed time and gave up."""
+
+
+@dataclass
+class RunFailure(GuruError):
+    """An action ran (or tried to) and failed. `status` is the run status to record."""
+
+    message: str
+    status: str = "error"
+    details: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class EgressDenied(RunFailure):
+    """An outbound connection was refused by the egress policy."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status="denied")
+
+
+class SandboxUnavailable(RunFailure):
+    """No Docker engine or sandbox image: Python actions cannot run."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status="error")
+
+
+def to_tool_text(exc: BaseException) -> str:
+    """The text a client sees for an error. Never includes a traceback or internal detail."""
+    if isinstance(exc, GuruError):
+        return str(exc)
+    return f"internal error ({type(exc).__name__}); see the server log"

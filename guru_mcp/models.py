@@ -1,0 +1,456 @@
+"""Pure data models: action definitions, callers, jobs, results, run records. No I/O here.
+
+`ActionSpec` is the canonical form of an action. Its JSON form is the Gurubase export format
+(`name`, `condition_prompt`, `action_type`, `parameters`, `config`) plus our own optional fields
+(`title`, `instructions`, `enabled`, `secrets`, `schedule`), so a Gurubase export imports as-is.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from guru_mcp.errors import FieldError, ValidationFailed
+
+BUILTIN_VARIABLES = ("GURUBASE_USER_EMAIL", "GURUBASE_USER_NAME", "GURUBASE_USER_GROUPS", "GURUBASE_GURU_SLUG")
+ACTION_NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+PARAM_NAME_RE = re.compile(r"^[A-Za-z_]{1,64}$")
+SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+MIN_SECRET_LENGTH = 8
+"""Shorter values could not be masked meaningfully (they would blot out ordinary words)."""
+
+
+class ActionType(StrEnum):
+    PYTHON_CODE = "PYTHON_CODE"
+    API_CALL = "API_CALL"
+
+
+class ParamType(StrEnum):
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+
+
+class Trigger(StrEnum):
+    TOOL_CALL = "tool_call"
+    TEST = "test"
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+
+
+def slugify(name: str) -> str:
+    """A tool-safe name from a human one: `Get Weather Data` -> `get_weather_data`."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    return slug[:64] or "action"
+
+
+def _coerce_default(ptype: ParamType, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if ptype is ParamType.STRING:
+        if isinstance(value, (dict, list)):
+            raise ValueError("default of a string parameter must be a string")
+        return str(value)
+    if ptype is ParamType.NUMBER:
+        if isinstance(value, bool):
+            raise ValueError("default of a number parameter must be a number")
+        if isinstance(value, (int, float)):
+            return value
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ValueError(f"default {value!r} is not a number") from None
+        return int(number) if number.is_integer() and "." not in str(value) else number
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("true", "false"):
+        return str(value).strip().lower() == "true"
+    raise ValueError(f"default {value!r} is not a boolean (true or false)")
+
+
+class Parameter(BaseModel):
+    """One input of an action: becomes one property of the tool's input schema."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    type: ParamType = ParamType.STRING
+    description: str = ""
+    required: bool = False
+    default: str | int | float | bool | None = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower_type(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not PARAM_NAME_RE.match(value):
+            raise ValueError("use letters and underscores only (1-64 characters)")
+        if value in BUILTIN_VARIABLES:
+            raise ValueError(f"{value} is a reserved built-in variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _typed_default(self) -> Parameter:
+        try:
+            self.default = _coerce_default(self.type, self.default)
+        except ValueError as exc:
+            raise ValueError(f"parameter {self.name!r}: {exc}") from None
+        return self
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type.value}
+        if self.description:
+            schema["description"] = self.description
+        if self.default is not None:
+            schema["default"] = self.default
+        return schema
+
+
+class Header(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    key: str
+    value: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", value):
+            raise ValueError(f"header name {value!r} is not a valid HTTP header name")
+        return value
+
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: str) -> str:
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError("header values may not contain CR, LF or NUL")
+        return value
+
+
+class ApiCallConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint: str
+    method: str = "GET"
+    headers: list[Header] = Field(default_factory=list)
+    body: dict[str, Any] | list[Any] | None = None
+    timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if value not in HTTP_METHODS:
+                raise ValueError(f"method must be one of {', '.join(HTTP_METHODS)}")
+        return value
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers_from_mapping(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return [{"key": k, "value": v} for k, v in value.items()]
+        return value or []
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _body_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import json
+
+            if not value.strip():
+                return None
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("endpoint is required")
+        if not (value.lower().startswith(("http://", "https://")) or value.startswith("{")):
+            raise ValueError("endpoint must start with http:// or https:// (or a {BASE_URL} placeholder)")
+        if any(c in value for c in " \r\n\t"):
+            raise ValueError("endpoint may not contain whitespace")
+        return value
+
+
+class PythonCodeConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    timeout: float | None = Field(default=None, gt=0)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Optional: the only hosts this action's code may reach (on top of the server's egress policy)."""
+
+    @field_validator("code")
+    @classmethod
+    def _check_code(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("code is empty")
+        return value
+
+
+class ScheduleSpec(BaseModel):
+    """A cron schedule carried with an action (validated in depth by the scheduler)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cron: str
+    timezone: str = "UTC"
+    enabled: bool = True
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    overlap: Literal["skip", "allow"] = "skip"
+    misfire: Literal["run_once", "skip"] = "run_once"
+
+
+class ActionSpec(BaseModel):
+    """An action definition, as an admin writes it and as it is exported."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    title: str = ""
+    condition_prompt: str = ""
+    instructions: str = ""
+    action_type: ActionType
+    parameters: list[Parameter] = Field(default_factory=list)
+    config: ApiCallConfig | PythonCodeConfig
+    enabled: bool = True
+    secrets: list[str] = Field(default_factory=list)
+    """Secret names a Python action reads (API-call actions name theirs as placeholders)."""
+    schedule: ScheduleSpec | None = None
+
+    @field_validator("action_type", mode="before")
+    @classmethod
+    def _upper_type(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not ACTION_NAME_RE.match(value):
+            raise ValueError(
+                f"use lowercase letters, digits and underscores, at most 64 characters (e.g. {slugify(value)!r})"
+            )
+        if value.startswith("admin_"):
+            raise ValueError("names starting with 'admin_' are reserved for admin tools")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _check_secrets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not SECRET_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not a valid secret name")
+            if name in BUILTIN_VARIABLES:
+                raise ValueError(f"{name} is a reserved built-in variable name")
+        return sorted(set(value))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _config_by_type(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            kind = str(data.get("action_type", "")).strip().upper()
+            config = data.get("config")
+            if isinstance(config, dict) and kind in ActionType.__members__:
+                model = PythonCodeConfig if kind == ActionType.PYTHON_CODE else ApiCallConfig
+                data = {**data, "config": model.model_validate(config)}
+        return data
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> ActionSpec:
+        names = [p.name for p in self.parameters]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate parameter names: {', '.join(dupes)}")
+        clash = sorted(set(names) & set(self.secrets))
+        if clash:
+            raise ValueError(f"names used both as parameter and secret: {', '.join(clash)}")
+        expected = PythonCodeConfig if self.action_type is ActionType.PYTHON_CODE else ApiCallConfig
+        if not isinstance(self.config, expected):
+            raise ValueError(f"config does not match action_type {self.action_type.value}")
+        return self
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name.replace("_", " ").capitalize()
+
+    def timeout(self, default: float, maximum: float) -> float:
+        return min(self.config.timeout or default, maximum)
+
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the tool's arguments."""
+        return {
+            "type": "object",
+            "properties": {p.name: p.json_schema() for p in self.parameters},
+            "required": [p.name for p in self.parameters if p.required and p.default is None],
+            "additionalProperties": False,
+        }
+
+    def export(self) -> dict[str, Any]:
+        """The JSON export: the Gurubase format plus our fields; secrets by name only."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        if isinstance(self.config, ApiCallConfig):
+            data["config"]["headers"] = [h.model_dump() for h in self.config.headers]
+        if not data.get("schedule"):
+            data.pop("schedule", None)
+        return data
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("ApiCallConfig", "PythonCodeConfig"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_spec(data: Any, *, where: str = "") -> ActionSpec:
+    """Validate an action definition; every problem is reported with the field it concerns."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("an action definition must be a JSON object", prefix=where)
+    try:
+        return ActionSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            errors.append(FieldError(_loc(err["loc"]), msg))
+        raise ValidationFailed(errors, prefix=where or f"action {data.get('name', '?')!r}") from None
+
+
+class Caller(BaseModel):
+    """Who is calling: from the HTTP token or the stdio configuration."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = "anonymous"
+    """Stable identity for per-caller limits (token id, `stdio`, `schedule:<id>`)."""
+    email: str = ""
+    name: str = ""
+    groups: tuple[str, ...] = ()
+    is_admin: bool = False
+    guru: str = "default"
+
+    def builtins(self) -> dict[str, str]:
+        name = self.name or (self.email.split("@", 1)[0] if self.email else "")
+        return {
+            "GURUBASE_USER_EMAIL": self.email,
+            "GURUBASE_USER_NAME": name,
+            "GURUBASE_USER_GROUPS": ",".join(self.groups) if self.groups else "Everyone",
+            "GURUBASE_GURU_SLUG": self.guru,
+        }
+
+
+class StoredAction(BaseModel):
+    """An action as stored: its spec plus identity, version and state."""
+
+    id: int
+    guru: str
+    spec: ActionSpec
+    version: int
+    enabled: bool
+    disabled_reason: str = ""
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Job(BaseModel):
+    """What an executor needs to run one action: the spec and the resolved values. No I/O handles."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    run_id: str
+    action: ActionSpec
+    arguments: dict[str, Any]
+    """Validated arguments with defaults applied, typed as in the schema."""
+    builtins: dict[str, str]
+    secrets: dict[str, str]
+    """Only the secrets this action references."""
+    timeout: float
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables for a Python action: arguments given (or defaulted), the built-in
+        variables, and the action's secrets. Optional parameters with no value are left unset, so
+        `os.environ.get(name, fallback)` works as scripts written for Gurubase expect."""
+        env = {name: env_text(value) for name, value in self.arguments.items() if value is not None}
+        env.update(self.builtins)
+        env.update(self.secrets)
+        return env
+
+
+def env_text(value: Any) -> str:
+    """How a typed argument is written into text (environment variables, URL and header placeholders)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class ExecResult(BaseModel):
+    """What an executor returns. `data` is structured content for programs; `text` is for the model."""
+
+    status: RunStatus
+    text: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    error: str = ""
+    truncated: bool = False
+    hosts: list[str] = Field(default_factory=list)
+    """Hosts the run contacted (API-call target, sandbox egress)."""
+
+
+class RunRecord(BaseModel):
+    id: str
+    guru: str
+    action_id: int | None
+    action_name: str
+    action_version: int | None
+    trigger: Trigger
+    caller: dict[str, Any]
+    inputs: dict[str, Any]
+    status: RunStatus
+    output: str = ""
+    truncated: bool = False
+    error: str = ""
+    hosts: list[str] = Field(default_factory=list)
+    schedule_id: int | None = None
+    due_at: datetime | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+Json = Annotated[Any, "JSON value"]

@@ -1,0 +1,150 @@
+"""Secrets at rest (AES-256-GCM) and masking of secret values in everything that leaves the process.
+
+Ciphertext layout: `nonce (12 bytes) || ciphertext+tag`, base64-encoded, stored with the id of the key
+that made it. The associated data binds a ciphertext to its guru and name, so a row copied onto
+another secret does not decrypt. Older keys stay usable for decryption during a rotation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets as _random
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from guru_mcp.errors import ConfigError, GuruError
+
+MASK = "[REDACTED]"
+
+
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(b"guru-mcp-key:" + key).hexdigest()[:12]
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raise ConfigError("the secret key must be base64 of 32 bytes") from None
+    if len(key) != 32:
+        raise ConfigError(f"the secret key must be 32 bytes (AES-256), got {len(key)}")
+    return key
+
+
+def write_key_file(path: Path) -> bool:
+    """Create a key file (mode 0600) unless one exists. Returns True if it was created."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(new_key()).decode() + "\n")
+    return True
+
+
+def read_key_file(path: Path) -> bytes:
+    if not path.exists():
+        raise ConfigError(f"no secret key: set GURU_MCP_SECRET_KEY or run `guru-mcp init` to create {path}")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+    return decode_key(path.read_text())
+
+
+class SecretDecryptError(GuruError):
+    """A stored secret cannot be decrypted with any configured key."""
+
+
+class Keyring:
+    """The primary key (encrypts) and older keys (decrypt only), indexed by key id."""
+
+    def __init__(self, primary: bytes, older: Iterable[bytes] = ()) -> None:
+        self.primary_id = key_id(primary)
+        self._keys = {key_id(k): AESGCM(k) for k in (*older, primary)}
+
+    @staticmethod
+    def _aad(guru: str, name: str) -> bytes:
+        return f"guru-mcp:v1:{guru}:{name}".encode()
+
+    def encrypt(self, guru: str, name: str, value: str) -> tuple[str, str]:
+        nonce = _random.token_bytes(12)
+        sealed = self._keys[self.primary_id].encrypt(nonce, value.encode(), self._aad(guru, name))
+        return base64.b64encode(nonce + sealed).decode(), self.primary_id
+
+    def decrypt(self, guru: str, name: str, ciphertext: str, kid: str) -> str:
+        aead = self._keys.get(kid)
+        if aead is None:
+            raise SecretDecryptError(f"secret {name!r} was encrypted with key {kid}, which is not configured")
+        raw = base64.b64decode(ciphertext)
+        try:
+            return aead.decrypt(raw[:12], raw[12:], self._aad(guru, name)).decode()
+        except InvalidTag:
+            raise SecretDecryptError(f"secret {name!r} failed its integrity check") from None
+
+
+def _encodings(value: str) -> set[str]:
+    """The raw value and the encodings under which it commonly leaks."""
+    raw = value.encode()
+    forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    # Base64 at each of the three alignments, so the value is found inside the base64 of a longer
+    # string too (e.g. HTTP basic auth `user:secret`). Edge characters depend on the neighbours.
+    for pad in range(3):
+        total = pad + len(raw)
+        # Characters that depend on the padding (at the start) or on what follows (at the end) vary.
+        start, end_cut = (0, 2, 3)[pad], (1 if total % 3 else 0)
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * pad + raw).decode().rstrip("=")
+            core = text[start : len(text) - end_cut]
+            if len(core) >= 6:
+                forms.add(core)
+    forms.add(base64.b64encode(raw).decode())
+    forms.add(raw.hex())
+    return {f for f in forms if f}
+
+
+class Masker:
+    """Replaces secret values, and their encodings, with `[REDACTED]` in text and JSON-like data."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for value in values:
+            if value:
+                forms |= _encodings(value)
+        self._pattern = (
+            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))) if forms else None
+        )
+
+    @property
+    def active(self) -> bool:
+        return self._pattern is not None
+
+    def text(self, value: str) -> str:
+        if self._pattern is None or not value:
+            return value
+        return self._pattern.sub(MASK, value)
+
+    def data(self, value: Any) -> Any:
+        """Mask every string (keys too) in a JSON-like structure."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {self.text(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.data(v) for v in value]
+        return value

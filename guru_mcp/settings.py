@@ -1,0 +1,97 @@
+"""Settings: one object, read from `GURU_MCP_*` environment variables, built in the CLI and passed down.
+
+Nothing below this module reads the environment; tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every tunable of the server. Environment variables use the prefix `GURU_MCP_`."""
+
+    model_config = SettingsConfigDict(env_prefix="GURU_MCP_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".guru-mcp")
+    """State directory: the SQLite database, the secret key file."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL. Default: a SQLite file under `home`."""
+
+    secret_key: SecretStr | None = None
+    """Master key for secrets at rest (base64 of 32 bytes). Default: `home/secret.key`, made by `init`."""
+
+    old_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Earlier master keys, comma-separated, still accepted for decryption during a key rotation."""
+
+    egress_allow: CommaList = Field(default_factory=list)
+    """Hosts, IPs or CIDRs that outbound calls may reach even though they are private/loopback."""
+
+    default_guru: str = "default"
+    """The guru (tenant) a connection serves unless its token names another."""
+
+    # Runs
+    max_concurrent_runs_per_caller: int = Field(default=3, ge=1)
+    run_queue_timeout: float = Field(default=30.0, gt=0)
+    """How long a call may wait for one of its caller's run slots before it is refused."""
+    run_output_limit: int = Field(default=64 * 1024, ge=1024)
+    """Characters of output kept in a run record (the tool result may carry more)."""
+
+    # API-call actions
+    http_default_timeout: float = Field(default=30.0, gt=0)
+    http_max_timeout: float = Field(default=120.0, gt=0)
+    http_response_limit: int = Field(default=1024 * 1024, ge=1024)
+    http_max_redirects: int = Field(default=5, ge=0)
+
+    # Python actions / sandbox
+    sandbox_enabled: bool = True
+    sandbox_image: str | None = None
+    """Image reference; default: the tag computed from the sandbox/ inputs."""
+    sandbox_default_timeout: float = Field(default=30.0, gt=0)
+    sandbox_max_timeout: float = Field(default=120.0, gt=0)
+    sandbox_memory: str = "512m"
+    sandbox_cpus: float = Field(default=1.0, gt=0)
+    sandbox_pids_limit: int = Field(default=128, ge=16)
+    sandbox_tmp_size: str = "100m"
+    sandbox_output_limit: int = Field(default=1024 * 1024, ge=1024)
+    sandbox_pool_size: int = Field(default=2, ge=0)
+    sandbox_preimport: CommaList = Field(default_factory=lambda: ["pandas", "numpy"])
+    sandbox_egress: Literal["proxy", "none", "bridge"] = "proxy"
+    max_code_bytes: int = Field(default=100_000, ge=1000)
+
+    # Identity for stdio callers (HTTP callers get theirs from their token)
+    stdio_user_email: str = ""
+    stdio_user_name: str = ""
+    stdio_user_groups: CommaList = Field(default_factory=list)
+
+    # Scheduler
+    scheduler_enabled: bool = True
+    scheduler_misfire_grace: float = Field(default=3600.0, ge=0)
+
+    catalog_poll_interval: float = Field(default=2.0, gt=0)
+    """Seconds between checks for catalog changes made by other processes (CLI, replicas)."""
+
+    _split = field_validator(
+        "egress_allow", "sandbox_preimport", "stdio_user_groups", "old_secret_keys", mode="before"
+    )(_split_commas)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'guru-mcp.db'}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / "secret.key"
