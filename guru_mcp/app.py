@@ -1,0 +1,144 @@
+"""The application's resources, built once per process and passed down.
+
+`open_app(settings)` opens the database (running migrations), the key ring, the one shared outbound
+HTTP client, the sandbox, and the background tasks (catalog watcher, scheduler); closing it stops
+them in reverse order. Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import anyio
+
+from guru_mcp.catalog import Catalog
+from guru_mcp.egress import EgressPolicy, build_http_client
+from guru_mcp.errors import ConfigError
+from guru_mcp.executors import Executor, UnavailableExecutor
+from guru_mcp.executors.http import HttpExecutor
+from guru_mcp.models import ActionType
+from guru_mcp.runs import RunService
+from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file, write_key_file
+from guru_mcp.settings import Settings
+from guru_mcp.store import Store, create_db_engine, migrate
+from guru_mcp.vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: Store
+    keyring: Keyring
+    catalog: Catalog
+    vault: Vault
+    runs: RunService
+    policy: EgressPolicy
+    sandbox: Any
+    """The Python executor; has `status() -> dict`."""
+    scheduler: Any = None
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    async def masker(self, guru: str) -> Masker:
+        """A masker for every secret of a guru (for exports and listings)."""
+        names = {row["name"] for row in await self.store.list_secrets(guru)}
+        return Masker((await self.vault.resolve(guru, names)).values())
+
+
+def load_keyring(settings: Settings, *, create: bool = False) -> Keyring:
+    if settings.secret_key is not None:
+        primary = decode_key(settings.secret_key.get_secret_value())
+    else:
+        if create:
+            write_key_file(settings.key_file)
+        primary = read_key_file(settings.key_file)
+    return Keyring(primary, [decode_key(k.get_secret_value()) for k in settings.old_secret_keys])
+
+
+async def open_store(settings: Settings) -> Store:
+    engine = create_db_engine(settings.db_url)
+    try:
+        await anyio.to_thread.run_sync(migrate, engine)
+    except Exception as exc:
+        raise ConfigError(f"cannot open the database {settings.db_url.split('@')[-1]}: {exc}") from exc
+    store = Store(engine)
+    await store.ensure_guru(settings.default_guru)
+    return store
+
+
+@asynccontextmanager
+async def _sandbox(settings: Settings, policy: EgressPolicy) -> AsyncIterator[Any]:
+    if not settings.sandbox_enabled:
+        yield _Unavailable("Python actions are switched off (GURU_MCP_SANDBOX_ENABLED=false)")
+        return
+    try:
+        from guru_mcp.executors.sandbox import open_sandbox
+    except ImportError:
+        yield _Unavailable("sandbox not available: this build has no Docker executor")
+        return
+    async with open_sandbox(settings, policy) as sandbox:
+        yield sandbox
+
+
+class _Unavailable(UnavailableExecutor):
+    def status(self) -> dict[str, Any]:
+        return {"available": False, "reason": self.reason}
+
+
+@asynccontextmanager
+async def open_app(
+    settings: Settings,
+    *,
+    background: bool = True,
+    sandbox: bool = True,
+    executors: dict[ActionType, Executor] | None = None,
+) -> AsyncIterator[App]:
+    """Build every resource. `sandbox=False` skips Docker (CLI commands); `executors` replaces the
+    real executors (tests)."""
+    store = await open_store(settings)
+    keyring = load_keyring(settings, create=True)
+    stale = await store.mark_stale_runs(
+        timedelta(seconds=max(settings.sandbox_max_timeout, settings.http_max_timeout) + settings.run_queue_timeout + 60)
+    )
+    if stale:
+        log.warning("marked %d runs cut off by an earlier stop as cancelled", stale)
+    policy = EgressPolicy(settings.egress_allow)
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(build_http_client(policy, max_redirects=settings.http_max_redirects))
+        python_executor = (
+            await stack.enter_async_context(_sandbox(settings, policy))
+            if sandbox
+            else _Unavailable("the sandbox is not started for this command")
+        )
+        catalog = Catalog(settings, store)
+        vault = Vault(store, keyring, catalog)
+        chosen: dict[ActionType, Executor] = {
+            ActionType.API_CALL: HttpExecutor(http, response_limit=settings.http_response_limit),
+            ActionType.PYTHON_CODE: python_executor,
+        }
+        chosen.update(executors or {})
+        runs = RunService(settings, store, catalog, vault, chosen)
+        app = App(settings, store, keyring, catalog, vault, runs, policy, python_executor)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)
+        if background:
+            tg.start_soon(catalog.watch)
+            await _start_scheduler(app, tg)
+        yield app
+
+
+async def _start_scheduler(app: App, tg: anyio.abc.TaskGroup) -> None:
+    if not app.settings.scheduler_enabled:
+        return
+    try:
+        from guru_mcp.scheduler import start_scheduler  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    app.scheduler = await start_scheduler(app, tg)

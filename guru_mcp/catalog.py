@@ -1,0 +1,294 @@
+"""The action catalog: validation on save, and an in-memory, versioned snapshot per guru.
+
+Every change goes through `Catalog`, which bumps the guru's catalog version in the same transaction
+and tells listeners (the MCP server sends `tools/list_changed`; the scheduler re-plans). Changes
+made by other processes (the CLI, another replica) are picked up by `watch`, which polls the
+version — one indexed row — every `catalog_poll_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from jsonschema import Draft202012Validator
+
+from guru_mcp.errors import FieldError, NotFound, ValidationFailed
+from guru_mcp.models import BUILTIN_VARIABLES, ActionSpec, ActionType, ApiCallConfig, PythonCodeConfig, StoredAction
+from guru_mcp.settings import Settings
+from guru_mcp.store import Store
+from guru_mcp.templating import placeholders
+
+log = logging.getLogger(__name__)
+
+_ENV_READERS = {("os", "getenv"), ("environ", "get"), ("os.environ", "get")}
+
+
+def env_names_read(code: str) -> set[str]:
+    """Names a script reads from the environment with a literal: `os.environ['X']`, `.get('X')`,
+    `os.getenv('X')`. Used to hand a Python action only the secrets it reads."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            if isinstance(func, ast.Attribute) and isinstance(node.args[0].value, str):
+                owner = ast.unparse(func.value).split(".")[-1] if isinstance(func.value, ast.expr) else ""
+                if (owner, func.attr) in _ENV_READERS or (ast.unparse(func.value), func.attr) in _ENV_READERS:
+                    names.add(node.args[0].value)
+            elif isinstance(func, ast.Name) and func.id == "getenv" and isinstance(node.args[0].value, str):
+                names.add(node.args[0].value)
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            if isinstance(node.slice.value, str) and ast.unparse(node.value).endswith("environ"):
+                names.add(node.slice.value)
+    return names
+
+
+def secret_candidates(spec: ActionSpec) -> frozenset[str]:
+    """Names that, if a secret of that name exists, this action uses."""
+    params = {p.name for p in spec.parameters}
+    if isinstance(spec.config, ApiCallConfig):
+        names = {name for _, name in placeholders(spec.config)}
+    else:
+        names = set(spec.secrets) | env_names_read(spec.config.code)
+    return frozenset(names - params - set(BUILTIN_VARIABLES))
+
+
+@dataclass(frozen=True)
+class ActionEntry:
+    """One action of a snapshot, with what a call needs precomputed."""
+
+    stored: StoredAction
+    validator: Draft202012Validator
+    secret_names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    guru: str
+    version: int
+    entries: dict[str, ActionEntry] = field(default_factory=dict)
+
+    def enabled(self) -> list[ActionEntry]:
+        return [e for e in self.entries.values() if e.stored.enabled]
+
+
+@dataclass
+class SaveResult:
+    action: StoredAction
+    created: bool
+    missing_secrets: list[str]
+    warnings: list[str]
+
+
+class Catalog:
+    """Validated changes to actions, and snapshots of them."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._snapshots: dict[str, Snapshot] = {}
+        self._listeners: dict[object, Callable[[str], None]] = {}
+        self._lock = anyio.Lock()
+
+    # -- change notification -----------------------------------------------------------------------
+
+    def add_listener(self, fn: Callable[[str], None]) -> Callable[[], None]:
+        token = object()
+        self._listeners[token] = fn
+        return lambda: self._listeners.pop(token, None)  # type: ignore[return-value]
+
+    def _changed(self, guru: str) -> None:
+        self._snapshots.pop(guru, None)
+        for fn in list(self._listeners.values()):
+            try:
+                fn(guru)
+            except Exception:  # one bad listener must not break a save
+                log.exception("catalog listener failed")
+
+    async def watch(self) -> None:
+        """Poll for changes made by other processes; runs until cancelled."""
+        while True:
+            await anyio.sleep(self.settings.catalog_poll_interval)
+            for guru, snap in list(self._snapshots.items()):
+                try:
+                    version = await self.store.catalog_version(guru)
+                except Exception:
+                    log.exception("catalog poll failed")
+                    continue
+                if version != snap.version:
+                    self._changed(guru)
+
+    # -- snapshots ---------------------------------------------------------------------------------
+
+    async def snapshot(self, guru: str) -> Snapshot:
+        snap = self._snapshots.get(guru)
+        if snap is not None:
+            return snap
+        async with self._lock:
+            snap = self._snapshots.get(guru)
+            if snap is None:
+                await self.store.ensure_guru(guru)
+                version = await self.store.catalog_version(guru)
+                actions = await self.store.list_actions(guru)
+                entries = {
+                    a.name: ActionEntry(
+                        stored=a,
+                        validator=Draft202012Validator(a.spec.input_schema()),
+                        secret_names=secret_candidates(a.spec),
+                    )
+                    for a in actions
+                }
+                snap = Snapshot(guru=guru, version=version, entries=entries)
+                self._snapshots[guru] = snap
+            return snap
+
+    async def get(self, guru: str, name: str) -> StoredAction:
+        entry = (await self.snapshot(guru)).entries.get(name)
+        if entry is None:
+            raise NotFound(f"no action named {name!r}")
+        return entry.stored
+
+    async def list(self, guru: str) -> list[StoredAction]:
+        return [e.stored for e in (await self.snapshot(guru)).entries.values()]
+
+    # -- validation --------------------------------------------------------------------------------
+
+    async def check(self, guru: str, spec: ActionSpec) -> tuple[list[str], list[str]]:
+        """Validate what needs the outside world. Returns (missing secrets, warnings); raises
+        ValidationFailed naming the field for anything that must be fixed."""
+        errors: list[FieldError] = []
+        warnings: list[str] = []
+        secrets = {s["name"] for s in await self.store.list_secrets(guru)} if await self._guru_exists(guru) else set()
+        params = {p.name for p in spec.parameters}
+        for name in sorted(params & secrets):
+            errors.append(FieldError("parameters", f"parameter {name!r} has the same name as a secret"))
+        missing: set[str] = set()
+        if isinstance(spec.config, ApiCallConfig):
+            for where, name in placeholders(spec.config):
+                if name in params or name in BUILTIN_VARIABLES or name in secrets:
+                    continue
+                if name.isupper():
+                    missing.add(name)
+                else:
+                    errors.append(
+                        FieldError(where, f"{{{name}}} names no parameter, built-in variable or secret")
+                    )
+        elif isinstance(spec.config, PythonCodeConfig):
+            code = spec.config.code
+            if len(code.encode()) > self.settings.max_code_bytes:
+                errors.append(FieldError("config.code", f"longer than {self.settings.max_code_bytes} bytes"))
+            try:
+                compile(code, f"<action {spec.name}>", "exec")
+            except SyntaxError as exc:
+                errors.append(FieldError("config.code", f"syntax error on line {exc.lineno}: {exc.msg}"))
+            else:
+                for problem in _lint(code):
+                    errors.append(FieldError("config.code", problem))
+            missing |= set(spec.secrets) - secrets
+            unread = set(spec.secrets) - env_names_read(code)
+            if unread:
+                warnings.append(f"secrets listed but never read with a literal name: {', '.join(sorted(unread))}")
+        if spec.schedule is not None:
+            try:
+                _validate_schedule(spec)
+            except ValidationFailed as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise ValidationFailed(errors, prefix=f"action {spec.name!r}")
+        return sorted(missing), warnings
+
+    async def _guru_exists(self, guru: str) -> bool:
+        return guru in await self.store.list_gurus()
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    async def save_spec(
+        self, guru: str, spec: ActionSpec, *, create: bool = True, replace: bool = True, expected_version: int | None = None
+    ) -> SaveResult:
+        """Create or replace an action. One whose secrets are missing is stored disabled, with a reason."""
+        missing, warnings = await self.check(guru, spec)
+        enabled, reason = spec.enabled, ""
+        if missing:
+            enabled = False
+            reason = f"missing secrets: {', '.join(missing)}"
+            if spec.enabled:
+                warnings.append(f"stored disabled: {reason}; set them, then enable the action")
+        stored, created = await self.store.save_action(
+            guru, spec, enabled=enabled, disabled_reason=reason, create=create, replace=replace,
+            expected_version=expected_version,
+        )
+        self._changed(guru)
+        return SaveResult(stored, created, missing, warnings)
+
+    async def set_enabled(self, guru: str, name: str, enabled: bool) -> StoredAction:
+        stored = await self.get(guru, name)
+        if enabled:
+            missing, _ = await self.check(guru, stored.spec)
+            if missing:
+                raise ValidationFailed(
+                    FieldError("secrets", f"set these secrets first: {', '.join(missing)}"),
+                    prefix=f"cannot enable {name!r}",
+                )
+        await self.store.set_enabled(guru, [name], enabled, "" if enabled else "disabled by an admin")
+        self._changed(guru)
+        return await self.get(guru, name)
+
+    async def disable_users_of_secret(self, guru: str, secret: str) -> list[str]:
+        snap = await self.snapshot(guru)
+        users = sorted(name for name, e in snap.entries.items() if secret in e.secret_names and e.stored.enabled)
+        if users:
+            await self.store.set_enabled(guru, users, False, f"secret {secret} was deleted")
+            self._changed(guru)
+        return users
+
+    async def delete(self, guru: str, name: str) -> None:
+        await self.store.delete_action(guru, name)
+        self._changed(guru)
+
+    def users_of_secret(self, snap: Snapshot, secret: str) -> list[str]:
+        return sorted(name for name, e in snap.entries.items() if secret in e.secret_names)
+
+
+def _lint(code: str) -> list[str]:
+    try:
+        from guru_mcp.lint import lint_python
+    except ImportError:  # the lint arrives with the sandbox; nothing to check before it
+        return []
+    return lint_python(code)
+
+
+def _validate_schedule(spec: ActionSpec) -> None:
+    try:
+        from guru_mcp.cron import validate_schedule
+    except ImportError:
+        raise ValidationFailed(FieldError("schedule", "schedules are not supported by this build")) from None
+    validate_schedule(spec)
+
+
+def describe(action: StoredAction) -> dict[str, Any]:
+    """A short listing row for an action."""
+    spec = action.spec
+    row: dict[str, Any] = {
+        "name": spec.name,
+        "title": spec.display_title,
+        "type": spec.action_type.value,
+        "enabled": action.enabled,
+        "version": action.version,
+        "parameters": [p.name for p in spec.parameters],
+    }
+    if action.disabled_reason:
+        row["disabled_reason"] = action.disabled_reason
+    if spec.action_type is ActionType.API_CALL:
+        assert isinstance(spec.config, ApiCallConfig)
+        row["request"] = f"{spec.config.method} {spec.config.endpoint}"
+    if spec.schedule is not None:
+        row["schedule"] = spec.schedule.model_dump()
+    return row

@@ -1,0 +1,222 @@
+"""Run one action: validate arguments -> build the job -> execute -> mask -> record.
+
+Every call that names an action leaves exactly one run record, whatever happens: bad arguments,
+a refused host, a timeout, a crash, a cancellation. The record is written when the run starts and
+completed when it ends, so a run cut off by a crash is still there (marked at the next start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from guru_mcp.catalog import ActionEntry, Catalog
+from guru_mcp.errors import Busy, NotFound, RunFailure, ToolError
+from guru_mcp.executors import Executor
+from guru_mcp.models import ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
+from guru_mcp.secrets import Masker
+from guru_mcp.settings import Settings
+from guru_mcp.store import Store
+from guru_mcp.vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    record: RunRecord
+    result: ExecResult
+    """Masked."""
+
+
+class RunService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        catalog: Catalog,
+        vault: Vault,
+        executors: Mapping[ActionType, Executor],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.vault = vault
+        self.executors = dict(executors)
+        self._slots: dict[str, anyio.Semaphore] = {}
+
+    def _slot(self, key: str) -> anyio.Semaphore:
+        sem = self._slots.get(key)
+        if sem is None:
+            sem = self._slots[key] = anyio.Semaphore(self.settings.max_concurrent_runs_per_caller, fast_acquire=True)
+        return sem
+
+    def _timeout(self, entry: ActionEntry) -> float:
+        spec = entry.stored.spec
+        if spec.action_type is ActionType.PYTHON_CODE:
+            return spec.timeout(self.settings.sandbox_default_timeout, self.settings.sandbox_max_timeout)
+        return spec.timeout(self.settings.http_default_timeout, self.settings.http_max_timeout)
+
+    async def run(
+        self,
+        guru: str,
+        action_name: str,
+        arguments: dict[str, Any] | None,
+        caller: Caller,
+        trigger: Trigger,
+        *,
+        schedule_id: int | None = None,
+        due_at: datetime | None = None,
+        allow_disabled: bool = False,
+    ) -> RunOutcome:
+        """Run an action. Raises NotFound/ToolError only if there is no enabled action of that name;
+        every other failure is returned as a recorded, masked result."""
+        snap = await self.catalog.snapshot(guru)
+        entry = snap.entries.get(action_name)
+        if entry is None:
+            raise NotFound(f"no action named {action_name!r}")
+        if not entry.stored.enabled and not allow_disabled:
+            raise ToolError(f"action {action_name!r} is disabled ({entry.stored.disabled_reason or 'by an admin'})")
+        arguments = dict(arguments or {})
+        record = RunRecord(
+            id=str(uuid.uuid4()),
+            guru=guru,
+            action_id=entry.stored.id,
+            action_name=action_name,
+            action_version=entry.stored.version,
+            trigger=trigger,
+            caller={"key": caller.key, "email": caller.email, "name": caller.name, "admin": caller.is_admin},
+            inputs=arguments,
+            status=RunStatus.RUNNING,
+            schedule_id=schedule_id,
+            due_at=due_at,
+            started_at=datetime.now(UTC),
+        )
+        problems = sorted(entry.validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        if problems:
+            message = "invalid arguments: " + "; ".join(
+                f"{'.'.join(map(str, p.absolute_path)) or 'arguments'}: {p.message}" for p in problems
+            )
+            masker = await self._masker(guru, entry)
+            record.inputs = masker.data(arguments)
+            result = ExecResult(status=RunStatus.ERROR, text=masker.text(message), error=masker.text(message))
+            await self._record_whole(record, result)
+            return RunOutcome(record, result)
+        for param in entry.stored.spec.parameters:
+            if param.name not in arguments and param.default is not None:
+                arguments[param.name] = param.default
+
+        sem = self._slot(caller.key)
+        with anyio.move_on_after(self.settings.run_queue_timeout) as waited:
+            await sem.acquire()
+        if waited.cancelled_caught:
+            raise Busy(
+                f"too many runs at once for this caller (limit {self.settings.max_concurrent_runs_per_caller}); "
+                f"waited {self.settings.run_queue_timeout:g} s — try again later"
+            )
+        try:
+            return await self._execute(guru, entry, arguments, caller, record)
+        finally:
+            sem.release()
+
+    async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
+        return Masker((await self.vault.resolve(guru, entry.secret_names)).values())
+
+    async def _execute(
+        self, guru: str, entry: ActionEntry, arguments: dict[str, Any], caller: Caller, record: RunRecord
+    ) -> RunOutcome:
+        spec = entry.stored.spec
+        secrets = await self.vault.resolve(guru, entry.secret_names)
+        masker = Masker(secrets.values())
+        record.inputs = masker.data(arguments)
+        await self.store.start_run(record)
+        started = time.perf_counter()
+        timeout = self._timeout(entry)
+        job = Job(
+            run_id=record.id,
+            action=spec,
+            arguments=arguments,
+            builtins=caller.model_copy(update={"guru": guru}).builtins(),
+            secrets=secrets,
+            timeout=timeout,
+        )
+        try:
+            missing = _missing_secrets(spec, entry.secret_names, secrets)
+            if missing:
+                raise RunFailure(f"secret {', '.join(missing)} is not set; an admin must set it")
+            executor = self.executors[spec.action_type]
+            # The executor enforces the timeout itself (and cleans up); this is the backstop.
+            backstop = timeout + (15.0 if spec.action_type is ActionType.PYTHON_CODE else 1.0)
+            with anyio.fail_after(backstop):
+                result = await executor.execute(job)
+        except TimeoutError:
+            result = _failed(RunStatus.TIMEOUT, f"{spec.name} timed out after {timeout:g} s")
+        except RunFailure as exc:
+            result = _failed(RunStatus(exc.status), str(exc))
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._finish(record, _failed(RunStatus.CANCELLED, "the run was cancelled"), started, masker)
+            raise
+        except Exception as exc:
+            log.exception("action %s crashed", spec.name)
+            result = _failed(RunStatus.ERROR, f"internal error while running {spec.name}: {type(exc).__name__}")
+        result = ExecResult(
+            status=result.status,
+            text=masker.text(result.text),
+            data=masker.data(result.data),
+            error=masker.text(result.error),
+            truncated=result.truncated,
+            hosts=result.hosts,
+        )
+        with anyio.CancelScope(shield=True):
+            await self._finish(record, result, started, masker)
+        return RunOutcome(record, result)
+
+    async def _finish(self, record: RunRecord, result: ExecResult, started: float, masker: Masker) -> None:
+        limit = self.settings.run_output_limit
+        output = masker.text(result.text)
+        record.status = result.status
+        record.output = output[:limit]
+        record.truncated = result.truncated or len(output) > limit
+        record.error = masker.text(result.error)
+        record.hosts = result.hosts
+        record.ended_at = datetime.now(UTC)
+        record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        await self.store.finish_run(
+            record.id,
+            status=record.status,
+            output=record.output,
+            truncated=record.truncated,
+            error=record.error,
+            hosts=record.hosts,
+            ended_at=record.ended_at,
+            duration_ms=record.duration_ms,
+        )
+
+    async def _record_whole(self, record: RunRecord, result: ExecResult) -> None:
+        record.status = result.status
+        record.error = result.error
+        record.output = result.text[: self.settings.run_output_limit]
+        record.ended_at = record.started_at
+        record.duration_ms = 0.0
+        await self.store.start_run(record)
+
+
+def _failed(status: RunStatus, message: str) -> ExecResult:
+    return ExecResult(status=status, text=message, error=message, data={"success": False, "error": message})
+
+
+def _missing_secrets(spec: Any, candidates: frozenset[str], found: Mapping[str, str]) -> list[str]:
+    """Secrets the action must have: API placeholders that are secrets, and Python's listed secrets."""
+    if spec.action_type is ActionType.PYTHON_CODE:
+        required = set(spec.secrets)
+    else:
+        required = set(candidates)
+    return sorted(required - set(found))

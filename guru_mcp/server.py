@@ -1,0 +1,245 @@
+"""The MCP server: tools computed per request from the catalog snapshot, called through `runs`.
+
+Identity comes from the transport: over HTTP from the bearer token (checked by `BearerAuth` before
+the MCP app sees the request), over stdio from the settings and the `--admin` flag. Admin tools are
+neither listed nor callable for other callers: to them the names do not exist.
+
+Catalog changes reach clients of both protocol generations: handshake-era sessions get
+`notifications/tools/list_changed` directly, 2026-07-28 clients through their `subscriptions/listen`
+stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from guru_mcp.app import App
+from guru_mcp.errors import GuruError, to_tool_text
+from guru_mcp.models import Caller, Trigger
+from guru_mcp.tools.action_tools import ActionTools, error_result, tool_result
+from guru_mcp.tools.admin import all_admin_tools
+
+log = logging.getLogger(__name__)
+
+CALLER_SCOPE_KEY = "guru_mcp.caller"
+SERVER_NAME = "guru-mcp"
+
+
+@dataclass
+class ServerHandle:
+    """The MCP server plus what the transports need to run it."""
+
+    server: Server[Any]
+    notifier: Callable[[], Awaitable[None]]
+    """Runs until cancelled: forwards catalog changes to connected clients."""
+    init_options: Any
+
+
+def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandle:
+    """The MCP server for `app`. `stdio_caller` is the identity of a stdio client; HTTP callers
+    are identified per request from the scope set by `BearerAuth`."""
+    action_tools = ActionTools()
+    admin_tools = {tool.name: tool for tool in all_admin_tools()}
+    admin_listing = [tool.tool() for tool in admin_tools.values()]
+    bus = InMemorySubscriptionBus()
+    sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+    send_change, receive_change = anyio.create_memory_object_stream[str](256)
+
+    def identify(ctx: Any) -> Caller:
+        request = getattr(ctx, "request", None)
+        scope = getattr(request, "scope", None)
+        if scope is not None and CALLER_SCOPE_KEY in scope:
+            return scope[CALLER_SCOPE_KEY]
+        if stdio_caller is not None:
+            return stdio_caller
+        raise MCPError(types.INVALID_REQUEST, "unauthenticated")
+
+    async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        caller = identify(ctx)
+        if ctx.session is not None and ctx.protocol_version not in _MODERN:
+            sessions.add(ctx.session)
+        tools = action_tools.tools(await app.catalog.snapshot(caller.guru))
+        if caller.is_admin:
+            tools = [*tools, *admin_listing]
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        caller = identify(ctx)
+        name, arguments = params.name, dict(params.arguments or {})
+        if name.startswith("admin_"):
+            tool = admin_tools.get(name) if caller.is_admin else None
+            if tool is None:
+                raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+            return await _call_admin(app, caller, tool, arguments)
+        snap = await app.catalog.snapshot(caller.guru)
+        entry = snap.entries.get(name)
+        if entry is None or not entry.stored.enabled:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+        try:
+            outcome = await app.runs.run(caller.guru, name, arguments, caller, Trigger.TOOL_CALL)
+        except GuruError as exc:
+            return error_result(to_tool_text(exc))
+        return tool_result(outcome)
+
+    async def initialized(ctx: Any, params: Any) -> None:
+        if ctx.session is not None:
+            sessions.add(ctx.session)
+
+    server: Server[Any] = Server(
+        SERVER_NAME,
+        version=_version(),
+        instructions="Each tool runs one admin-defined action (an HTTP call or a sandboxed Python script). "
+        "Read a tool's description to know when to use it.",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_subscriptions_listen=ListenHandler(bus),
+    )
+    server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
+    app.catalog.add_listener(lambda guru: _offer(send_change, guru))
+
+    async def notifier() -> None:
+        async with receive_change:
+            async for _guru in receive_change:
+                await bus.publish(ToolsListChanged())
+                for session in list(sessions):
+                    try:
+                        with anyio.fail_after(5):
+                            await session.send_tool_list_changed()
+                    except Exception:  # a gone client must not stop the others' notifications
+                        sessions.discard(session)
+
+    options = server.create_initialization_options(NotificationOptions(tools_changed=True))
+    return ServerHandle(server, notifier, options)
+
+
+_MODERN = {"2026-07-28"}
+
+
+def _offer(stream: Any, guru: str) -> None:
+    try:
+        stream.send_nowait(guru)
+    except anyio.WouldBlock:
+        pass  # a burst of changes: one notification already queued says the same
+
+
+async def _call_admin(app: App, caller: Caller, tool: Any, arguments: dict[str, Any]) -> types.CallToolResult:
+    try:
+        args = tool.args.model_validate(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
+        return error_result(f"invalid arguments: {problems}")
+    masker = await app.masker(caller.guru)
+    try:
+        data = await tool.handler(app, caller, args)
+    except GuruError as exc:
+        return error_result(masker.text(to_tool_text(exc)))
+    except Exception as exc:
+        log.exception("admin tool %s failed", tool.name)
+        return error_result(masker.text(to_tool_text(exc)))
+    data = masker.data(data)
+    structured = data if isinstance(data, dict) else {"result": data}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(data, indent=1, ensure_ascii=False, default=str))],
+        structured_content=structured,
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("guru-mcp")
+    except PackageNotFoundError:
+        return "0"
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>` naming a known token.
+
+    Successful look-ups are cached for `ttl` seconds (a revoked token stops working within that time).
+    """
+
+    def __init__(self, inner: ASGIApp, app: App, *, ttl: float = 30.0, anonymous: Caller | None = None) -> None:
+        self.inner = inner
+        self.app = app
+        self.ttl = ttl
+        self.anonymous = anonymous
+        self._cache: dict[str, tuple[float, Caller]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        caller = self.anonymous or await self._caller(scope)
+        if caller is None:
+            await _unauthorized(send)
+            return
+        scope[CALLER_SCOPE_KEY] = caller
+        await self.inner(scope, receive, send)
+
+    async def _caller(self, scope: Scope) -> Caller | None:
+        header = ""
+        for key, value in scope.get("headers", []):
+            if key == b"authorization":
+                header = value.decode("latin-1")
+                break
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        now = time.monotonic()
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self.app.store.find_token(token)
+        if found is None:
+            return None
+        row, guru = found
+        caller = Caller(
+            key=f"token:{row.id}",
+            email=row.user_email,
+            name=row.user_name,
+            groups=tuple(g for g in row.user_groups.split(",") if g),
+            is_admin=row.is_admin,
+            guru=guru,
+        )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (now + self.ttl, caller)
+        return caller
+
+
+async def _unauthorized(send: Send) -> None:
+    body = json.dumps({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b'Bearer realm="guru-mcp"'),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def http_asgi(handle: ServerHandle, app: App, *, host: str, anonymous: Caller | None = None) -> ASGIApp:
+    starlette_app = handle.server.streamable_http_app(streamable_http_path="/mcp", host=host)
+    return BearerAuth(starlette_app, app, anonymous=anonymous)

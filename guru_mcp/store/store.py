@@ -1,0 +1,469 @@
+"""The only database API: an async facade over synchronous SQLAlchemy sessions run in worker threads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+from sqlalchemy import Engine, func, update
+from sqlmodel import Session, col, select
+
+from guru_mcp.errors import Conflict, NotFound
+from guru_mcp.models import ActionSpec, RunRecord, RunStatus, StoredAction, Trigger
+from guru_mcp.store.tables import ActionRow, GuruRow, RunRow, SecretRow, TokenRow, utcnow
+
+T = TypeVar("T")
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    """Async access to gurus, actions, secrets, runs and tokens. Never executes anything."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._guru_ids: dict[str, int] = {}
+        self._limiter = anyio.CapacityLimiter(8)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- gurus -------------------------------------------------------------------------------------
+
+    def _guru_id(self, session: Session, slug: str, *, create: bool = False) -> int:
+        if slug in self._guru_ids:
+            return self._guru_ids[slug]
+        row = session.exec(select(GuruRow).where(GuruRow.slug == slug)).first()
+        if row is None:
+            if not create:
+                raise NotFound(f"no guru {slug!r}")
+            row = GuruRow(slug=slug)
+            session.add(row)
+            session.flush()
+        assert row.id is not None
+        self._guru_ids[slug] = row.id
+        return row.id
+
+    async def ensure_guru(self, slug: str) -> int:
+        def work() -> int:
+            with self._session() as s:
+                gid = self._guru_id(s, slug, create=True)
+                s.commit()
+                return gid
+
+        return await self._run(work)
+
+    async def list_gurus(self) -> list[str]:
+        def work() -> list[str]:
+            with self._session() as s:
+                return list(s.exec(select(GuruRow.slug).order_by(GuruRow.slug)).all())
+
+        return await self._run(work)
+
+    async def catalog_version(self, guru: str) -> int:
+        def work() -> int:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                return s.exec(select(GuruRow.catalog_version).where(GuruRow.id == gid)).one()
+
+        return await self._run(work)
+
+    @staticmethod
+    def _bump(session: Session, guru_id: int) -> None:
+        session.execute(
+            update(GuruRow).where(col(GuruRow.id) == guru_id).values(catalog_version=GuruRow.catalog_version + 1)
+        )
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _to_action(row: ActionRow, guru: str) -> StoredAction:
+        assert row.id is not None
+        return StoredAction(
+            id=row.id,
+            guru=guru,
+            spec=ActionSpec.model_validate_json(row.spec),
+            version=row.version,
+            enabled=row.enabled,
+            disabled_reason=row.disabled_reason,
+            created_at=aware(row.created_at),  # type: ignore[arg-type]
+            updated_at=aware(row.updated_at),  # type: ignore[arg-type]
+        )
+
+    async def list_actions(self, guru: str) -> list[StoredAction]:
+        def work() -> list[StoredAction]:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                rows = s.exec(select(ActionRow).where(ActionRow.guru_id == gid).order_by(ActionRow.name)).all()
+                return [self._to_action(r, guru) for r in rows]
+
+        return await self._run(work)
+
+    async def get_action(self, guru: str, name: str) -> StoredAction:
+        def work() -> StoredAction:
+            with self._session() as s:
+                row = self._action_row(s, guru, name)
+                return self._to_action(row, guru)
+
+        return await self._run(work)
+
+    def _action_row(self, s: Session, guru: str, name: str) -> ActionRow:
+        gid = self._guru_id(s, guru)
+        row = s.exec(select(ActionRow).where(ActionRow.guru_id == gid, ActionRow.name == name)).first()
+        if row is None:
+            raise NotFound(f"no action named {name!r}")
+        return row
+
+    async def save_action(
+        self,
+        guru: str,
+        spec: ActionSpec,
+        *,
+        enabled: bool,
+        disabled_reason: str = "",
+        create: bool = True,
+        replace: bool = True,
+        expected_version: int | None = None,
+    ) -> tuple[StoredAction, bool]:
+        """Insert or update an action; every change bumps its version. Returns (action, created)."""
+
+        def work() -> tuple[StoredAction, bool]:
+            with self._session() as s:
+                gid = self._guru_id(s, guru, create=True)
+                row = s.exec(select(ActionRow).where(ActionRow.guru_id == gid, ActionRow.name == spec.name)).first()
+                created = row is None
+                if row is None:
+                    if not create:
+                        raise NotFound(f"no action named {spec.name!r}")
+                    row = ActionRow(guru_id=gid, name=spec.name, spec="", version=0)
+                elif not replace:
+                    raise Conflict(f"an action named {spec.name!r} exists already (update it instead)")
+                if expected_version is not None and row.version != expected_version:
+                    raise Conflict(
+                        f"action {spec.name!r} is at version {row.version}, not {expected_version}; "
+                        "reload it and try again"
+                    )
+                row.spec = spec.model_dump_json()
+                row.version += 1
+                row.enabled = enabled
+                row.disabled_reason = disabled_reason
+                row.updated_at = utcnow()
+                s.add(row)
+                self._bump(s, gid)
+                s.commit()
+                return self._to_action(row, guru), created
+
+        return await self._run(work)
+
+    async def set_enabled(self, guru: str, names: list[str], enabled: bool, reason: str = "") -> list[StoredAction]:
+        def work() -> list[StoredAction]:
+            with self._session() as s:
+                changed = []
+                for name in names:
+                    row = self._action_row(s, guru, name)
+                    if row.enabled == enabled and row.disabled_reason == reason:
+                        continue
+                    row.enabled, row.disabled_reason = enabled, reason
+                    row.version += 1
+                    row.updated_at = utcnow()
+                    s.add(row)
+                    changed.append(row)
+                if changed:
+                    self._bump(s, self._guru_id(s, guru))
+                s.commit()
+                return [self._to_action(r, guru) for r in changed]
+
+        return await self._run(work)
+
+    async def delete_action(self, guru: str, name: str) -> None:
+        def work() -> None:
+            with self._session() as s:
+                row = self._action_row(s, guru, name)
+                s.delete(row)
+                self._bump(s, row.guru_id)
+                s.commit()
+
+        await self._run(work)
+
+    # -- secrets -----------------------------------------------------------------------------------
+
+    async def put_secret(self, guru: str, name: str, ciphertext: str, key_id: str) -> bool:
+        """Store a secret's ciphertext; returns True if it was created, False if replaced."""
+
+        def work() -> bool:
+            with self._session() as s:
+                gid = self._guru_id(s, guru, create=True)
+                row = s.exec(select(SecretRow).where(SecretRow.guru_id == gid, SecretRow.name == name)).first()
+                created = row is None
+                if row is None:
+                    row = SecretRow(guru_id=gid, name=name, ciphertext=ciphertext, key_id=key_id)
+                else:
+                    row.ciphertext, row.key_id, row.updated_at = ciphertext, key_id, utcnow()
+                s.add(row)
+                s.commit()
+                return created
+
+        return await self._run(work)
+
+    async def list_secrets(self, guru: str) -> list[dict[str, Any]]:
+        """Names and metadata only."""
+
+        def work() -> list[dict[str, Any]]:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                rows = s.exec(select(SecretRow).where(SecretRow.guru_id == gid).order_by(SecretRow.name)).all()
+                return [
+                    {
+                        "name": r.name,
+                        "key_id": r.key_id,
+                        "created_at": aware(r.created_at).isoformat(),  # type: ignore[union-attr]
+                        "updated_at": aware(r.updated_at).isoformat(),  # type: ignore[union-attr]
+                    }
+                    for r in rows
+                ]
+
+        return await self._run(work)
+
+    async def secret_ciphertexts(self, guru: str, names: list[str] | None = None) -> dict[str, tuple[str, str]]:
+        def work() -> dict[str, tuple[str, str]]:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                query = select(SecretRow).where(SecretRow.guru_id == gid)
+                if names is not None:
+                    query = query.where(col(SecretRow.name).in_(names))
+                return {r.name: (r.ciphertext, r.key_id) for r in s.exec(query).all()}
+
+        return await self._run(work)
+
+    async def delete_secret(self, guru: str, name: str) -> None:
+        def work() -> None:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                row = s.exec(select(SecretRow).where(SecretRow.guru_id == gid, SecretRow.name == name)).first()
+                if row is None:
+                    raise NotFound(f"no secret named {name!r}")
+                s.delete(row)
+                s.commit()
+
+        await self._run(work)
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _to_run(row: RunRow, guru: str) -> RunRecord:
+        return RunRecord(
+            id=row.id,
+            guru=guru,
+            action_id=row.action_id,
+            action_name=row.action_name,
+            action_version=row.action_version,
+            trigger=Trigger(row.trigger),
+            caller=json.loads(row.caller),
+            inputs=json.loads(row.inputs),
+            status=RunStatus(row.status),
+            output=row.output,
+            truncated=row.truncated,
+            error=row.error,
+            hosts=json.loads(row.hosts),
+            schedule_id=row.schedule_id,
+            due_at=aware(row.due_at),
+            started_at=aware(row.started_at),  # type: ignore[arg-type]
+            ended_at=aware(row.ended_at),
+            duration_ms=row.duration_ms,
+        )
+
+    async def start_run(self, record: RunRecord) -> None:
+        def work() -> None:
+            with self._session() as s:
+                row = RunRow(
+                    id=record.id,
+                    guru_id=self._guru_id(s, record.guru),
+                    action_id=record.action_id,
+                    action_name=record.action_name,
+                    action_version=record.action_version,
+                    trigger=record.trigger.value,
+                    caller=json.dumps(record.caller),
+                    inputs=json.dumps(record.inputs),
+                    status=record.status.value,
+                    output=record.output,
+                    truncated=record.truncated,
+                    error=record.error,
+                    hosts=json.dumps(record.hosts),
+                    schedule_id=record.schedule_id,
+                    due_at=record.due_at,
+                    started_at=record.started_at,
+                    ended_at=record.ended_at,
+                    duration_ms=record.duration_ms,
+                )
+                s.add(row)
+                s.commit()
+
+        await self._run(work)
+
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        output: str,
+        truncated: bool,
+        error: str,
+        hosts: list[str],
+        ended_at: datetime,
+        duration_ms: float,
+    ) -> None:
+        def work() -> None:
+            with self._session() as s:
+                s.execute(
+                    update(RunRow)
+                    .where(col(RunRow.id) == run_id)
+                    .values(
+                        status=status.value,
+                        output=output,
+                        truncated=truncated,
+                        error=error,
+                        hosts=json.dumps(hosts),
+                        ended_at=ended_at,
+                        duration_ms=duration_ms,
+                    )
+                )
+                s.commit()
+
+        await self._run(work)
+
+    async def list_runs(
+        self,
+        guru: str,
+        *,
+        action: str | None = None,
+        status: str | None = None,
+        trigger: str | None = None,
+        schedule_id: int | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        def work() -> list[RunRecord]:
+            with self._session() as s:
+                query = select(RunRow).where(RunRow.guru_id == self._guru_id(s, guru))
+                if action:
+                    query = query.where(RunRow.action_name == action)
+                if status:
+                    query = query.where(RunRow.status == status)
+                if trigger:
+                    query = query.where(RunRow.trigger == trigger)
+                if schedule_id is not None:
+                    query = query.where(RunRow.schedule_id == schedule_id)
+                query = query.order_by(col(RunRow.started_at).desc()).limit(limit)
+                return [self._to_run(r, guru) for r in s.exec(query).all()]
+
+        return await self._run(work)
+
+    async def get_run(self, guru: str, run_id: str) -> RunRecord:
+        def work() -> RunRecord:
+            with self._session() as s:
+                row = s.get(RunRow, run_id)
+                if row is None or row.guru_id != self._guru_id(s, guru):
+                    raise NotFound(f"no run {run_id!r}")
+                return self._to_run(row, guru)
+
+        return await self._run(work)
+
+    async def run_durations(self, guru: str, action: str) -> list[tuple[str, float | None]]:
+        """(status, duration_ms) of every finished run of an action, for statistics."""
+
+        def work() -> list[tuple[str, float | None]]:
+            with self._session() as s:
+                query = select(RunRow.status, RunRow.duration_ms).where(
+                    RunRow.guru_id == self._guru_id(s, guru),
+                    RunRow.action_name == action,
+                    RunRow.status != RunStatus.RUNNING.value,
+                )
+                return [(st, d) for st, d in s.exec(query).all()]
+
+        return await self._run(work)
+
+    async def mark_stale_runs(self, older_than: timedelta) -> int:
+        """Runs still `running` long after any run could have ended were cut off by a crash."""
+
+        def work() -> int:
+            cutoff = utcnow() - older_than
+            with self._session() as s:
+                result = s.execute(
+                    update(RunRow)
+                    .where(col(RunRow.status) == RunStatus.RUNNING.value, col(RunRow.started_at) < cutoff)
+                    .values(
+                        status=RunStatus.CANCELLED.value,
+                        error="the server stopped during this run",
+                        ended_at=utcnow(),
+                    )
+                )
+                s.commit()
+                return result.rowcount or 0  # type: ignore[attr-defined]
+
+        return await self._run(work)
+
+    async def count_runs(self, guru: str) -> int:
+        def work() -> int:
+            with self._session() as s:
+                return s.exec(select(func.count()).select_from(RunRow).where(RunRow.guru_id == self._guru_id(s, guru))).one()
+
+        return await self._run(work)
+
+    # -- tokens ------------------------------------------------------------------------------------
+
+    async def create_token(
+        self, token: str, *, guru: str, label: str, is_admin: bool, email: str = "", name: str = "", groups: str = ""
+    ) -> int:
+        def work() -> int:
+            with self._session() as s:
+                row = TokenRow(
+                    token_hash=hash_token(token),
+                    label=label,
+                    guru_id=self._guru_id(s, guru, create=True),
+                    is_admin=is_admin,
+                    user_email=email,
+                    user_name=name,
+                    user_groups=groups,
+                )
+                s.add(row)
+                s.commit()
+                assert row.id is not None
+                return row.id
+
+        return await self._run(work)
+
+    async def find_token(self, token: str) -> tuple[TokenRow, str] | None:
+        """The token's row and its guru slug, or None if unknown or revoked."""
+
+        def work() -> tuple[TokenRow, str] | None:
+            with self._session() as s:
+                row = s.exec(select(TokenRow).where(TokenRow.token_hash == hash_token(token))).first()
+                if row is None or row.revoked:
+                    return None
+                slug = s.exec(select(GuruRow.slug).where(GuruRow.id == row.guru_id)).one()
+                return row, slug
+
+        return await self._run(work)
+
+    async def list_tokens(self) -> list[TokenRow]:
+        def work() -> list[TokenRow]:
+            with self._session() as s:
+                return list(s.exec(select(TokenRow).order_by(TokenRow.id)).all())
+
+        return await self._run(work)

@@ -1,0 +1,1 @@
+"""MCP tools: one per enabled action (dynamic, from the catalog snapshot), and the admin toolset."""

@@ -1,0 +1,79 @@
+"""Action tools: one MCP tool per enabled action, built from the catalog snapshot and cached per version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mcp_types as types
+
+from guru_mcp.catalog import Snapshot
+from guru_mcp.models import ActionSpec, ApiCallConfig, RunStatus
+from guru_mcp.runs import RunOutcome
+
+
+def describe_for_model(spec: ActionSpec) -> str:
+    parts = []
+    if spec.condition_prompt:
+        parts.append(f"Use when: {spec.condition_prompt.strip()}")
+    if spec.instructions:
+        parts.append(spec.instructions.strip())
+    if isinstance(spec.config, ApiCallConfig):
+        parts.append(
+            "Makes one HTTP request and returns JSON {success, status_code, data}."
+        )
+    else:
+        parts.append("Runs a Python script in a sandbox and returns what it prints.")
+    return "\n\n".join(parts)
+
+
+def action_tool(spec: ActionSpec) -> types.Tool:
+    method = spec.config.method if isinstance(spec.config, ApiCallConfig) else None
+    return types.Tool(
+        name=spec.name,
+        title=spec.display_title,
+        description=describe_for_model(spec),
+        input_schema=spec.input_schema(),
+        annotations=types.ToolAnnotations(
+            title=spec.display_title,
+            read_only_hint=method == "GET",
+            destructive_hint=method == "DELETE" if method else None,
+            idempotent_hint=method in ("GET", "PUT", "DELETE") if method else None,
+            open_world_hint=True,
+        ),
+    )
+
+
+class ActionTools:
+    """Caches the built tool list per (guru, catalog version): `tools/list` costs a dict lookup."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[int, list[types.Tool]]] = {}
+
+    def tools(self, snap: Snapshot) -> list[types.Tool]:
+        cached = self._cache.get(snap.guru)
+        if cached is not None and cached[0] == snap.version and cached[1] is not None:
+            return cached[1]
+        tools = [action_tool(entry.stored.spec) for entry in snap.enabled()]
+        self._cache[snap.guru] = (snap.version, tools)
+        return tools
+
+
+def tool_result(outcome: RunOutcome) -> types.CallToolResult:
+    result = outcome.result
+    structured: dict[str, Any] = dict(result.data) if result.data else {}
+    structured.setdefault("success", result.status is RunStatus.OK)
+    structured["run_id"] = outcome.record.id
+    if result.status is not RunStatus.OK:
+        structured["status"] = result.status.value
+        if result.error:
+            structured["error"] = result.error
+    text = result.text if result.text else ("(no output)" if result.status is RunStatus.OK else result.error)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)],
+        structured_content=structured,
+        is_error=result.status is not RunStatus.OK,
+    )
+
+
+def error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)

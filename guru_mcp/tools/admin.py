@@ -1,0 +1,268 @@
+"""The admin toolset: manage actions, secrets and runs over MCP. Only admin callers see or call these."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from guru_mcp.app import App
+from guru_mcp.catalog import describe
+from guru_mcp.errors import FieldError, ValidationFailed
+from guru_mcp.models import Caller, RunRecord, Trigger, parse_spec
+from guru_mcp.tools.registry import AdminTool, NoArgs
+from guru_mcp.transfer import export_actions, import_actions
+
+
+class ByName(BaseModel):
+    name: str = Field(description="The action's name (as in admin_actions_list).")
+
+
+class CreateArgs(BaseModel):
+    action: dict[str, Any] = Field(
+        description="The action definition: name, title, condition_prompt, instructions, action_type "
+        "(PYTHON_CODE or API_CALL), parameters [{name, type, description, required, default}], config "
+        "({code, timeout} or {endpoint, method, headers [{key, value}], body, timeout}), secrets, enabled."
+    )
+
+
+class UpdateArgs(BaseModel):
+    name: str = Field(description="The action to change.")
+    changes: dict[str, Any] = Field(
+        description="Fields to replace, in the same shape as admin_action_create's `action` "
+        "(e.g. {\"config\": {...}} or {\"parameters\": [...]}); fields not given are kept."
+    )
+    expected_version: int | None = Field(
+        default=None, description="Refuse the change unless the action is still at this version."
+    )
+
+
+class RunArgs(BaseModel):
+    name: str = Field(description="The action to run.")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments, as the action's tool takes them.")
+
+
+class ImportArgs(BaseModel):
+    document: Any = Field(
+        description="The export JSON: one action object, a list of them, or the JSON text of either."
+    )
+    dry_run: bool = Field(default=False, description="Only report what would change.")
+
+
+class ExportArgs(BaseModel):
+    names: list[str] | None = Field(default=None, description="Actions to export; all when omitted.")
+
+
+class SecretSetArgs(BaseModel):
+    name: str = Field(description="Secret name, e.g. STRIPE_API_KEY.")
+    value: str = Field(description="The secret value (at least 8 characters). It is never shown again.")
+
+
+class RunsListArgs(BaseModel):
+    action: str | None = Field(default=None, description="Only runs of this action.")
+    status: Literal["running", "ok", "error", "timeout", "denied", "cancelled"] | None = None
+    trigger: Literal["tool_call", "test", "manual", "schedule"] | None = None
+    limit: int = Field(default=20, ge=1, le=500)
+
+
+class RunGetArgs(BaseModel):
+    run_id: str
+
+
+class StatsArgs(BaseModel):
+    name: str | None = Field(default=None, description="One action; all actions when omitted.")
+
+
+def _run_row(run: RunRecord, *, full: bool = False) -> dict[str, Any]:
+    row = run.model_dump(mode="json", exclude={"guru"})
+    if not full:
+        row["output"] = run.output[:500]
+    return row
+
+
+async def _list(app: App, caller: Caller, args: NoArgs) -> Any:
+    return {"actions": [describe(a) for a in await app.catalog.list(caller.guru)]}
+
+
+async def _get(app: App, caller: Caller, args: ByName) -> Any:
+    action = await app.catalog.get(caller.guru, args.name)
+    masker = await app.masker(caller.guru)
+    return {**describe(action), "definition": masker.data(action.spec.export())}
+
+
+async def _saved(result: Any) -> dict[str, Any]:
+    out = describe(result.action)
+    out["created"] = result.created
+    if result.warnings:
+        out["warnings"] = result.warnings
+    return out
+
+
+async def _create(app: App, caller: Caller, args: CreateArgs) -> Any:
+    spec = parse_spec(args.action)
+    return await _saved(await app.catalog.save_spec(caller.guru, spec, replace=False))
+
+
+async def _update(app: App, caller: Caller, args: UpdateArgs) -> Any:
+    current = await app.catalog.get(caller.guru, args.name)
+    if "name" in args.changes and args.changes["name"] != args.name:
+        raise ValidationFailed(FieldError("changes.name", "renaming is not supported; create a new action instead"))
+    merged = {**current.spec.export(), **args.changes, "enabled": args.changes.get("enabled", current.enabled)}
+    spec = parse_spec(merged)
+    result = await app.catalog.save_spec(
+        caller.guru, spec, create=False, expected_version=args.expected_version
+    )
+    return await _saved(result)
+
+
+async def _delete(app: App, caller: Caller, args: ByName) -> Any:
+    await app.catalog.delete(caller.guru, args.name)
+    return {"deleted": args.name}
+
+
+async def _enable(app: App, caller: Caller, args: ByName) -> Any:
+    return describe(await app.catalog.set_enabled(caller.guru, args.name, True))
+
+
+async def _disable(app: App, caller: Caller, args: ByName) -> Any:
+    return describe(await app.catalog.set_enabled(caller.guru, args.name, False))
+
+
+async def _run(app: App, caller: Caller, args: RunArgs, trigger: Trigger) -> Any:
+    outcome = await app.runs.run(caller.guru, args.name, args.arguments, caller, trigger, allow_disabled=True)
+    return {
+        "run_id": outcome.record.id,
+        "status": outcome.record.status.value,
+        "duration_ms": outcome.record.duration_ms,
+        "output": outcome.result.text,
+        "error": outcome.result.error or None,
+        "hosts": outcome.result.hosts,
+    }
+
+
+async def _test(app: App, caller: Caller, args: RunArgs) -> Any:
+    return await _run(app, caller, args, Trigger.TEST)
+
+
+async def _trigger(app: App, caller: Caller, args: RunArgs) -> Any:
+    return await _run(app, caller, args, Trigger.MANUAL)
+
+
+async def _import(app: App, caller: Caller, args: ImportArgs) -> Any:
+    doc = args.document if isinstance(args.document, str) else json.dumps(args.document)
+    return await import_actions(app.catalog, caller.guru, doc, dry_run=args.dry_run)
+
+
+async def _export(app: App, caller: Caller, args: ExportArgs) -> Any:
+    masker = await app.masker(caller.guru)
+    return {"actions": masker.data(await export_actions(app.catalog, caller.guru, args.names))}
+
+
+async def _secret_set(app: App, caller: Caller, args: SecretSetArgs) -> Any:
+    return await app.vault.set(caller.guru, args.name, args.value)
+
+
+async def _secrets_list(app: App, caller: Caller, args: NoArgs) -> Any:
+    return {"secrets": await app.vault.list(caller.guru)}
+
+
+async def _secret_delete(app: App, caller: Caller, args: ByName) -> Any:
+    disabled = await app.vault.delete(caller.guru, args.name)
+    return {"deleted": args.name, "disabled_actions": disabled}
+
+
+async def _runs_list(app: App, caller: Caller, args: RunsListArgs) -> Any:
+    runs = await app.store.list_runs(
+        caller.guru, action=args.action, status=args.status, trigger=args.trigger, limit=args.limit
+    )
+    return {"runs": [_run_row(r) for r in runs]}
+
+
+async def _run_get(app: App, caller: Caller, args: RunGetArgs) -> Any:
+    return _run_row(await app.store.get_run(caller.guru, args.run_id), full=True)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 3)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 3)
+
+
+async def stats_for(app: App, guru: str, name: str) -> dict[str, Any]:
+    rows = await app.store.run_durations(guru, name)
+    durations = sorted(d for _, d in rows if d is not None)
+    errors = sum(1 for status, _ in rows if status != "ok")
+    return {
+        "action": name,
+        "runs": len(rows),
+        "errors": errors,
+        "error_rate": round(errors / len(rows), 4) if rows else None,
+        "p50_ms": _percentile(durations, 50),
+        "p95_ms": _percentile(durations, 95),
+    }
+
+
+async def _stats(app: App, caller: Caller, args: StatsArgs) -> Any:
+    names = [args.name] if args.name else [a.name for a in await app.catalog.list(caller.guru)]
+    if args.name:
+        await app.catalog.get(caller.guru, args.name)
+    return {"stats": [await stats_for(app, caller.guru, n) for n in names]}
+
+
+async def _sandbox_status(app: App, caller: Caller, args: NoArgs) -> Any:
+    return app.sandbox.status()
+
+
+ADMIN_TOOLS: list[AdminTool] = [
+    AdminTool("admin_actions_list", "List every action of this guru: name, type, enabled, version, parameters.",
+              NoArgs, _list, read_only=True),
+    AdminTool("admin_action_get", "Show one action's full definition (export format) and state.",
+              ByName, _get, read_only=True),
+    AdminTool("admin_action_create", "Create an action. It becomes a tool for every client at once (unless it "
+              "needs secrets that are not set yet: then it is stored disabled and the answer says which).",
+              CreateArgs, _create),
+    AdminTool("admin_action_update", "Change fields of an existing action; the version goes up by one.",
+              UpdateArgs, _update),
+    AdminTool("admin_action_delete", "Delete an action for good, with its schedule. Its run history stays.",
+              ByName, _delete, destructive=True),
+    AdminTool("admin_action_enable", "Enable an action: it appears as a tool again. Refused while a secret it "
+              "uses is missing.", ByName, _enable),
+    AdminTool("admin_action_disable", "Disable an action: its tool disappears and its schedule stops.",
+              ByName, _disable),
+    AdminTool("admin_action_test", "Run an action (even a disabled one) with sample arguments; recorded as a "
+              "test run. Use it to check a new action before enabling it.", RunArgs, _test),
+    AdminTool("admin_action_trigger", "Run an action now, by hand; recorded as a manual run.", RunArgs, _trigger),
+    AdminTool("admin_import", "Import actions from export JSON (Gurubase format accepted as-is). Everything is "
+              "validated first; nothing changes if anything is invalid. Use dry_run to preview.",
+              ImportArgs, _import),
+    AdminTool("admin_export", "Export actions as JSON (secrets by name only).", ExportArgs, _export,
+              read_only=True),
+    AdminTool("admin_secret_set", "Create or replace a secret. The value is encrypted and never shown again; "
+              "actions read it as an environment variable or a {NAME} placeholder.", SecretSetArgs, _secret_set),
+    AdminTool("admin_secrets_list", "List secret names with their dates and the actions using them (never "
+              "values).", NoArgs, _secrets_list, read_only=True),
+    AdminTool("admin_secret_delete", "Delete a secret. Every action using it is disabled; the answer names them.",
+              ByName, _secret_delete, destructive=True),
+    AdminTool("admin_runs_list", "List recent runs (newest first), optionally by action, status or trigger.",
+              RunsListArgs, _runs_list, read_only=True),
+    AdminTool("admin_run_get", "Show one run in full: inputs, output, error, hosts contacted, timing.",
+              RunGetArgs, _run_get, read_only=True),
+    AdminTool("admin_action_stats", "Per-action statistics: runs, error rate, p50/p95 duration in ms.",
+              StatsArgs, _stats, read_only=True),
+    AdminTool("admin_sandbox_status", "State of the Python sandbox: Docker engine, image, warm pool, egress mode.",
+              NoArgs, _sandbox_status, read_only=True),
+]
+
+
+def all_admin_tools() -> list[AdminTool]:
+    tools = list(ADMIN_TOOLS)
+    try:
+        from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
+    except ImportError:
+        SCHEDULE_TOOLS = []
+    tools.extend(SCHEDULE_TOOLS)
+    return tools

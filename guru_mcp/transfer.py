@@ -1,0 +1,104 @@
+"""Import and export of actions as JSON: the Gurubase export format (one object or a list) plus ours.
+
+Import validates everything before changing anything; a dry run reports what would change.
+Secrets are carried by name only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from guru_mcp.catalog import Catalog
+from guru_mcp.errors import FieldError, ValidationFailed
+from guru_mcp.models import ACTION_NAME_RE, ActionSpec, parse_spec, slugify
+
+
+def load_document(text: str | bytes) -> list[dict[str, Any]]:
+    """Parse an import document: one action object, a list of them, or `{"actions": [...]}`."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("actions"), list):
+        doc = doc["actions"]
+    items = doc if isinstance(doc, list) else [doc]
+    if not items:
+        raise ValidationFailed("the document holds no actions")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValidationFailed(FieldError(f"[{i}]", "each action must be a JSON object"))
+    return items
+
+
+def _normalise(item: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """Accept Gurubase's human action names by deriving a tool-safe name (the original becomes the title)."""
+    name = item.get("name")
+    if isinstance(name, str) and not ACTION_NAME_RE.match(name) and name.strip():
+        slug = slugify(name)
+        notes.append(f"{name!r} is imported as {slug!r} (the original name is kept as its title)")
+        item = {**item, "name": slug, "title": item.get("title") or name}
+    return item
+
+
+async def import_actions(catalog: Catalog, guru: str, text: str | bytes, *, dry_run: bool = False) -> dict[str, Any]:
+    """Validate every action, then (unless dry_run) save them. Returns a report per action."""
+    items = load_document(text)
+    notes: list[str] = []
+    specs: list[ActionSpec] = []
+    errors: list[FieldError] = []
+    for i, item in enumerate(items):
+        try:
+            specs.append(parse_spec(_normalise(item, notes), where=f"[{i}] {item.get('name', '?')!r}"))
+        except ValidationFailed as exc:
+            errors.extend(FieldError(f"{exc.prefix} {e.field}".strip(), e.message) for e in exc.errors)
+    names = [s.name for s in specs]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        errors.append(FieldError("name", f"{dup!r} appears more than once in the document"))
+    checked: list[tuple[ActionSpec, list[str], list[str]]] = []
+    for spec in specs:
+        try:
+            missing, warnings = await catalog.check(guru, spec)
+            checked.append((spec, missing, warnings))
+        except ValidationFailed as exc:
+            errors.extend(FieldError(f"{exc.prefix} {e.field}".strip(), e.message) for e in exc.errors)
+    if errors:
+        raise ValidationFailed(errors, prefix="import refused, nothing was changed")
+    existing = {a.name: a for a in await catalog.list(guru)}
+    report: list[dict[str, Any]] = []
+    for spec, missing, warnings in checked:
+        old = existing.get(spec.name)
+        if old is None:
+            change = "create"
+        elif old.spec == spec:
+            change = "unchanged"
+        else:
+            change = "update"
+        row: dict[str, Any] = {"name": spec.name, "change": change}
+        if missing:
+            row["missing_secrets"] = missing
+            row["enabled"] = False
+        if warnings:
+            row["warnings"] = warnings
+        if not dry_run and change != "unchanged":
+            saved = await catalog.save_spec(guru, spec)
+            row["version"] = saved.action.version
+            row["enabled"] = saved.action.enabled
+        report.append(row)
+    return {"dry_run": dry_run, "actions": report, "notes": notes}
+
+
+async def export_actions(catalog: Catalog, guru: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    actions = await catalog.list(guru)
+    if names:
+        wanted = set(names)
+        unknown = wanted - {a.name for a in actions}
+        if unknown:
+            raise ValidationFailed(FieldError("names", f"no such actions: {', '.join(sorted(unknown))}"))
+        actions = [a for a in actions if a.name in wanted]
+    out = []
+    for action in actions:
+        data = action.spec.export()
+        data["enabled"] = action.enabled
+        out.append(data)
+    return out

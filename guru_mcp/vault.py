@@ -1,0 +1,68 @@
+"""Secrets as a service: set, list (names only), delete (disabling the actions that use it), resolve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guru_mcp.catalog import Catalog
+from guru_mcp.errors import FieldError, ValidationFailed
+from guru_mcp.models import BUILTIN_VARIABLES, MIN_SECRET_LENGTH, SECRET_NAME_RE
+from guru_mcp.secrets import Keyring
+from guru_mcp.store import Store
+
+
+class Vault:
+    """Secret values go in and come out only to executors; no tool or command ever returns one."""
+
+    def __init__(self, store: Store, keyring: Keyring, catalog: Catalog) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.catalog = catalog
+
+    async def set(self, guru: str, name: str, value: str) -> dict[str, Any]:
+        if not SECRET_NAME_RE.match(name):
+            raise ValidationFailed(FieldError("name", "use letters, digits and underscores, starting with a letter"))
+        if name in BUILTIN_VARIABLES:
+            raise ValidationFailed(FieldError("name", f"{name} is a reserved built-in variable name"))
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValidationFailed(
+                FieldError("value", f"secrets must be at least {MIN_SECRET_LENGTH} characters, so masking stays meaningful")
+            )
+        if "\n" in value.strip("\n"):
+            raise ValidationFailed(FieldError("value", "a secret value is one line"))
+        value = value.strip("\n")
+        snap = await self.catalog.snapshot(guru)
+        clashing = sorted(n for n, e in snap.entries.items() if name in {p.name for p in e.stored.spec.parameters})
+        if clashing:
+            raise ValidationFailed(
+                FieldError("name", f"{name!r} is a parameter of {', '.join(clashing)}; secret and parameter names may not clash")
+            )
+        ciphertext, key_id = self.keyring.encrypt(guru, name, value)
+        created = await self.store.put_secret(guru, name, ciphertext, key_id)
+        waiting = sorted(
+            n for n, e in snap.entries.items() if name in e.secret_names and not e.stored.enabled
+            and e.stored.disabled_reason.startswith(("missing secrets", "secret "))
+        )
+        result: dict[str, Any] = {"name": name, "created": created, "used_by": self.catalog.users_of_secret(snap, name)}
+        if waiting:
+            result["note"] = f"disabled actions waiting for this secret: {', '.join(waiting)}; enable them when ready"
+        return result
+
+    async def list(self, guru: str) -> list[dict[str, Any]]:
+        snap = await self.catalog.snapshot(guru)
+        rows = await self.store.list_secrets(guru)
+        for row in rows:
+            row["used_by"] = self.catalog.users_of_secret(snap, row["name"])
+        return rows
+
+    async def delete(self, guru: str, name: str) -> list[str]:
+        """Delete a secret; returns the actions that were disabled because they use it."""
+        await self.store.delete_secret(guru, name)
+        return await self.catalog.disable_users_of_secret(guru, name)
+
+    async def resolve(self, guru: str, names: frozenset[str] | set[str]) -> dict[str, str]:
+        """Plain values of those of `names` that exist."""
+        if not names:
+            return {}
+        stored = await self.store.secret_ciphertexts(guru, sorted(names))
+        return {n: self.keyring.decrypt(guru, n, ct, kid) for n, (ct, kid) in stored.items()}
