@@ -337,14 +337,28 @@ def parse_spec(data: Any, *, where: str = "") -> ActionSpec:
     """Validate an action definition; every problem is reported with the field it concerns."""
     if not isinstance(data, dict):
         raise ValidationFailed("an action definition must be a JSON object", prefix=where)
+    prefix = where or f"action {data.get('name', '?')!r}"
+    errors: list[FieldError] = []
+    kind = str(data.get("action_type", "")).strip().upper()
+    config = data.get("config")
+    if kind in ActionType.__members__ and isinstance(config, dict):
+        model = PythonCodeConfig if kind == ActionType.PYTHON_CODE else ApiCallConfig
+        try:
+            data = {**data, "config": model.model_validate(config)}
+        except ValidationError as exc:
+            errors += _field_errors(exc, ("config",))
+            data = {k: v for k, v in data.items() if k != "config"}
     try:
-        return ActionSpec.model_validate(data)
+        spec = ActionSpec.model_validate(data)
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors():
-            msg = err["msg"].removeprefix("Value error, ")
-            errors.append(FieldError(_loc(err["loc"]), msg))
-        raise ValidationFailed(errors, prefix=where or f"action {data.get('name', '?')!r}") from None
+        errors += [e for e in _field_errors(exc) if not (errors and e.field == "config")]
+    if errors:
+        raise ValidationFailed(errors, prefix=prefix)
+    return spec
+
+
+def _field_errors(exc: ValidationError, base: tuple[str, ...] = ()) -> list[FieldError]:
+    return [FieldError(_loc((*base, *err["loc"])), err["msg"].removeprefix("Value error, ")) for err in exc.errors()]
 
 
 class Caller(BaseModel):

@@ -4,7 +4,7 @@ Identity comes from the transport: over HTTP from the bearer token (checked by `
 the MCP app sees the request), over stdio from the settings and the `--admin` flag. Admin tools are
 neither listed nor callable for other callers: to them the names do not exist.
 
-Catalog changes reach clients of both protocol generations: handshake-era sessions get
+Catalog changes reach clients of both protocol generations: handshake-era connections get
 `notifications/tools/list_changed` directly, 2026-07-28 clients through their `subscriptions/listen`
 stream.
 """
@@ -22,7 +22,6 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.server.lowlevel.server import NotificationOptions, Server
-from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
@@ -57,7 +56,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
     admin_tools = {tool.name: tool for tool in all_admin_tools()}
     admin_listing = [tool.tool() for tool in admin_tools.values()]
     bus = InMemorySubscriptionBus()
-    sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+    connections: weakref.WeakSet[Any] = weakref.WeakSet()
     send_change, receive_change = anyio.create_memory_object_stream[str](256)
 
     def identify(ctx: Any) -> Caller:
@@ -71,8 +70,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         caller = identify(ctx)
-        if ctx.session is not None and ctx.protocol_version not in _MODERN:
-            sessions.add(ctx.session)
+        _track(ctx)
         tools = action_tools.tools(await app.catalog.snapshot(caller.guru))
         if caller.is_admin:
             tools = [*tools, *admin_listing]
@@ -96,9 +94,16 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             return error_result(to_tool_text(exc))
         return tool_result(outcome)
 
+    def _track(ctx: Any) -> None:
+        # Handshake-era connections get list_changed on their own channel. The SDK hands handlers a
+        # per-request ServerSession; the per-connection object behind it (no public accessor in
+        # mcp 2.3) lives as long as the client stays connected, so a weak set forgets closed ones.
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is not None and ctx.protocol_version not in _MODERN:
+            connections.add(connection)
+
     async def initialized(ctx: Any, params: Any) -> None:
-        if ctx.session is not None:
-            sessions.add(ctx.session)
+        _track(ctx)
 
     server: Server[Any] = Server(
         SERVER_NAME,
@@ -116,12 +121,13 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
         async with receive_change:
             async for _guru in receive_change:
                 await bus.publish(ToolsListChanged())
-                for session in list(sessions):
+                for connection in list(connections):
                     try:
                         with anyio.fail_after(5):
-                            await session.send_tool_list_changed()
+                            await connection.send_tool_list_changed()
                     except Exception:  # a gone client must not stop the others' notifications
-                        sessions.discard(session)
+                        log.debug("dropping a connection that could not be notified", exc_info=True)
+                        connections.discard(connection)
 
     options = server.create_initialization_options(NotificationOptions(tools_changed=True))
     return ServerHandle(server, notifier, options)

@@ -1,0 +1,187 @@
+"""Shared fixtures: settings on a temp home, the app, a real loopback HTTP server, in-memory MCP clients."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from guru_mcp.app import App, open_app
+from guru_mcp.settings import Settings
+
+TEST_KEY = base64.b64encode(b"k" * 32).decode()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        secret_key=TEST_KEY,
+        egress_allow=["127.0.0.1"],
+        sandbox_enabled=False,
+        scheduler_enabled=False,
+        catalog_poll_interval=0.2,
+        run_queue_timeout=5,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[App]:
+    async with open_app(settings, sandbox=False) as app:
+        yield app
+
+
+@dataclass
+class EchoServer:
+    """A real HTTP server on 127.0.0.1 that records requests and answers by path."""
+
+    url: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def last(self) -> dict[str, Any]:
+        assert self.requests, "the server saw no request"
+        return self.requests[-1]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "echo/1"
+    echo: EchoServer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        seen = {
+            "method": self.command,
+            "path": parts.path,
+            "raw_path": self.path,
+            "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": raw.decode("utf-8", "replace"),
+        }
+        try:
+            seen["json"] = json.loads(raw) if raw else None
+        except ValueError:
+            seen["json"] = None
+        self.echo.requests.append(seen)
+        if parts.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", seen["query"]["to"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if parts.path.startswith("/status/"):
+            code = int(parts.path.rsplit("/", 1)[1])
+            self._json(code, {"error": f"status {code}"})
+            return
+        if parts.path == "/big":
+            body = b"x" * (3 * 1024 * 1024)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if parts.path == "/slow":
+            self.echo.gate.wait(10)
+        if parts.path == "/text":
+            body = b"plain words"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if parts.path.startswith("/pto"):
+            user = seen["query"].get("user", "")
+            self._json(200, {"user": user, "remaining": 12, "last_used": "2026-03-03"})
+            return
+        self._json(200, seen)
+
+    def _json(self, code: int, data: Any) -> None:
+        body = json.dumps(data).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+@pytest.fixture
+def echo_server() -> Iterator[EchoServer]:
+    echo = EchoServer(url="")
+    handler = type("Handler", (_Handler,), {"echo": echo})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    echo.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield echo
+    echo.gate.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Poll a condition with a deadline (for subprocess-driven tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def api_action(name: str, endpoint: str, **extra: Any) -> dict[str, Any]:
+    config = {"endpoint": endpoint, "method": extra.pop("method", "GET")}
+    for key in ("headers", "body", "timeout"):
+        if key in extra:
+            config[key] = extra.pop(key)
+    return {"name": name, "action_type": "API_CALL", "config": config, **extra}
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+from contextlib import asynccontextmanager  # noqa: E402
+
+import anyio  # noqa: E402
+from mcp import Client  # noqa: E402
+
+from guru_mcp.models import Caller  # noqa: E402
+from guru_mcp.server import build_server  # noqa: E402
+
+ADMIN = Caller(key="admin", email="ada@corp.example", name="Ada", groups=("ops",), is_admin=True)
+USER = Caller(key="user", email="alex@corp.example", name="Alex", groups=("hr", "eng"))
+
+
+@asynccontextmanager
+async def connect(app: App, caller: Caller = ADMIN, *, mode: str = "legacy", on_message=None):
+    """An MCP client connected in-process to a server built on `app`, with its notifier running."""
+    handle = build_server(app, stdio_caller=caller)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(handle.notifier)
+        async with Client(handle.server, mode=mode, message_handler=on_message) as client:
+            yield client
+        tg.cancel_scope.cancel()

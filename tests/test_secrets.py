@@ -1,0 +1,64 @@
+import base64
+import json
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from guru_mcp.secrets import MASK, Keyring, Masker, SecretDecryptError, new_key
+
+SECRET = 'sk_live_"ab/cd+ef=gh'
+
+
+def test_a_secret_round_trips_and_is_bound_to_its_guru_and_name():
+    ring = Keyring(new_key())
+    ciphertext, kid = ring.encrypt("default", "API_KEY", SECRET)
+    assert SECRET not in ciphertext
+    assert ring.decrypt("default", "API_KEY", ciphertext, kid) == SECRET
+    with pytest.raises(SecretDecryptError):
+        ring.decrypt("default", "OTHER_KEY", ciphertext, kid)
+    with pytest.raises(SecretDecryptError):
+        ring.decrypt("other-guru", "API_KEY", ciphertext, kid)
+
+
+def test_two_encryptions_of_one_value_differ():
+    ring = Keyring(new_key())
+    assert ring.encrypt("g", "N", SECRET)[0] != ring.encrypt("g", "N", SECRET)[0]
+
+
+def test_an_old_key_still_decrypts_after_rotation():
+    old = new_key()
+    ciphertext, kid = Keyring(old).encrypt("g", "N", SECRET)
+    rotated = Keyring(new_key(), [old])
+    assert rotated.decrypt("g", "N", ciphertext, kid) == SECRET
+    assert rotated.encrypt("g", "N", SECRET)[1] != kid
+    with pytest.raises(SecretDecryptError, match="not configured"):
+        Keyring(new_key()).decrypt("g", "N", ciphertext, kid)
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        SECRET,
+        base64.b64encode(SECRET.encode()).decode(),
+        base64.b64encode(f"user:{SECRET}".encode()).decode(),
+        base64.b64encode(f"{SECRET}:".encode()).decode(),
+        base64.urlsafe_b64encode(f"ab{SECRET}".encode()).decode(),
+        quote(SECRET, safe=""),
+        quote_plus(SECRET),
+        json.dumps(SECRET),
+        json.dumps({"k": SECRET}),
+        SECRET.encode().hex(),
+    ],
+)
+def test_the_masker_hides_raw_and_encoded_forms(leak):
+    masked = Masker([SECRET]).text(f"before {leak} after")
+    assert SECRET not in masked
+    assert MASK in masked
+    core = base64.b64encode(SECRET.encode()).decode()[2:-4]
+    assert core not in masked
+
+
+def test_masking_covers_nested_data():
+    data = Masker([SECRET]).data({"a": [SECRET, {"b": f"x{SECRET}x"}], SECRET: 1, "n": 3})
+    assert SECRET not in json.dumps(data)
+    assert data["n"] == 3
