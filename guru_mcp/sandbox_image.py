@@ -20,6 +20,8 @@ Run ``python -m guru_mcp.sandbox_image [--offline|--online] [--force]`` to build
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import io
 import os
@@ -27,10 +29,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -287,8 +290,10 @@ def _top_context(base_ref: str, base: str, top: str, runner: bytes) -> io.BytesI
             f"FROM {base_ref}",
             "USER 0",
             f"COPY runner.py {RUNNER_PATH}",
-            f"RUN chmod 0644 {RUNNER_PATH} && "
-            f"python3 -m compileall -q --invalidation-mode unchecked-hash {Path(RUNNER_PATH).parent}",
+            (
+                f"RUN chmod 0644 {RUNNER_PATH} && "
+                f"python3 -m compileall -q --invalidation-mode unchecked-hash {Path(RUNNER_PATH).parent}"
+            ),
             f"USER {SANDBOX_UID}",
             "WORKDIR /tmp",
             f'LABEL {LABEL_PREFIX}.base="{base}" {LABEL_PREFIX}.tag="{top}"',
@@ -304,6 +309,27 @@ def _top_context(base_ref: str, base: str, top: str, runner: bytes) -> io.BytesI
             tar.addfile(info, io.BytesIO(data))
     buffer.seek(0)
     return buffer
+
+
+@contextlib.contextmanager
+def _build_lock(progress: Callable[[str], None]) -> Iterator[None]:
+    """Serialise builds on this host (CLI and server start-up may race); best effort."""
+    path = Path(tempfile.gettempdir()) / "guru-mcp-sandbox-build.lock"
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - held for the duration of the build
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"another sandbox image build holds {path}; waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_image(
@@ -334,7 +360,7 @@ def build_image(
     base = base_tag(directory)
     runner = _runner_bytes(directory)
     top = top_tag(base, runner)
-    base_ref, ref = f"{BASE_IMAGE}:{base}", f"{IMAGE}:{top}"
+    ref = f"{IMAGE}:{top}"
     try:
         client = docker.from_env(timeout=_BUILD_CLIENT_TIMEOUT)
         client.ping()
@@ -346,41 +372,72 @@ def build_image(
         if not force and _has_image(client, ref):
             progress(f"{ref} is up to date")
             return ref
-        if force or not _has_image(client, base_ref):
-            use_offline = _choose_offline(client, progress) if offline is None else offline
-            if use_offline:
-                _build_base_offline(directory, base_ref, progress)
-            else:
-                _build_base_dockerfile(client, directory, base_ref, progress)
-            if not _has_image(client, base_ref):
-                raise SandboxImageError(f"the build finished but {base_ref} is not in the engine")
-        else:
-            progress(f"{base_ref} is up to date")
-        progress(f"building {ref} (runner layer on {base_ref})")
-        _stream_build(
-            client,
-            progress,
-            fileobj=_top_context(base_ref, base, top, runner),
-            custom_context=True,
-            tag=ref,
-            network_mode="none",
-        )
-        progress(f"{ref} ready")
-        return ref
+        with _build_lock(progress):
+            return _build_locked(client, directory, base, top, runner, force, offline, progress)
     except docker.errors.DockerException as exc:
         raise SandboxImageError(f"sandbox image build failed: {exc}") from exc
     finally:
         client.close()
 
 
+def _build_locked(
+    client: docker.DockerClient,
+    directory: Path,
+    base: str,
+    top: str,
+    runner: bytes,
+    force: bool,
+    offline: bool | None,
+    progress: Callable[[str], None],
+) -> str:
+    base_ref, ref = f"{BASE_IMAGE}:{base}", f"{IMAGE}:{top}"
+    if not force and _has_image(client, ref):  # built by whoever held the lock before us
+        progress(f"{ref} is up to date")
+        return ref
+    if force or not _has_image(client, base_ref):
+        use_offline = _choose_offline(client, progress) if offline is None else offline
+        if use_offline:
+            _build_base_offline(directory, base_ref, progress)
+        else:
+            _build_base_dockerfile(client, directory, base_ref, progress)
+        if not _has_image(client, base_ref):
+            raise SandboxImageError(f"the build finished but {base_ref} is not in the engine")
+    else:
+        progress(f"{base_ref} is up to date")
+    progress(f"building {ref} (runner layer on {base_ref})")
+    _stream_build(
+        client,
+        progress,
+        fileobj=_top_context(base_ref, base, top, runner),
+        custom_context=True,
+        tag=ref,
+        network_mode="none",
+    )
+    progress(f"{ref} ready")
+    return ref
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: build the image with progress, print its reference last."""
-    parser = argparse.ArgumentParser(prog="python -m guru_mcp.sandbox_image", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m guru_mcp.sandbox_image", description=__doc__.split("\n")[0]
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--offline", dest="offline", action="store_const", const=True, default=None,
-                      help="build the base offline (debootstrap + PyPI wheels + docker import)")
-    mode.add_argument("--online", dest="offline", action="store_const", const=False,
-                      help="build the base from sandbox/Dockerfile (needs python:3.13-slim or a registry)")
+    mode.add_argument(
+        "--offline",
+        dest="offline",
+        action="store_const",
+        const=True,
+        default=None,
+        help="build the base offline (debootstrap + PyPI wheels + docker import)",
+    )
+    mode.add_argument(
+        "--online",
+        dest="offline",
+        action="store_const",
+        const=False,
+        help="build the base from sandbox/Dockerfile (needs python:3.13-slim or a registry)",
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even when the tags exist")
     parser.add_argument("--print-tag", action="store_true", help="print the expected reference and exit")
     args = parser.parse_args(argv)
@@ -388,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_tag:
             print(expected_tag())
             return 0
-        ref = build_image(force=args.force, offline=args.offline, progress=lambda line: print(line, flush=True))
+        ref = build_image(
+            force=args.force, offline=args.offline, progress=lambda line: print(line, flush=True)
+        )
     except SandboxImageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
