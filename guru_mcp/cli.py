@@ -313,7 +313,11 @@ def sandbox_build(force: bool, offline: bool | None) -> None:
     """Build the sandbox image (offline from Debian packages and PyPI wheels when no registry answers)."""
     from guru_mcp import sandbox_image
 
-    ref = sandbox_image.build_image(force=force, offline=offline, progress=lambda m: click.echo(m, err=True))
+    try:
+        ref = sandbox_image.build_image(force=force, offline=offline, progress=lambda m: click.echo(m, err=True))
+    except sandbox_image.SandboxImageError as exc:
+        _fail(f"sandbox image build failed: {exc}")
+        return
     click.echo(ref)
 
 
