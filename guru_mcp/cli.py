@@ -66,6 +66,9 @@ def main(verbose: bool) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from guru_mcp.secrets import install_log_masking
+
+    install_log_masking()
 
 
 def _new_token() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets as _random
@@ -148,3 +149,52 @@ class Masker:
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         return value
+
+
+class SecretRegistry:
+    """Every secret value this process has decrypted, so logs can be masked too."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._masker = Masker()
+
+    def add(self, values: Iterable[str]) -> None:
+        new = {v for v in values if v and v not in self._values}
+        if new:
+            self._values |= new
+            self._masker = Masker(self._values)
+
+    @property
+    def masker(self) -> Masker:
+        return self._masker
+
+
+class MaskingLogFilter(logging.Filter):
+    """Masks known secret values in log records (message, arguments and exception text)."""
+
+    def __init__(self, registry: SecretRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        masker = self.registry.masker
+        if not masker.active:
+            return True
+        record.msg = masker.text(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = masker.text(record.exc_text)
+        return True
+
+
+REGISTRY = SecretRegistry()
+"""The process-wide registry (one per process, like the logging system it serves)."""
+
+
+def install_log_masking(registry: SecretRegistry = REGISTRY) -> None:
+    """Mask secrets in everything the root logger's handlers write."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskingLogFilter) for f in handler.filters):
+            handler.addFilter(MaskingLogFilter(registry))

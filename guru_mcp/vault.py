@@ -7,17 +7,20 @@ from typing import Any
 from guru_mcp.catalog import Catalog
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import BUILTIN_VARIABLES, MIN_SECRET_LENGTH, SECRET_NAME_RE
-from guru_mcp.secrets import Keyring
+from guru_mcp.secrets import REGISTRY, Keyring, SecretRegistry
 from guru_mcp.store import Store
 
 
 class Vault:
     """Secret values go in and come out only to executors; no tool or command ever returns one."""
 
-    def __init__(self, store: Store, keyring: Keyring, catalog: Catalog) -> None:
+    def __init__(
+        self, store: Store, keyring: Keyring, catalog: Catalog, registry: SecretRegistry = REGISTRY
+    ) -> None:
         self.store = store
         self.keyring = keyring
         self.catalog = catalog
+        self.registry = registry
 
     async def set(self, guru: str, name: str, value: str) -> dict[str, Any]:
         if not SECRET_NAME_RE.match(name):
@@ -37,6 +40,7 @@ class Vault:
             raise ValidationFailed(
                 FieldError("name", f"{name!r} is a parameter of {', '.join(clashing)}; secret and parameter names may not clash")
             )
+        self.registry.add([value])
         ciphertext, key_id = self.keyring.encrypt(guru, name, value)
         created = await self.store.put_secret(guru, name, ciphertext, key_id)
         waiting = sorted(
@@ -65,4 +69,6 @@ class Vault:
         if not names:
             return {}
         stored = await self.store.secret_ciphertexts(guru, sorted(names))
-        return {n: self.keyring.decrypt(guru, n, ct, kid) for n, (ct, kid) in stored.items()}
+        values = {n: self.keyring.decrypt(guru, n, ct, kid) for n, (ct, kid) in stored.items()}
+        self.registry.add(values.values())
+        return values

@@ -62,3 +62,29 @@ def test_masking_covers_nested_data():
     data = Masker([SECRET]).data({"a": [SECRET, {"b": f"x{SECRET}x"}], SECRET: 1, "n": 3})
     assert SECRET not in json.dumps(data)
     assert data["n"] == 3
+
+
+def test_logs_are_masked_once_a_secret_is_known(caplog):
+    import logging
+
+    from guru_mcp.secrets import MaskingLogFilter, SecretRegistry
+
+    registry = SecretRegistry()
+    logger = logging.getLogger("test.masking")
+    handler = logging.Handler()
+    records = []
+    handler.emit = records.append
+    handler.addFilter(MaskingLogFilter(registry))
+    logger.addHandler(handler)
+    try:
+        registry.add([SECRET])
+        logger.warning("calling with %s", SECRET)
+        try:
+            raise ValueError(f"bad token {base64.b64encode(SECRET.encode()).decode()}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = " ".join(r.getMessage() + (r.exc_text or "") for r in records)
+    assert SECRET not in text and base64.b64encode(SECRET.encode()).decode() not in text
+    assert text.count(MASK) >= 2
