@@ -122,6 +122,8 @@ class Sandbox:
     proxy: EgressProxy | None = None
     socket_dir: Path | None = None
     warm: bool = False
+    creating: bool = False
+    doomed: bool = False
     created_at: float = field(default_factory=time.monotonic)
     _sock: socket.socket | None = None
     _keepalive: Any = None
