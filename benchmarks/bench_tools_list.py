@@ -1,0 +1,201 @@
+"""`tools/list` latency with 1,000 actions, through real MCP clients.
+
+1,000 API-call actions (a mix of methods, 0-4 typed parameters, realistic descriptions) are saved
+through `Catalog.save_spec` into a throw-away home, which is then copied so that each server has
+its own database. Two clients, both admins (so each listing also holds the admin tools):
+
+- `MCP in-process`  the `mcp` Client connected to our Server object in memory;
+- `MCP stdio`       the `mcp` Client against a `guru-mcp serve --transport stdio --admin` subprocess.
+
+Measured: steady-state `tools/list` (the snapshot and the built tool list are cached), and the
+first `tools/list` after a catalog change (one action disabled or enabled in turn, which drops the
+snapshot: the next list reloads 1,000 rows and rebuilds every tool). The change goes through
+`Catalog.set_enabled` in-process and through the `admin_action_enable/disable` tools over stdio;
+only the list after it is timed. Target (issue 2): under 20 ms at p50 (steady state).
+
+    python -m benchmarks.bench_tools_list [--iterations 500] [--actions 1000] [--changes 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import anyio
+
+from benchmarks._util import (
+    LOOPBACK,
+    Summary,
+    guru_settings,
+    header,
+    load,
+    iterations_arg,
+    measure,
+    stdio_params,
+    table,
+    verdict,
+)
+
+TARGET_P50_MS = 20.0
+_METHODS = ["GET", "GET", "POST", "PUT", "PATCH", "DELETE"]
+_PARAMS = [
+    {"name": "customer_id", "type": "string", "description": "The customer's id, as shown in the CRM.", "required": True},
+    {"name": "limit", "type": "number", "description": "How many rows to return at most.", "required": False,
+     "default": 20},
+    {"name": "include_archived", "type": "boolean", "description": "Also return archived records.",
+     "required": False, "default": False},
+    {"name": "query", "type": "string", "description": "Free-text search within the records.", "required": False},
+]
+
+
+def action_doc(i: int) -> dict[str, Any]:
+    """The i-th synthetic action: deterministic, varied, of a realistic size."""
+    method = _METHODS[i % len(_METHODS)]
+    params = _PARAMS[: i % (len(_PARAMS) + 1)]
+    path = "/".join(f"{{{p['name']}}}" for p in params if p["type"] == "string")
+    config: dict[str, Any] = {
+        "endpoint": f"http://{LOOPBACK}:9/v1/records_{i}/{path}".rstrip("/"),
+        "method": method,
+        "headers": [{"key": "Accept", "value": "application/json"}],
+    }
+    if method in ("POST", "PUT", "PATCH"):
+        config["body"] = {"record": i, "source": "{GURUBASE_USER_EMAIL}", **{p["name"]: f"{{{p['name']}}}" for p in params}}
+    return {
+        "name": f"records_{i:04d}_{method.lower()}",
+        "title": f"Records {i} ({method})",
+        "condition_prompt": f"When the user asks to look up, create or change entries of record set {i} in the "
+        "internal records service, for example when a customer mentions an order or an invoice.",
+        "instructions": "Pass the customer id exactly as the user wrote it. Summarise the answer in one sentence.",
+        "action_type": "API_CALL",
+        "parameters": params,
+        "config": config,
+    }
+
+
+async def populate(home: Path, count: int) -> float:
+    """Save `count` actions into `home` through the catalog; returns the seconds it took."""
+    from guru_mcp.app import open_app
+    from guru_mcp.models import parse_spec
+
+    started = time.perf_counter()
+    async with open_app(guru_settings(home), background=False, sandbox=False) as app:
+        guru = app.settings.default_guru
+        for i in range(count):
+            await app.catalog.save_spec(guru, parse_spec(action_doc(i)))
+        app.store.engine.dispose()
+    return time.perf_counter() - started
+
+
+async def run(iterations: int, warmup: int, count: int, changes: int, mode: str, deadline: float) -> dict[str, Any]:
+    from mcp import Client
+
+    from guru_mcp.app import open_app
+    from guru_mcp.models import Caller
+    from guru_mcp.server import build_server
+
+    out: dict[str, Any] = {}
+    with anyio.fail_after(deadline), tempfile.TemporaryDirectory(prefix="guru-bench-") as tmp:
+        inproc_home, stdio_home = Path(tmp) / "inproc", Path(tmp) / "stdio"
+        out["populate_s"] = await populate(inproc_home, count)
+        shutil.copytree(inproc_home, stdio_home)
+
+        caller = Caller(key="bench", email="bench@example.test", name="Bench", is_admin=True)
+        async with AsyncExitStack() as stack:
+            app = await stack.enter_async_context(open_app(guru_settings(inproc_home), sandbox=False))
+            guru = app.settings.default_guru
+            handle = build_server(app, stdio_caller=caller)
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)
+            tg.start_soon(handle.notifier)
+            inproc = await stack.enter_async_context(Client(handle.server, mode=mode, read_timeout_seconds=60))
+            stdio = await stack.enter_async_context(
+                Client(stdio_params(stdio_home, "--admin"), mode=mode, read_timeout_seconds=60)
+            )
+
+            counts: dict[str, int] = {}
+
+            def lister(label: str, client: Any):  # type: ignore[no-untyped-def]
+                async def list_once() -> None:
+                    # bypass: every list must reach the server (no client-side response cache)
+                    result = await client.list_tools(cache_mode="bypass")
+                    counts[label] = len(result.tools)
+
+                return list_once
+
+            variants = [("MCP in-process", lister("MCP in-process", inproc)), ("MCP stdio", lister("MCP stdio", stdio))]
+            samples = await measure(variants, iterations=iterations, warmup=warmup, deadline=deadline)
+            out["steady"] = {label: Summary.of(values) for label, values in samples.items()}
+            out["tools"] = dict(counts)
+            if any(n < count for n in counts.values()):
+                raise RuntimeError(f"expected at least {count} tools, got {counts}")
+
+            # The first list after a change: toggle one action, then time one list. Repeat.
+            victim = f"records_{0:04d}_get"
+            after: dict[str, list[float]] = {"MCP in-process": [], "MCP stdio": []}
+            rebuild: list[float] = []
+            for i in range(changes):
+                enable = i % 2 == 1
+                await app.catalog.set_enabled(guru, victim, enable)
+                started = time.perf_counter()
+                await variants[0][1]()
+                after["MCP in-process"].append(time.perf_counter() - started)
+
+                result = await stdio.call_tool(f"admin_action_{'enable' if enable else 'disable'}", {"name": victim})
+                if result.is_error:
+                    raise RuntimeError(f"admin tool failed: {result.content}")
+                started = time.perf_counter()
+                await variants[1][1]()
+                after["MCP stdio"].append(time.perf_counter() - started)
+
+                # The snapshot reload alone (no MCP), for the breakdown.
+                app.catalog._changed(guru)  # noqa: SLF001 - drop the snapshot as a change would
+                started = time.perf_counter()
+                await app.catalog.snapshot(guru)
+                rebuild.append(time.perf_counter() - started)
+            if changes:
+                out["after_change"] = {label: Summary.of(values) for label, values in after.items()}
+                out["snapshot_reload"] = Summary.of(rebuild)
+    return out
+
+
+def report(out: dict[str, Any], count: int, iterations: int, changes: int, mode: str) -> None:
+    print(f"{count} actions saved through Catalog.save_spec in {out['populate_s']:.1f} s; "
+          f"tools listed: {out['tools']} (admin callers: actions + admin tools)")
+    print(table(list(out["steady"].items()), title=f"tools/list, steady state, {iterations} lists per variant (mode={mode})"))
+    if "after_change" in out:
+        rows = [*out["after_change"].items(), ("snapshot reload only", out["snapshot_reload"])]
+        print(table(rows, title=f"first tools/list after a catalog change, {changes} changes"))
+    for label, s in out["steady"].items():
+        print(f"target, {label} steady p50: {s.p50:.3f} ms, {verdict(s.p50, TARGET_P50_MS)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    iterations_arg(parser, 500)
+    parser.add_argument("--actions", type=int, default=1000, help="actions in the catalog (default 1000)")
+    parser.add_argument("--changes", type=int, default=30, help="catalog changes for the after-change figure")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed lists per variant (default: n/10, 3..50)")
+    parser.add_argument("--mode", default="legacy", help="MCP client mode: legacy (initialize handshake) or auto")
+    parser.add_argument("--deadline", type=float, default=900.0, help="give up after this many seconds")
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.actions < 1 or args.changes < 0:
+        parser.error("--iterations and --actions must be at least 1, --changes at least 0")
+    warmup = args.warmup if args.warmup is not None else max(3, min(50, args.iterations // 10))
+    header(f"bench_tools_list: tools/list with {args.actions} actions")
+    started = time.monotonic()
+    out = anyio.run(run, args.iterations, warmup, args.actions, args.changes, args.mode, args.deadline)
+    report(out, args.actions, args.iterations, args.changes, args.mode)
+    print(f"({time.monotonic() - started:.1f} s, {load()} at the end)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

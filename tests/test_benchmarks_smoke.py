@@ -1,0 +1,62 @@
+"""The benchmarks still run: each one, tiny sizes, through the same runner as `python -m benchmarks`.
+
+No timing is asserted (speed is never a test result); only that every variant ran and the figures
+were printed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `benchmarks` is not part of the installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks._util import percentile  # noqa: E402
+
+
+def run_benchmarks(*args: str, timeout: float = 240) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def test_percentiles_interpolate_between_ranks_like_numpy() -> None:
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 100) == 4.0
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_the_runner_finds_every_benchmark_file() -> None:
+    names = run_benchmarks("--list").split()
+    assert {"bench_api_call", "bench_tools_list"} <= set(names)
+    assert names == sorted(p.stem for p in (REPO / "benchmarks").glob("bench_*.py"))
+
+
+def test_the_api_call_benchmark_prints_every_variant_and_the_overhead() -> None:
+    out = run_benchmarks("-k", "bench_api_call", "--", "--iterations", "5", "--warmup", "1")
+    for variant in ("httpx direct", "runs.run (no MCP)", "MCP in-process", "MCP stdio"):
+        assert variant in out
+    assert "overhead versus httpx direct" in out
+    assert "MCP stdio overhead at p50" in out
+    assert "ok      bench_api_call" in out
+
+
+def test_the_tools_list_benchmark_prints_steady_state_and_after_change_figures() -> None:
+    out = run_benchmarks(
+        "-k", "bench_tools_list", "--", "--iterations", "3", "--warmup", "1", "--actions", "12", "--changes", "2"
+    )
+    assert "tools/list, steady state" in out
+    assert "first tools/list after a catalog change" in out
+    assert "snapshot reload only" in out
+    assert "ok      bench_tools_list" in out
