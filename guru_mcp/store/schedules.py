@@ -1,0 +1,322 @@
+"""Firing state of schedules, and the row claim that makes each due time fire exactly once.
+
+A schedule lives in its action's spec; this table holds only what firing needs to survive a
+restart and to be shared by several processes on one database:
+
+- `fingerprint` — the schedule as last seen active (cron and zone; "" while paused, disabled or
+  cleared) and `since`, when that fingerprint took effect. Due times at or before `since` never
+  fire: a new, changed or resumed schedule does not catch up on the past.
+- `last_due_at` — the latest due time claimed. A claim is one conditional UPDATE
+  (`... WHERE last_due_at < :due`), committed before the run starts, so of two processes racing for
+  one due time exactly one wins, on SQLite and on PostgreSQL alike.
+- `lease_owner`/`lease_until` — who is firing the claimed due time, until when at the latest. A
+  schedule whose overlap policy is "skip" is not claimed while a live lease stands (a lease ends
+  at `lease_until`). A lease that
+  expires with no run record for its due time means the owner died between claim and run: another
+  process takes the lease over and fires that due time (`recover`).
+
+Rows go with their action (ON DELETE CASCADE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import anyio
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
+
+from guru_mcp.store.store import aware
+from guru_mcp.store.tables import ActionRow, RunRow
+
+T = TypeVar("T")
+
+metadata = sa.MetaData()
+schedule_state = sa.Table(
+    "schedule_state",
+    metadata,
+    sa.Column("action_id", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_due_at", sa.DateTime(timezone=True)),
+    sa.Column("last_fired_at", sa.DateTime(timezone=True)),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+)
+_actions = ActionRow.__table__  # type: ignore[attr-defined]
+_runs = RunRow.__table__  # type: ignore[attr-defined]
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    action_id: int
+    fingerprint: str
+    since: datetime
+    last_due_at: datetime | None
+    last_fired_at: datetime | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    last_error: str
+
+    @property
+    def anchor(self) -> datetime:
+        """Due times at or before this instant are settled (fired, skipped, or before the schedule)."""
+        return max(self.since, self.last_due_at) if self.last_due_at else self.since
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    """An action as the caller sees it: the version it read and its schedule's fingerprint."""
+
+    action_id: int
+    version: int
+    fingerprint: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class Claim:
+    action_id: int
+    due: datetime
+    fingerprint: str
+    lease_until: datetime
+    exclusive: bool
+    """Overlap policy "skip": refuse while another process's fire of this schedule holds a live
+    lease. (The claimer knows about its own runs and skips for them before claiming.)"""
+
+
+Recovery = Literal["done", "held", "orphaned"]
+
+
+def _state(row: Any) -> ScheduleState:
+    return ScheduleState(
+        action_id=row.action_id,
+        fingerprint=row.fingerprint,
+        since=aware(row.since),  # type: ignore[arg-type]
+        last_due_at=aware(row.last_due_at),
+        last_fired_at=aware(row.last_fired_at),
+        lease_owner=row.lease_owner,
+        lease_until=aware(row.lease_until),
+        last_error=row.last_error,
+    )
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def _action_at(action_id: int, version: int) -> sa.Exists:
+    return sa.exists().where(_actions.c.id == action_id, _actions.c.version == version)
+
+
+class ScheduleStore:
+    """Async access to `schedule_state` (and, read-only, to the runs it produced)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._limiter = anyio.CapacityLimiter(4)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+    def _insert(self) -> Any:
+        dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(self.engine.dialect.name)
+        if dialect is None:
+            raise NotImplementedError(f"schedules need SQLite or PostgreSQL, not {self.engine.dialect.name}")
+        return dialect.insert(schedule_state)
+
+    @staticmethod
+    def _select(conn: Connection, ids: Sequence[int]) -> dict[int, ScheduleState]:
+        out: dict[int, ScheduleState] = {}
+        for chunk in _chunks(ids):
+            for row in conn.execute(sa.select(schedule_state).where(schedule_state.c.action_id.in_(chunk))):
+                out[row.action_id] = _state(row)
+        return out
+
+    async def states(self, action_ids: Iterable[int]) -> dict[int, ScheduleState]:
+        ids = list(action_ids)
+
+        def work() -> dict[int, ScheduleState]:
+            with self.engine.connect() as conn:
+                return self._select(conn, ids)
+
+        return await self._run(work)
+
+    async def sync(self, items: Sequence[SyncItem]) -> dict[int, ScheduleState]:
+        """Record each schedule's fingerprint; a new or changed one takes effect at `changed_at`.
+        Only a caller that read the action's current version writes, so a process with a stale view
+        never undoes a newer change. Returns the states of the items that have a row."""
+
+        def work() -> dict[int, ScheduleState]:
+            with self.engine.begin() as conn:
+                existing = self._select(conn, [i.action_id for i in items])
+                for item in items:
+                    row = existing.get(item.action_id)
+                    if row is None and item.fingerprint:
+                        source = sa.select(
+                            _actions.c.id,
+                            sa.literal(item.fingerprint, sa.Text),
+                            sa.literal(item.changed_at, sa.DateTime(timezone=True)),
+                        ).where(_actions.c.id == item.action_id, _actions.c.version == item.version)
+                        conn.execute(
+                            self._insert()
+                            .from_select(["action_id", "fingerprint", "since"], source)
+                            .on_conflict_do_nothing()
+                        )
+                    elif row is not None and row.fingerprint != item.fingerprint:
+                        conn.execute(
+                            sa.update(schedule_state)
+                            .where(
+                                schedule_state.c.action_id == item.action_id,
+                                schedule_state.c.fingerprint != item.fingerprint,
+                                _action_at(item.action_id, item.version),
+                            )
+                            .values(fingerprint=item.fingerprint, since=item.changed_at)
+                        )
+                return self._select(conn, [i.action_id for i in items])
+
+        return await self._run(work)
+
+    async def claim(
+        self, claims: Sequence[Claim], *, now: datetime, owner: str
+    ) -> list[ScheduleState | None]:
+        """Claim due times, all in one transaction. For each claim: None if it was won, else the
+        row as it stands (absent when the schedule is gone), to tell whose lease holds it."""
+
+        def work() -> list[ScheduleState | None]:
+            won: list[bool] = []
+            with self.engine.begin() as conn:
+                for c in claims:
+                    conditions = [
+                        schedule_state.c.action_id == c.action_id,
+                        schedule_state.c.fingerprint == c.fingerprint,
+                        sa.or_(schedule_state.c.last_due_at.is_(None), schedule_state.c.last_due_at < c.due),
+                        sa.exists().where(_actions.c.id == c.action_id, _actions.c.enabled.is_(True)),
+                    ]
+                    if c.exclusive:  # the caller vouches for its own runs; others' count while leased
+                        conditions.append(
+                            sa.or_(
+                                schedule_state.c.lease_owner.is_(None),
+                                schedule_state.c.lease_owner == owner,
+                                schedule_state.c.lease_until <= now,
+                            )
+                        )
+                    result = conn.execute(
+                        sa.update(schedule_state)
+                        .where(*conditions)
+                        .values(
+                            last_due_at=c.due,
+                            last_fired_at=now,
+                            lease_owner=owner,
+                            lease_until=c.lease_until,
+                            last_error="",
+                        )
+                    )
+                    won.append(result.rowcount == 1)
+                lost = self._select(conn, [c.action_id for c, ok in zip(claims, won, strict=True) if not ok])
+            return [None if ok else lost.get(c.action_id) for c, ok in zip(claims, won, strict=True)]
+
+        return await self._run(work)
+
+    async def finish(self, action_id: int, due: datetime, owner: str, *, error: str = "") -> None:
+        """Release the lease of a fire that has ended (and note why it failed, if it did)."""
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(schedule_state)
+                    .where(
+                        schedule_state.c.action_id == action_id,
+                        schedule_state.c.last_due_at == due,
+                        schedule_state.c.lease_owner == owner,
+                    )
+                    .values(lease_owner=None, lease_until=None, last_error=error[:2000])
+                )
+
+        await self._run(work)
+
+    async def recover(
+        self, action_id: int, due: datetime, *, now: datetime, owner: str, lease_until: datetime
+    ) -> tuple[Recovery, datetime | None]:
+        """Settle the lease on a claimed due time: "done" (released, superseded, or its run is
+        recorded — the lease is then cleared), "held" (still valid until the returned instant), or
+        "orphaned" (expired with no run recorded: the lease is now ours, the caller fires it)."""
+
+        def work() -> tuple[Recovery, datetime | None]:
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    sa.select(schedule_state).where(schedule_state.c.action_id == action_id)
+                ).first()
+                state = _state(row) if row is not None else None
+                if state is None or state.last_due_at != due or state.lease_owner is None:
+                    return "done", None
+                assert state.lease_until is not None
+                if state.lease_until > now:
+                    return "held", state.lease_until
+                recorded = conn.execute(
+                    sa.select(_runs.c.id)
+                    .where(_runs.c.schedule_id == action_id, _runs.c.due_at == due)
+                    .limit(1)
+                ).first()
+                result = conn.execute(
+                    sa.update(schedule_state)
+                    .where(
+                        schedule_state.c.action_id == action_id,
+                        schedule_state.c.last_due_at == due,
+                        schedule_state.c.lease_owner == state.lease_owner,
+                        schedule_state.c.lease_until == state.lease_until,
+                    )
+                    .values(
+                        lease_owner=None if recorded else owner,
+                        lease_until=None if recorded else lease_until,
+                    )
+                )
+                return ("orphaned" if result.rowcount == 1 and not recorded else "done"), None
+
+        return await self._run(work)
+
+    async def last_runs(self, action_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The newest scheduled run of each schedule: id, status, due_at, started_at, error."""
+        ids = list(action_ids)
+
+        def work() -> dict[int, dict[str, Any]]:
+            out: dict[int, dict[str, Any]] = {}
+            with self.engine.connect() as conn:
+                for chunk in _chunks(ids):
+                    rank = (
+                        sa.func.row_number()
+                        .over(partition_by=_runs.c.schedule_id, order_by=_runs.c.started_at.desc())
+                        .label("rank")
+                    )
+                    inner = (
+                        sa.select(
+                            _runs.c.schedule_id,
+                            _runs.c.id,
+                            _runs.c.status,
+                            _runs.c.due_at,
+                            _runs.c.started_at,
+                            _runs.c.error,
+                            rank,
+                        )
+                        .where(_runs.c.schedule_id.in_(chunk), _runs.c.trigger == "schedule")
+                        .subquery()
+                    )
+                    for row in conn.execute(sa.select(inner).where(inner.c.rank == 1)):
+                        out[row.schedule_id] = {
+                            "run_id": row.id,
+                            "status": row.status,
+                            "due_at": aware(row.due_at),
+                            "started_at": aware(row.started_at),
+                            "error": row.error,
+                        }
+            return out
+
+        return await self._run(work)
