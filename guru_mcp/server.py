@@ -68,13 +68,25 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             return stdio_caller
         raise MCPError(types.INVALID_REQUEST, "unauthenticated")
 
-    async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    # The wire form of each listing, per (guru, admin?), kept while its snapshot is current: with a
+    # large catalog, dumping the Tool models on every tools/list was a measurable share of its cost.
+    # The SDK copies a returned dict before shaping it, so handing out the same one is safe.
+    listings: dict[tuple[str, bool], tuple[Any, dict[str, Any]]] = {}
+
+    async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         caller = identify(ctx)
         _track(ctx)
-        tools = action_tools.tools(await app.catalog.snapshot(caller.guru))
+        snap = await app.catalog.snapshot(caller.guru)
+        key = (caller.guru, caller.is_admin)
+        cached = listings.get(key)
+        if cached is not None and cached[0] is snap:
+            return cached[1]
+        tools = action_tools.tools(snap)
         if caller.is_admin:
             tools = [*tools, *admin_listing]
-        return types.ListToolsResult(tools=tools)
+        wire = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
+        listings[key] = (snap, wire)
+        return wire
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         caller = identify(ctx)
