@@ -138,7 +138,13 @@ def _utc(value: datetime) -> datetime:
 
 def next_fire(cron: str, tz: str, after: datetime) -> datetime:
     """The first fire instant strictly after `after` (UTC-aware in and out)."""
-    expr, zone, after = parse_cron(cron), get_zone(tz), _utc(after)
+    return _next_fire(cron, tz, _utc(after))
+
+
+@lru_cache(maxsize=8192)
+def _next_fire(cron: str, tz: str, after: datetime) -> datetime:
+    # Cached: schedules sharing an expression fall due together and ask the same question then.
+    expr, zone = parse_cron(cron), get_zone(tz)
     local = after.astimezone(zone)
     # Inside a repeated hour, earlier wall times may still have a later second-pass instant.
     wall = local.replace(tzinfo=None) - _fold_width(local)

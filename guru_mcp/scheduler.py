@@ -43,7 +43,7 @@ from guru_mcp.cron import get_zone, next_fire, prev_fire
 from guru_mcp.errors import to_tool_text
 from guru_mcp.models import ActionType, Caller, StoredAction, Trigger
 from guru_mcp.settings import Settings
-from guru_mcp.store.schedules import Claim, ScheduleState, ScheduleStore, SyncItem
+from guru_mcp.store.schedules import Claim, Finished, ScheduleState, ScheduleStore, SyncItem
 
 if TYPE_CHECKING:
     from guru_mcp.app import App
@@ -150,6 +150,7 @@ class Scheduler:
         self._wake = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending = 0
+        self._to_release: list[Finished] = []
         self._sleeping = False
         self._state_changed = anyio.Event()
 
@@ -381,7 +382,7 @@ class Scheduler:
             log.exception("%s: cannot plan its schedule; it will not fire", action.name)
             self._drop(action.id)
             return
-        if state.lease_owner and state.lease_owner != self.owner and state.last_due_at and state.lease_until:
+        if state.lease_until and state.claimed_by != self.owner and state.last_due_at:
             self._verify_later(action.id, state.last_due_at, state.lease_until)
 
     def _drop(self, action_id: int) -> None:
@@ -425,7 +426,7 @@ class Scheduler:
                 self._start_fire(entry, entry.action, due)
                 continue
             entry.in_flight -= 1
-            if lost.lease_owner and lost.lease_owner != self.owner and lost.last_due_at and lost.lease_until:
+            if lost.lease_until and lost.claimed_by != self.owner and lost.last_due_at:
                 self._verify_later(entry.action.id, lost.last_due_at, lost.lease_until)
         self._wake.set()  # verify timers may now be the nearest
 
@@ -447,6 +448,10 @@ class Scheduler:
             entry.last_status = getattr(status, "value", status)
             entry.fired += 1
             log.debug("%s: fired for %s -> %s", action.name, due.isoformat(), entry.last_status)
+        except anyio.get_cancelled_exc_class():
+            with anyio.move_on_after(5, shield=True):  # stopping: free the lease for other processes now
+                await self._finish([Finished(action.id, due)])
+            raise
         except Exception as exc:
             error = to_tool_text(exc)
             entry.failed += 1
@@ -454,11 +459,24 @@ class Scheduler:
             log.exception("%s: the run for %s failed to start", action.name, due.isoformat())
         finally:
             entry.in_flight -= 1
-            with anyio.move_on_after(10, shield=True):
-                try:
-                    await self._store.finish(action.id, due, self.owner, error=error)
-                except Exception:
-                    log.exception("%s: could not release the lease for %s", action.name, due.isoformat())
+        self._release(Finished(action.id, due, error))
+
+    def _release(self, done: Finished) -> None:
+        """Queue a lease release; the ones that pile up while a release is written go in one batch."""
+        self._to_release.append(done)
+        if len(self._to_release) == 1:
+            self._spawn(self._flush_releases)
+
+    async def _flush_releases(self) -> None:
+        while self._to_release:
+            batch, self._to_release = self._to_release, []
+            await self._finish(batch)
+
+    async def _finish(self, batch: list[Finished]) -> None:
+        try:
+            await self._store.finish(batch, self.owner)
+        except Exception:
+            log.exception("could not release %d lease(s); they expire by themselves", len(batch))
 
     async def _recover(self, entry: _Entry, due: datetime) -> None:
         """A lease on `due` held by another process has expired (or is about to): settle it."""
@@ -482,10 +500,7 @@ class Scheduler:
                 late > LATE and (schedule.misfire == "skip" or late.total_seconds() > grace)
             ):
                 reason = "claimed by a process that stopped before running it; not re-run (misfire policy)"
-                try:
-                    await self._store.finish(action.id, due, self.owner, error=reason)
-                except Exception:
-                    log.exception("%s: could not release the lease for %s", action.name, due.isoformat())
+                self._release(Finished(action.id, due, reason))
                 return
             log.warning(
                 "%s: the process that claimed %s stopped before running it; running it now",

@@ -9,11 +9,11 @@ restart and to be shared by several processes on one database:
 - `last_due_at` — the latest due time claimed. A claim is one conditional UPDATE
   (`... WHERE last_due_at < :due`), committed before the run starts, so of two processes racing for
   one due time exactly one wins, on SQLite and on PostgreSQL alike.
-- `lease_owner`/`lease_until` — who is firing the claimed due time, until when at the latest. A
-  schedule whose overlap policy is "skip" is not claimed while a live lease stands (a lease ends
-  at `lease_until`). A lease that
-  expires with no run record for its due time means the owner died between claim and run: another
-  process takes the lease over and fires that due time (`recover`).
+- `claimed_by`/`lease_until` — who claimed that due time, and until when it may still be firing it
+  (None once it has released the lease). A schedule whose overlap policy is "skip" is not claimed
+  while another process's lease stands. A lease that expires with no run record for its due time
+  means its owner died between claim and run: another process takes it over and fires that due
+  time (`recover`).
 
 Rows go with their action (ON DELETE CASCADE).
 """
@@ -45,7 +45,7 @@ schedule_state = sa.Table(
     sa.Column("since", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_due_at", sa.DateTime(timezone=True)),
     sa.Column("last_fired_at", sa.DateTime(timezone=True)),
-    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("claimed_by", sa.String(64)),
     sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Column("last_error", sa.Text, nullable=False, server_default=""),
 )
@@ -61,8 +61,10 @@ class ScheduleState:
     since: datetime
     last_due_at: datetime | None
     last_fired_at: datetime | None
-    lease_owner: str | None
+    claimed_by: str | None
+    """The process that claimed `last_due_at`."""
     lease_until: datetime | None
+    """Until when that process may still be firing it; None once released."""
     last_error: str
 
     @property
@@ -92,6 +94,15 @@ class Claim:
     lease. (The claimer knows about its own runs and skips for them before claiming.)"""
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A fire that has ended: its lease can go. `error` says why it could not run, if it could not."""
+
+    action_id: int
+    due: datetime
+    error: str = ""
+
+
 Recovery = Literal["done", "held", "orphaned"]
 
 
@@ -102,15 +113,15 @@ def _state(row: Any) -> ScheduleState:
         since=aware(row.since),  # type: ignore[arg-type]
         last_due_at=aware(row.last_due_at),
         last_fired_at=aware(row.last_fired_at),
-        lease_owner=row.lease_owner,
+        claimed_by=row.claimed_by,
         lease_until=aware(row.lease_until),
         last_error=row.last_error,
     )
 
 
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
 
 
 def _action_at(action_id: int, version: int) -> sa.Exists:
@@ -188,58 +199,75 @@ class ScheduleStore:
     async def claim(
         self, claims: Sequence[Claim], *, now: datetime, owner: str
     ) -> list[ScheduleState | None]:
-        """Claim due times, all in one transaction. For each claim: None if it was won, else the
-        row as it stands (absent when the schedule is gone), to tell whose lease holds it."""
+        """Claim due times, all in one transaction (one UPDATE ... RETURNING per group of claims that
+        share due time, lease and policy). For each claim: None if it was won, else the row as it
+        stands (absent when the schedule is gone), to tell whose lease holds it."""
+        groups: dict[tuple[datetime, datetime, bool], list[Claim]] = {}
+        for c in claims:
+            groups.setdefault((c.due, c.lease_until, c.exclusive), []).append(c)
 
         def work() -> list[ScheduleState | None]:
-            won: list[bool] = []
+            won: set[int] = set()
             with self.engine.begin() as conn:
-                for c in claims:
+                for (due, lease_until, exclusive), group in groups.items():
                     conditions = [
-                        schedule_state.c.action_id == c.action_id,
-                        schedule_state.c.fingerprint == c.fingerprint,
-                        sa.or_(schedule_state.c.last_due_at.is_(None), schedule_state.c.last_due_at < c.due),
-                        sa.exists().where(_actions.c.id == c.action_id, _actions.c.enabled.is_(True)),
+                        sa.or_(schedule_state.c.last_due_at.is_(None), schedule_state.c.last_due_at < due),
+                        sa.exists().where(
+                            _actions.c.id == schedule_state.c.action_id, _actions.c.enabled.is_(True)
+                        ),
                     ]
-                    if c.exclusive:  # the caller vouches for its own runs; others' count while leased
+                    if exclusive:  # the caller vouches for its own runs; others' count while leased
                         conditions.append(
                             sa.or_(
-                                schedule_state.c.lease_owner.is_(None),
-                                schedule_state.c.lease_owner == owner,
+                                schedule_state.c.lease_until.is_(None),
+                                schedule_state.c.claimed_by == owner,
                                 schedule_state.c.lease_until <= now,
                             )
                         )
-                    result = conn.execute(
-                        sa.update(schedule_state)
-                        .where(*conditions)
-                        .values(
-                            last_due_at=c.due,
-                            last_fired_at=now,
-                            lease_owner=owner,
-                            lease_until=c.lease_until,
-                            last_error="",
+                    for chunk in _chunks(group):
+                        keys = sa.tuple_(schedule_state.c.action_id, schedule_state.c.fingerprint)
+                        result = conn.execute(
+                            sa.update(schedule_state)
+                            .where(keys.in_([(c.action_id, c.fingerprint) for c in chunk]), *conditions)
+                            .values(
+                                last_due_at=due,
+                                last_fired_at=now,
+                                claimed_by=owner,
+                                lease_until=lease_until,
+                                last_error="",
+                            )
+                            .returning(schedule_state.c.action_id)
                         )
-                    )
-                    won.append(result.rowcount == 1)
-                lost = self._select(conn, [c.action_id for c, ok in zip(claims, won, strict=True) if not ok])
-            return [None if ok else lost.get(c.action_id) for c, ok in zip(claims, won, strict=True)]
+                        won.update(result.scalars())
+                lost = self._select(conn, [c.action_id for c in claims if c.action_id not in won])
+            return [None if c.action_id in won else lost.get(c.action_id) for c in claims]
 
         return await self._run(work)
 
-    async def finish(self, action_id: int, due: datetime, owner: str, *, error: str = "") -> None:
-        """Release the lease of a fire that has ended (and note why it failed, if it did)."""
+    async def finish(self, done: Sequence[Finished], owner: str) -> None:
+        """Release the leases of fires that have ended, noting why one failed if it did."""
 
         def work() -> None:
             with self.engine.begin() as conn:
-                conn.execute(
-                    sa.update(schedule_state)
-                    .where(
-                        schedule_state.c.action_id == action_id,
-                        schedule_state.c.last_due_at == due,
-                        schedule_state.c.lease_owner == owner,
+                clean = [(f.action_id, f.due) for f in done if not f.error]
+                keys = sa.tuple_(schedule_state.c.action_id, schedule_state.c.last_due_at)
+                for chunk in _chunks(clean):
+                    conn.execute(
+                        sa.update(schedule_state)
+                        .where(keys.in_(chunk), schedule_state.c.claimed_by == owner)
+                        .values(lease_until=None, last_error="")
                     )
-                    .values(lease_owner=None, lease_until=None, last_error=error[:2000])
-                )
+                for f in done:
+                    if f.error:
+                        conn.execute(
+                            sa.update(schedule_state)
+                            .where(
+                                schedule_state.c.action_id == f.action_id,
+                                schedule_state.c.last_due_at == f.due,
+                                schedule_state.c.claimed_by == owner,
+                            )
+                            .values(lease_until=None, last_error=f.error[:2000])
+                        )
 
         await self._run(work)
 
@@ -256,9 +284,8 @@ class ScheduleStore:
                     sa.select(schedule_state).where(schedule_state.c.action_id == action_id)
                 ).first()
                 state = _state(row) if row is not None else None
-                if state is None or state.last_due_at != due or state.lease_owner is None:
+                if state is None or state.last_due_at != due or state.lease_until is None:
                     return "done", None
-                assert state.lease_until is not None
                 if state.lease_until > now:
                     return "held", state.lease_until
                 recorded = conn.execute(
@@ -271,11 +298,11 @@ class ScheduleStore:
                     .where(
                         schedule_state.c.action_id == action_id,
                         schedule_state.c.last_due_at == due,
-                        schedule_state.c.lease_owner == state.lease_owner,
+                        schedule_state.c.claimed_by == state.claimed_by,
                         schedule_state.c.lease_until == state.lease_until,
                     )
                     .values(
-                        lease_owner=None if recorded else owner,
+                        claimed_by=state.claimed_by if recorded else owner,
                         lease_until=None if recorded else lease_until,
                     )
                 )

@@ -102,6 +102,7 @@ def describe_schedule(
         "next_fire_local": _iso(nxt.astimezone(zone)) if nxt else None,
         "last_due_at": _iso(state.last_due_at if state else None),
         "last_fired_at": _iso(state.last_fired_at if state else None),
+        "last_fired_by": state.claimed_by if state else None,
         "last_run": (
             {**last_run, "due_at": _iso(last_run["due_at"]), "started_at": _iso(last_run["started_at"])}
             if last_run

@@ -11,7 +11,7 @@ import pytest
 
 from guru_mcp.models import RunRecord, RunStatus, StoredAction, Trigger, parse_spec
 from guru_mcp.store import Store, create_db_engine, migrate
-from guru_mcp.store.schedules import Claim, ScheduleStore, SyncItem
+from guru_mcp.store.schedules import Claim, Finished, ScheduleStore, SyncItem
 from tests.conftest import api_action
 from tests.scheduler.conftest import START, utc
 
@@ -64,7 +64,7 @@ async def test_of_many_processes_racing_for_one_due_time_exactly_one_wins(db: Db
             tg.start_soon(contender, n)
     assert sorted(results) == [False] * 7 + [True]
     [state] = (await db.schedules.states([db.action.id])).values()
-    assert state.last_due_at == DUE and state.lease_owner is not None and state.last_fired_at == DUE
+    assert state.last_due_at == DUE and state.claimed_by is not None and state.last_fired_at == DUE
 
 
 async def test_a_due_time_at_or_before_the_last_claimed_one_is_refused(db: Db) -> None:
@@ -73,7 +73,7 @@ async def test_a_due_time_at_or_before_the_last_claimed_one_is_refused(db: Db) -
     [earlier] = await db.schedules.claim(
         [db.claim(DUE - timedelta(hours=1), exclusive=False)], now=DUE, owner="b"
     )
-    assert again is not None and again.last_due_at == DUE and again.lease_owner == "a"
+    assert again is not None and again.last_due_at == DUE and again.claimed_by == "a"
     assert earlier is not None
 
 
@@ -89,7 +89,7 @@ async def test_a_live_lease_of_another_process_blocks_exclusive_claims_until_it_
     later = DUE + timedelta(minutes=1)
     assert await db.schedules.claim([db.claim()], now=DUE, owner="a") == [None]  # lease until 01:02
     [blocked] = await db.schedules.claim([db.claim(later)], now=later, owner="b")
-    assert blocked is not None and blocked.lease_owner == "a"
+    assert blocked is not None and blocked.claimed_by == "a"
     assert await db.schedules.claim([db.claim(later, exclusive=False)], now=later, owner="b") == [None]
     assert await db.schedules.claim([db.claim(later + timedelta(minutes=1))], now=later, owner="b") == [None]
     expired = DUE + timedelta(minutes=10)
@@ -98,11 +98,42 @@ async def test_a_live_lease_of_another_process_blocks_exclusive_claims_until_it_
 
 async def test_finish_releases_only_the_lease_it_holds(db: Db) -> None:
     await db.schedules.claim([db.claim()], now=DUE, owner="a")
-    await db.schedules.finish(db.action.id, DUE, "b", error="not mine")
-    assert (await db.schedules.states([db.action.id]))[db.action.id].lease_owner == "a"
-    await db.schedules.finish(db.action.id, DUE, "a", error="boom")
+    await db.schedules.finish([Finished(db.action.id, DUE)], "b")
+    assert (await db.schedules.states([db.action.id]))[db.action.id].claimed_by == "a"
+    await db.schedules.finish([Finished(db.action.id, DUE - timedelta(hours=1))], "a")
+    assert (await db.schedules.states([db.action.id]))[db.action.id].claimed_by == "a"
+    await db.schedules.finish([Finished(db.action.id, DUE)], "a")
     state = (await db.schedules.states([db.action.id]))[db.action.id]
-    assert state.lease_owner is None and state.lease_until is None and state.last_error == "boom"
+    assert state.lease_until is None and state.lease_until is None and state.last_error == ""
+    later = DUE + timedelta(hours=1)
+    await db.schedules.claim([db.claim(later)], now=later, owner="a")
+    await db.schedules.finish([Finished(db.action.id, later, "boom")], "a")
+    state = (await db.schedules.states([db.action.id]))[db.action.id]
+    assert state.lease_until is None and state.last_error == "boom"
+
+
+async def test_claims_in_one_batch_are_won_or_lost_each_on_its_own(db: Db) -> None:
+    others = []
+    for name in ("two", "three", "four"):
+        spec = parse_spec(api_action(name, "https://example.com/", schedule={"cron": "0 * * * *"}))
+        action, _ = await db.store.save_action("default", spec, enabled=True)
+        others.append(action)
+    await db.schedules.sync([SyncItem(a.id, a.version, FP, START) for a in others])
+    await db.store.set_enabled("default", ["three"], False)
+    two, three, four = others
+    batch = [
+        db.claim(),
+        Claim(two.id, DUE, FP, DUE + timedelta(minutes=5), exclusive=False),
+        Claim(three.id, DUE, FP, DUE + timedelta(minutes=2), exclusive=True),
+        Claim(four.id, DUE, "stale\x1fUTC", DUE + timedelta(minutes=2), exclusive=True),
+    ]
+    results = await db.schedules.claim(batch, now=DUE, owner="a")
+    assert [r is None for r in results] == [True, True, False, False]
+    states = await db.schedules.states([db.action.id, two.id])
+    assert states[two.id].lease_until == DUE + timedelta(minutes=5)
+    await db.schedules.finish([Finished(db.action.id, DUE), Finished(two.id, DUE)], "a")
+    states = await db.schedules.states([db.action.id, two.id])
+    assert {s.lease_until for s in states.values()} == {None}
 
 
 async def test_recover_tells_held_from_recorded_from_orphaned(db: Db) -> None:
@@ -115,7 +146,7 @@ async def test_recover_tells_held_from_recorded_from_orphaned(db: Db) -> None:
     )
     assert orphaned == ("orphaned", None)
     state = (await db.schedules.states([db.action.id]))[db.action.id]
-    assert state.lease_owner == "b"
+    assert state.claimed_by == "b"
     again = await db.schedules.recover(db.action.id, DUE, now=lease_end, owner="c", lease_until=lease_end)
     assert again == ("held", lease_end + timedelta(minutes=5))
 
@@ -143,7 +174,7 @@ async def test_recover_clears_an_expired_lease_whose_run_was_recorded(db: Db) ->
         "done",
         None,
     )
-    assert (await db.schedules.states([db.action.id]))[db.action.id].lease_owner is None
+    assert (await db.schedules.states([db.action.id]))[db.action.id].lease_until is None
     assert (await db.schedules.last_runs([db.action.id]))[db.action.id]["run_id"] == "r1"
 
 

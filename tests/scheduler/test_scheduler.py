@@ -197,7 +197,7 @@ async def test_a_crashing_action_is_noted_and_the_loop_goes_on(h: Harness) -> No
     bad = await h.app.catalog.get(h.guru, "bad")
     state = (await ScheduleStore(h.app.store.engine).states([bad.id]))[bad.id]
     assert state.last_error == "internal error (RuntimeError); see the server log"
-    assert state.lease_owner is None
+    assert state.lease_until is None
 
 
 async def test_scheduled_runs_take_the_tool_path_and_record_due_time_and_an_empty_identity(
@@ -366,7 +366,7 @@ async def test_a_claimed_due_time_whose_run_was_recorded_is_not_fired_again(h: H
         )
     )
     await h.until(utc(2026, 3, 7, 1, 30))  # past the dead lease: found recorded, released
-    assert (await store.states([action.id]))[action.id].lease_owner is None
+    assert (await store.states([action.id]))[action.id].lease_until is None
     await h.until(utc(2026, 3, 7, 2, 30))
     assert h.dues("job") == [utc(2026, 3, 7, 2)]
 
