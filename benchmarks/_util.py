@@ -47,7 +47,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class Summary:
-    """Latency figures in milliseconds."""
+    """Latency figures in milliseconds. Where measured, `cpu_ms` is CPU time per call of this process
+    plus any server subprocess, and `server_cpu_ms` the subprocess's share."""
 
     n: int
     p50: float
@@ -55,9 +56,13 @@ class Summary:
     mean: float
     min: float
     max: float
+    cpu_ms: float | None = None
+    server_cpu_ms: float | None = None
 
     @classmethod
-    def of(cls, seconds: Sequence[float]) -> Summary:
+    def of(
+        cls, seconds: Sequence[float], *, cpu_seconds: float | None = None, server_cpu_seconds: float | None = None
+    ) -> Summary:
         ms = [s * 1000 for s in seconds]
         return cls(
             n=len(ms),
@@ -66,21 +71,71 @@ class Summary:
             mean=statistics.fmean(ms),
             min=min(ms),
             max=max(ms),
+            cpu_ms=None if cpu_seconds is None else cpu_seconds * 1000 / len(ms),
+            server_cpu_ms=None if server_cpu_seconds is None else server_cpu_seconds * 1000 / len(ms),
         )
 
 
 def table(rows: Sequence[tuple[str, Summary]], *, title: str) -> str:
     width = max(len(label) for label, _ in rows)
-    lines = [title, f"  {'':<{width}}  {'n':>5}  {'p50 ms':>9}  {'p99 ms':>9}  {'mean ms':>9}  {'min ms':>8}  {'max ms':>8}"]
+    cpu = any(s.cpu_ms is not None for _, s in rows)
+    server = any(s.server_cpu_ms is not None for _, s in rows)
+    head = f"  {'':<{width}}  {'n':>5}  {'p50 ms':>9}  {'p99 ms':>9}  {'mean ms':>9}  {'min ms':>8}  {'max ms':>8}"
+    head += f"  {'cpu ms/call':>11}" if cpu else ""
+    head += f"  {'of it server':>12}" if server else ""
+    lines = [title, head]
     for label, s in rows:
-        lines.append(
-            f"  {label:<{width}}  {s.n:>5}  {s.p50:>9.3f}  {s.p99:>9.3f}  {s.mean:>9.3f}  {s.min:>8.3f}  {s.max:>8.3f}"
-        )
+        line = f"  {label:<{width}}  {s.n:>5}  {s.p50:>9.3f}  {s.p99:>9.3f}  {s.mean:>9.3f}  {s.min:>8.3f}  {s.max:>8.3f}"
+        if cpu:
+            line += f"  {s.cpu_ms:>11.3f}" if s.cpu_ms is not None else f"  {'-':>11}"
+        if server:
+            line += f"  {s.server_cpu_ms:>12.3f}" if s.server_cpu_ms is not None else f"  {'-':>12}"
+        lines.append(line)
     return "\n".join(lines)
 
 
 def verdict(value_ms: float, target_ms: float) -> str:
     return f"{'MET' if value_ms < target_ms else 'MISSED'} (target < {target_ms:g} ms)"
+
+
+# -- CPU accounting: wall-clock figures on a shared machine include waiting for a CPU --------------
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pids: Sequence[int] = ()) -> float:
+    """CPU time (user + system) of this process plus the processes `pids`, in seconds."""
+    return time.process_time() + processes_cpu_seconds(pids)
+
+
+def processes_cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time (user + system) of the processes `pids` (Linux /proc; 10 ms ticks), in seconds."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    return total
+
+
+def child_pids(*needles: str) -> list[int]:
+    """Our child processes whose command line holds every one of `needles` (Linux; else [])."""
+    found: list[int] = []
+    for children in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids = [int(p) for p in children.read_text().split()]
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if all(n in cmdline for n in needles):
+                found.append(pid)
+    return sorted(set(found))
 
 
 async def measure(
@@ -90,30 +145,45 @@ async def measure(
     warmup: int,
     block: int = 50,
     deadline: float = 600.0,
-) -> dict[str, list[float]]:
+    cpu_pids: dict[str, Sequence[int]] | None = None,
+) -> dict[str, Summary]:
     """Time each variant `iterations` times after `warmup` untimed calls.
 
     Variants are interleaved in blocks so that drift (caches, a growing database, other load on the
-    machine) falls on all of them alike. Raises TimeoutError past `deadline` seconds in total.
+    machine) falls on all of them alike. CPU time per call counts this process plus, per variant, the
+    processes in `cpu_pids` (e.g. a server subprocess). Raises TimeoutError past `deadline` seconds.
     """
     stop_at = time.monotonic() + deadline
     for _, call in variants:
         for _ in range(warmup):
             await call()
     samples: dict[str, list[float]] = {label: [] for label, _ in variants}
+    own: dict[str, float] = {label: 0.0 for label, _ in variants}
+    others: dict[str, float] = {label: 0.0 for label, _ in variants}
     done = 0
     while done < iterations:
         step = min(block, iterations - done)
         for label, call in variants:
+            pids = (cpu_pids or {}).get(label, ())
             out = samples[label]
+            own_before, others_before = time.process_time(), processes_cpu_seconds(pids)
             for _ in range(step):
                 started = time.perf_counter()
                 await call()
                 out.append(time.perf_counter() - started)
+            own[label] += time.process_time() - own_before
+            others[label] += processes_cpu_seconds(pids) - others_before
             if time.monotonic() > stop_at:
                 raise TimeoutError(f"the benchmark ran past its {deadline:g} s deadline")
         done += step
-    return samples
+    return {
+        label: Summary.of(
+            values,
+            cpu_seconds=own[label] + others[label],
+            server_cpu_seconds=others[label] if (cpu_pids or {}).get(label) else None,
+        )
+        for label, values in samples.items()
+    }
 
 
 def iterations_arg(parser: Any, default: int) -> None:
