@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from guru_mcp.clock import Clock, SystemClock
 from guru_mcp.cron import get_zone, next_fire, prev_fire
@@ -102,8 +103,6 @@ def fingerprint(action: StoredAction) -> str:
 class _Entry:
     action: StoredAction
     fingerprint: str
-    settled: datetime
-    """Due times at or before this are handled (fired, skipped, lost to another process)."""
     next_due: datetime | None = None
     gen: int = 0
     in_flight: int = 0
@@ -208,10 +207,6 @@ class Scheduler:
         """The time as the scheduler sees it (its clock)."""
         return self._clock.now()
 
-    def next_due(self, action_id: int) -> datetime | None:
-        entry = self._entries.get(action_id)
-        return entry.next_due if entry else None
-
     async def wait_idle(self) -> None:
         """Return once the loop sleeps with nothing left to do before its timer: changes applied,
         claims committed, claimed runs started (they may still be running)."""
@@ -241,7 +236,7 @@ class Scheduler:
             elif gen == entry.gen:
                 try:
                     self._on_due(entry, due, now, batch)
-                except ValueError:  # no further fire time computable (an expression croniter gives up on)
+                except Exception:  # one broken schedule must not stop the others
                     log.exception("%s: cannot plan its schedule; it stops", entry.action.name)
                     self._drop(action_id)
         if batch:
@@ -259,15 +254,30 @@ class Scheduler:
     def _on_due(
         self, entry: _Entry, due: datetime, now: datetime, batch: list[tuple[_Entry, datetime]]
     ) -> None:
-        if now - due > LATE:  # stalled or suspended: the misfire policy decides
-            due = self._next_due(entry, entry.settled, now)
-            if due > now:
-                self._plan(entry, due)
-                return
-        entry.settled = due
-        self._plan(entry, self._next_due(entry, due, now))
         schedule = entry.action.spec.schedule
         assert schedule is not None
+        following = next_fire(schedule.cron, schedule.timezone, due)
+        if following <= now or now - due > LATE:  # behind (start-up, stall): the misfire policy decides
+            latest = prev_fire(schedule.cron, schedule.timezone, now)
+            if not self._may_run_late(entry, latest, now):
+                log.info(
+                    "%s: skipped missed due times from %s to %s (misfire policy %s)",
+                    entry.action.name,
+                    due.isoformat(),
+                    latest.isoformat(),
+                    schedule.misfire,
+                )
+                self._plan(entry, next_fire(schedule.cron, schedule.timezone, now))
+                return
+            if latest != due or now - due > LATE:
+                log.info(
+                    "%s: due times missed since %s; running once for %s",
+                    entry.action.name,
+                    due.isoformat(),
+                    latest.isoformat(),
+                )
+            due, following = latest, next_fire(schedule.cron, schedule.timezone, latest)
+        self._plan(entry, following)
         if schedule.overlap == "skip" and entry.in_flight:
             entry.skipped += 1
             log.info(
@@ -277,26 +287,14 @@ class Scheduler:
         entry.in_flight += 1
         batch.append((entry, due))
 
-    def _next_due(self, entry: _Entry, after: datetime, now: datetime) -> datetime:
-        """The next due time to act on after `after`, applying the misfire policy if behind."""
+    def _may_run_late(self, entry: _Entry, due: datetime, now: datetime) -> bool:
+        """Late by at most `LATE`, or missed but within the grace window under "run_once"."""
         schedule = entry.action.spec.schedule
-        assert schedule is not None
-        first = next_fire(schedule.cron, schedule.timezone, after)
-        if first >= now - LATE:
-            return first
-        latest = prev_fire(schedule.cron, schedule.timezone, now)
+        late = now - due
+        if late <= LATE:
+            return True
         grace = self._settings.scheduler_misfire_grace
-        if schedule.misfire == "run_once" and (now - latest).total_seconds() <= grace:
-            log.info("%s: missed due times; running once for %s", entry.action.name, latest.isoformat())
-            return latest
-        log.info(
-            "%s: skipped missed due times from %s to %s (misfire policy %s)",
-            entry.action.name,
-            first.isoformat(),
-            latest.isoformat(),
-            schedule.misfire,
-        )
-        return next_fire(schedule.cron, schedule.timezone, now)
+        return schedule is not None and schedule.misfire == "run_once" and late.total_seconds() <= grace
 
     def _plan(self, entry: _Entry, due: datetime) -> None:
         entry.next_due = due
@@ -356,9 +354,9 @@ class Scheduler:
         )
         for action in changed:
             self._versions[action.id] = (guru, action.version)
-            self._apply(action, states.get(action.id), now)
+            self._apply(action, states.get(action.id))
 
-    def _apply(self, action: StoredAction, state: ScheduleState | None, now: datetime) -> None:
+    def _apply(self, action: StoredAction, state: ScheduleState | None) -> None:
         fp = fingerprint(action)
         entry = self._entries.get(action.id)
         if not fp:
@@ -372,13 +370,15 @@ class Scheduler:
             entry.action = action  # same timing; new arguments or policies apply from the next fire
             return
         if entry is None:
-            entry = self._entries[action.id] = _Entry(action, fp, state.anchor)
+            entry = self._entries[action.id] = _Entry(action, fp)
         else:
-            entry.action, entry.fingerprint, entry.settled = action, fp, state.anchor
+            entry.action, entry.fingerprint = action, fp
             entry.gen += 1
-        try:
-            self._plan(entry, self._next_due(entry, entry.settled, now))
-        except ValueError:  # validated on save, so only a definition stored by an older build
+        schedule = action.spec.schedule
+        assert schedule is not None
+        try:  # a due time already past is settled by the misfire policy when it is popped
+            self._plan(entry, next_fire(schedule.cron, schedule.timezone, state.anchor))
+        except Exception:  # validated on save, so only a definition stored by an older build
             log.exception("%s: cannot plan its schedule; it will not fire", action.name)
             self._drop(action.id)
             return
@@ -421,9 +421,11 @@ class Scheduler:
             for entry, _ in batch:
                 entry.in_flight -= 1
             return
-        for (entry, due), lost in zip(batch, results, strict=True):
+        for i, ((entry, due), lost) in enumerate(zip(batch, results, strict=True)):
             if lost is None:
                 self._start_fire(entry, entry.action, due)
+                if i % 256 == 255:  # in a large batch, let the first runs start while the rest are spawned
+                    await anyio.lowlevel.checkpoint()
                 continue
             entry.in_flight -= 1
             if lost.lease_until and lost.claimed_by != self.owner and lost.last_due_at:
@@ -493,12 +495,7 @@ class Scheduler:
             self._verify_later(action.id, due, held_until)
             self._wake.set()
         elif outcome == "orphaned":
-            schedule = action.spec.schedule
-            late = now - due
-            grace = self._settings.scheduler_misfire_grace
-            if schedule is None or (
-                late > LATE and (schedule.misfire == "skip" or late.total_seconds() > grace)
-            ):
+            if not self._may_run_late(entry, due, now):
                 reason = "claimed by a process that stopped before running it; not re-run (misfire policy)"
                 self._release(Finished(action.id, due, reason))
                 return

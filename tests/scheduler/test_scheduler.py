@@ -377,3 +377,18 @@ async def test_status_shows_the_next_fire_time_in_utc_and_in_the_schedule_zone(h
     [row] = scheduler.status()
     assert row["next_fire_utc"] == "2026-03-07T01:00:00+00:00"
     assert row["next_fire_local"] == "2026-03-07T10:00:00+09:00"
+
+
+async def test_due_times_that_piled_up_while_behind_run_once_for_the_latest(h: Harness) -> None:
+    await h.schedule("job", "*/20 * * * * *", misfire="skip")
+    await h.start("a")
+    await h.until(utc(2026, 3, 7, 0, 0, 30))
+    await h.stop("a")
+    h.clock.set(utc(2026, 3, 7, 0, 1, 3))  # 00:00:40 and 00:01:00 passed; the latest is 3 s late
+    await h.start("b")
+    await h.until(utc(2026, 3, 7, 0, 1, 25))
+    assert [(c.due, c.at) for c in h.calls] == [
+        (utc(2026, 3, 7, 0, 0, 20), utc(2026, 3, 7, 0, 0, 20)),
+        (utc(2026, 3, 7, 0, 1), utc(2026, 3, 7, 0, 1, 3)),
+        (utc(2026, 3, 7, 0, 1, 20), utc(2026, 3, 7, 0, 1, 20)),
+    ]
