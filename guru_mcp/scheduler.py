@@ -11,10 +11,10 @@ Policies, as stated in the schedule:
   is still going is skipped — in this process by a counter, across processes by the lease on the
   schedule's row. A skipped due time leaves no run record (the run history lists runs, and nothing
   ran); it is logged and counted in `status()`. "allow": runs may overlap.
-- **misfire** "run_once" (default): due times missed while no scheduler was running (or while this
-  one was stalled) are collapsed into one run of the most recent of them, if that one is at most
-  `settings.scheduler_misfire_grace` seconds old; older ones are skipped. "skip": missed due times
-  are skipped. A due time less than `LATE` old is late, not missed, and fires either way.
+- **misfire**: due times that passed while no scheduler was running (or while this one was stalled)
+  collapse into one run of the most recent of them. It runs if it is less than `LATE` old (late,
+  not missed) under either policy; older, it runs under "run_once" (default) if it is at most
+  `settings.scheduler_misfire_grace` seconds old, and is skipped under "skip".
 
 Exactly once: each due time is claimed with a conditional UPDATE committed before the run starts
 (see `guru_mcp.store.schedules`), and the last claimed due time survives restarts, so a restart
@@ -57,7 +57,7 @@ FireFn = Callable[[StoredAction, datetime], Awaitable[Any]]
 """Runs a scheduled action for one due time and returns its outcome (with `.record.status`)."""
 
 LATE = timedelta(seconds=5)
-"""A due time popped later than this is treated as missed (misfire policy), not merely late."""
+"""A due time acted on later than this was missed (the misfire policy decides), not merely late."""
 LEASE_MARGIN = 30.0
 """Seconds added to an action's longest possible run (timeout + queue wait) to make its lease."""
 RETRY_DELAY = 5.0
