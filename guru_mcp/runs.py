@@ -20,7 +20,7 @@ import anyio
 from guru_mcp.catalog import ActionEntry, Catalog
 from guru_mcp.errors import Busy, NotFound, RunFailure, ToolError
 from guru_mcp.executors import Executor
-from guru_mcp.models import ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
+from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
 from guru_mcp.secrets import Masker
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
@@ -58,11 +58,6 @@ class RunService:
             sem = self._slots[key] = anyio.Semaphore(self.settings.max_concurrent_runs_per_caller, fast_acquire=True)
         return sem
 
-    def _timeout(self, entry: ActionEntry) -> float:
-        spec = entry.stored.spec
-        if spec.action_type is ActionType.PYTHON_CODE:
-            return spec.timeout(self.settings.sandbox_default_timeout, self.settings.sandbox_max_timeout)
-        return spec.timeout(self.settings.http_default_timeout, self.settings.http_max_timeout)
 
     async def run(
         self,
@@ -138,7 +133,7 @@ class RunService:
         record.inputs = masker.data(arguments)
         await self.store.start_run(record)
         started = time.perf_counter()
-        timeout = self._timeout(entry)
+        timeout = action_timeout(self.settings, spec)
         job = Job(
             run_id=record.id,
             action=spec,
@@ -153,8 +148,7 @@ class RunService:
                 raise RunFailure(f"secret {', '.join(missing)} is not set; an admin must set it")
             executor = self.executors[spec.action_type]
             # The executor enforces the timeout itself (and cleans up); this is the backstop.
-            backstop = timeout + (15.0 if spec.action_type is ActionType.PYTHON_CODE else 1.0)
-            with anyio.fail_after(backstop):
+            with anyio.fail_after(longest_run(self.settings, spec)):
                 result = await executor.execute(job)
         except TimeoutError:
             result = _failed(RunStatus.TIMEOUT, f"{spec.name} timed out after {timeout:g} s")
@@ -207,6 +201,18 @@ class RunService:
         record.ended_at = record.started_at
         record.duration_ms = 0.0
         await self.store.start_run(record)
+
+
+def action_timeout(settings: Settings, spec: ActionSpec) -> float:
+    """The action's own timeout (its `config.timeout` or the default), capped by the setting."""
+    if spec.action_type is ActionType.PYTHON_CODE:
+        return spec.timeout(settings.sandbox_default_timeout, settings.sandbox_max_timeout)
+    return spec.timeout(settings.http_default_timeout, settings.http_max_timeout)
+
+
+def longest_run(settings: Settings, spec: ActionSpec) -> float:
+    """How long a run may take at most: its timeout plus the time an executor needs to clean up."""
+    return action_timeout(settings, spec) + (15.0 if spec.action_type is ActionType.PYTHON_CODE else 1.0)
 
 
 def _failed(status: RunStatus, message: str) -> ExecResult:

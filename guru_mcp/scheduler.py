@@ -42,7 +42,8 @@ import anyio.lowlevel
 from guru_mcp.clock import Clock, SystemClock
 from guru_mcp.cron import get_zone, next_fire, prev_fire
 from guru_mcp.errors import to_tool_text
-from guru_mcp.models import ActionType, Caller, StoredAction, Trigger
+from guru_mcp.models import Caller, StoredAction, Trigger
+from guru_mcp.runs import longest_run
 from guru_mcp.settings import Settings
 from guru_mcp.store.schedules import Claim, Finished, ScheduleState, ScheduleStore, SyncItem
 
@@ -395,11 +396,7 @@ class Scheduler:
 
     def _lease_until(self, action: StoredAction, now: datetime) -> datetime:
         s = self._settings
-        if action.spec.action_type is ActionType.PYTHON_CODE:
-            longest = action.spec.timeout(s.sandbox_default_timeout, s.sandbox_max_timeout) + 15
-        else:
-            longest = action.spec.timeout(s.http_default_timeout, s.http_max_timeout) + 1
-        return now + timedelta(seconds=longest + s.run_queue_timeout + LEASE_MARGIN)
+        return now + timedelta(seconds=longest_run(s, action.spec) + s.run_queue_timeout + LEASE_MARGIN)
 
     async def _claim_and_fire(self, batch: list[tuple[_Entry, datetime]]) -> None:
         now = self._clock.now()
