@@ -15,7 +15,9 @@ import ast
 __all__ = ["lint_python", "syntax_check"]
 
 OS_ALLOWED = frozenset({"environ", "getenv"})
-_RUNS_PROGRAMS = "runs other programs, which actions may not do; do the work in Python instead (e.g. `requests` for HTTP)"
+_RUNS_PROGRAMS = (
+    "runs other programs, which actions may not do; do the work in Python instead (e.g. `requests` for HTTP)"
+)
 _FORBIDDEN_MODULES = {
     "subprocess": _RUNS_PROGRAMS,
     "pty": "opens pseudo-terminals to run other programs; do the work in Python instead",
@@ -83,7 +85,11 @@ class _Linter(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.value, ast.Name) and node.value.id in self.os_names and node.attr not in OS_ALLOWED:
+        if (
+            isinstance(node.value, ast.Name)
+            and node.value.id in self.os_names
+            and node.attr not in OS_ALLOWED
+        ):
             self.add(node, _os_message(node.attr))
         self.generic_visit(node)
 

@@ -21,8 +21,8 @@ Framing:
 
   `env` (parameters, the action's secrets, built-in variables) goes into `os.environ`. Secrets travel
   only here, never in the container's configuration. End of input before a full line: exit 0, silently.
-- **stdout** (the result channel): exactly one line of UTF-8 JSON, ended by `\\n`, then the process
-  exits::
+- **stdout** (the result channel): exactly one line of UTF-8 JSON, ended by `\\n`; the process then
+  waits for stdin to close (the server closes it or removes the container) and exits 0::
 
       {"exit_code": 0, "stdout": "...", "stderr": "...", "stdout_truncated": false,
        "stderr_truncated": false, "error_kind": null, "duration_ms": 1.2}
@@ -48,7 +48,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 import types
 
 ACTION_FILENAME = "action.py"
@@ -121,9 +120,9 @@ def start_forwarder(unix_path: str, port: int) -> socket.socket | None:
 
 
 class _Drain:
-    """Reads one pipe to its end, keeping the first `limit` bytes."""
+    """Reads one pipe to its end, keeping the first `limit` bytes (set before any data can arrive)."""
 
-    def __init__(self, fd: int, limit: int) -> None:
+    def __init__(self, fd: int, limit: int = 0) -> None:
         self.fd = fd
         self.limit = limit
         self.chunks: list[bytes] = []
@@ -173,6 +172,8 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def _print_traceback(exc: BaseException) -> None:
+    import traceback  # only on failure: it costs milliseconds of start-up
+
     tb = exc.__traceback__
     # Drop the runner's own frames: the trace starts in the action's code.
     while tb is not None and tb.tb_frame.f_code.co_filename != ACTION_FILENAME:
@@ -205,7 +206,30 @@ def execute(code: str) -> tuple[int, str | None]:
     return 0, None
 
 
-def run_job(job: dict, result_fd: int) -> None:
+class Capture:
+    """The pipes that will become fd 1 and 2, with their drain threads already running.
+
+    Made before the job arrives: starting threads costs milliseconds of scheduling on a busy or
+    virtualised host, so a warm container pays it while it waits, not while the caller does.
+    """
+
+    def __init__(self) -> None:
+        out_r, self.out_w = os.pipe()
+        err_r, self.err_w = os.pipe()
+        self.drains = (_Drain(out_r), _Drain(err_r))
+
+    def begin(self, limit: int) -> None:
+        for drain in self.drains:
+            drain.limit = limit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self.out_w, 1)
+        os.dup2(self.err_w, 2)
+        os.close(self.out_w)
+        os.close(self.err_w)
+
+
+def run_job(job: dict, result_fd: int, capture: Capture | None = None) -> None:
     """Run one job with fd 1/2 captured and write the result line to `result_fd`."""
     code = job.get("code")
     if not isinstance(code, str):
@@ -215,15 +239,9 @@ def run_job(job: dict, result_fd: int) -> None:
     os.environ.update({str(k): str(v) for k, v in env.items()})
 
     runner_pid = os.getpid()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    drains = (_Drain(out_r, limit), _Drain(err_r, limit))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(out_w, 1)
-    os.dup2(err_w, 2)
-    os.close(out_w)
-    os.close(err_w)
+    capture = capture or Capture()
+    drains = capture.drains
+    capture.begin(limit)
 
     started = time.perf_counter()
     exit_code, error_kind = execute(code)
@@ -293,17 +311,20 @@ def main() -> None:
         except BaseException:  # noqa: BLE001 - a missing or broken module must not stop the runner
             pass
 
+    capture = Capture()
     os.write(2, READY_MARKER)
     line = _read_job_line()
     if not line.strip():
         os._exit(0)
-    # The code must not read the job (or anything else) from stdin.
+    # The code must not read the job (or anything else) from stdin; the runner keeps its own copy.
+    job_stdin = os.dup(0)
+    os.set_inheritable(job_stdin, False)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     try:
         job = json.loads(line)
-        run_job(job, result_fd)
+        run_job(job, result_fd, capture)
     except Exception as exc:  # noqa: BLE001 - a malformed job still gets exactly one result line
         os.dup2(result_fd, 1)
         result = {
@@ -316,6 +337,14 @@ def main() -> None:
             "duration_ms": 0.0,
         }
         _write_all(result_fd, (json.dumps(result) + "\n").encode())
+    # Exiting at once would make the engine handle the container's exit while it still relays the
+    # result line, which delays the line by milliseconds; so wait for stdin to close (the server
+    # closes it, or removes the container) and only then exit.
+    try:
+        while os.read(job_stdin, 65536):
+            pass
+    except OSError:
+        pass
     os._exit(0)
 
 

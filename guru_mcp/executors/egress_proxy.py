@@ -113,7 +113,13 @@ class EgressProxy:
             try:
                 with anyio.fail_after(HEAD_TIMEOUT):
                     head = await reader.receive_until(b"\r\n\r\n", MAX_HEAD_BYTES)
-            except (anyio.IncompleteRead, anyio.DelimiterNotFound, TimeoutError, OSError, anyio.BrokenResourceError):
+            except (
+                anyio.IncompleteRead,
+                anyio.DelimiterNotFound,
+                TimeoutError,
+                OSError,
+                anyio.BrokenResourceError,
+            ):
                 return
             try:
                 upstream, connect = await self._open(head)
@@ -152,9 +158,8 @@ class EgressProxy:
             raise _Refused(403, "egress refused: no run is active in this sandbox")
         if self._allowed_hosts and not host_allowed(host, self._allowed_hosts):
             self._note(self.refused, host)
-            raise _Refused(
-                403, f"egress refused: {host} is not in this action's allowed hosts ({', '.join(self._allowed_hosts)})"
-            )
+            allowed = ", ".join(self._allowed_hosts)
+            raise _Refused(403, f"egress refused: {host} is not in this action's allowed hosts ({allowed})")
         try:
             addresses = await self.policy.resolve(host, port)
         except EgressDenied as exc:
@@ -187,7 +192,7 @@ def _split_authority(target: str) -> tuple[str, int]:
 
 def _origin_form(head: bytes) -> bytes:
     """The request as the origin server expects it: origin-form target, no proxy headers, one request."""
-    lines = head[: -4].split(b"\r\n")
+    lines = head[:-4].split(b"\r\n")
     method, target, version = lines[0].split(b" ")
     url = urllib.parse.urlsplit(target.decode("latin-1"))
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")

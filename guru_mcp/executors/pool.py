@@ -1,278 +1,49 @@
-"""Sandbox containers: how one is configured, created, talked to and destroyed; and the warm pool.
+"""The warm pool: sandboxes started ahead of time, each handed out once and never taken back.
 
-A `Sandbox` is one container, created with `create` + `start` (never `run`, which would try to pull)
-and attached *before* it starts, so not a byte of its output is missed. The attach socket carries the
-job to the runner's stdin and brings back Docker's multiplexed stdout/stderr frames, which we
-demultiplex ourselves (8-byte headers: stream type, three zero bytes, big-endian length).
-
-The `WarmPool` keeps `size` sandboxes started ahead of time, each with its runner waiting on stdin
-(its pre-imports done). A sandbox leaves the pool by `take()` and never comes back: the executor
-destroys it after its one run. Reuse is impossible by construction, not by bookkeeping.
+Each pooled sandbox has its runner waiting on stdin (its pre-imports done). A sandbox leaves the pool
+by `take()` and never comes back: the executor destroys it after its one run. Reuse is impossible by
+construction, not by bookkeeping.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import secrets
-import shutil
-import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import anyio
-import anyio.to_thread
-from docker import APIClient
-from docker.errors import DockerException, NotFound
-from docker.types import LogConfig
 
-from guru_mcp.executors.egress_proxy import EgressProxy
-from guru_mcp.settings import Settings
-
-logger = logging.getLogger(__name__)
-
-LABEL = "guru-mcp.sandbox"
-LABEL_INSTANCE = "guru-mcp.instance"
-LABEL_HOST = "guru-mcp.host"
-LABEL_PID = "guru-mcp.pid"
-RUNNER_COMMAND = ["python3", "-u", "/opt/guru/runner.py"]
-READY_MARKER = b"guru-runner: ready\n"
-"""Written by the runner on stderr once its pre-imports are done and it waits for the job."""
-SANDBOX_USER = "10001:10001"
-EGRESS_MOUNT = "/run/guru-egress"
-PROXY_PORT = 3128
-STDERR_KEEP = 64 * 1024
-"""Bytes of the container's own stderr stream kept for diagnostics (the code's stderr is in the result)."""
-
-
-@dataclass(frozen=True)
-class ContainerRecipe:
-    """Everything needed to create a sandbox container; built once from the settings."""
-
-    image: str
-    egress: str
-    environment: dict[str, str]
-    host_config: dict[str, Any]
-    labels: dict[str, str]
-
-    @classmethod
-    def from_settings(cls, settings: Settings, image: str, instance: str) -> ContainerRecipe:
-        """design.md section 4: read-only root, noexec /tmp, no capabilities, no new privileges, a pid,
-        memory (swap equal, so none) and CPU limit, non-root user, Docker's default seccomp profile,
-        never privileged, no host namespaces, no Docker socket, no logs (output may hold secrets)."""
-        environment = {
-            "HOME": "/tmp",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "MPLBACKEND": "Agg",
-            "GURU_PREIMPORT": ",".join(settings.sandbox_preimport),
-        }
-        if settings.sandbox_egress == "proxy":
-            proxy = f"http://127.0.0.1:{PROXY_PORT}"
-            environment |= {
-                "GURU_EGRESS_SOCKET": f"{EGRESS_MOUNT}/proxy.sock",
-                "GURU_PROXY_PORT": str(PROXY_PORT),
-                "HTTP_PROXY": proxy,
-                "HTTPS_PROXY": proxy,
-                "http_proxy": proxy,
-                "https_proxy": proxy,
-            }
-        host_config = {
-            "read_only": True,
-            "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={settings.sandbox_tmp_size}"},
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "pids_limit": settings.sandbox_pids_limit,
-            "mem_limit": settings.sandbox_memory,
-            "memswap_limit": settings.sandbox_memory,
-            "nano_cpus": int(settings.sandbox_cpus * 1e9),
-            "network_mode": "bridge" if settings.sandbox_egress == "bridge" else "none",
-            "privileged": False,
-            "log_config": LogConfig(type="none"),
-        }
-        labels = {
-            LABEL: "1",
-            LABEL_INSTANCE: instance,
-            LABEL_HOST: socket.gethostname(),
-            LABEL_PID: str(os.getpid()),
-        }
-        return cls(image, settings.sandbox_egress, environment, host_config, labels)
-
-
-@dataclass
-class Exchange:
-    """What came back from a sandbox after its job was sent."""
-
-    result_line: bytes | None
-    """The runner's result line, or None if the stream ended without one (killed, crashed)."""
-    stderr: bytes
-
-
-@dataclass
-class Sandbox:
-    """One single-use sandbox container and its egress proxy."""
-
-    recipe: ContainerRecipe
-    id: str | None = None
-    proxy: EgressProxy | None = None
-    socket_dir: Path | None = None
-    warm: bool = False
-    creating: bool = False
-    doomed: bool = False
-    created_at: float = field(default_factory=time.monotonic)
-    _sock: socket.socket | None = None
-    _keepalive: Any = None
-    _buf: bytearray = field(default_factory=bytearray)
-    _stdout: bytearray = field(default_factory=bytearray)
-    _stderr: bytearray = field(default_factory=bytearray)
-    _eof: bool = False
-
-    # -- life cycle (blocking parts run in worker threads) -----------------------------------------
-
-    def create_blocking(self, api: APIClient) -> None:
-        """Create, attach, start. Sets `self.id` as soon as the container exists, so a caller that
-        gives up half-way can still remove it."""
-        recipe = self.recipe
-        host_config = dict(recipe.host_config)
-        if self.socket_dir is not None:
-            host_config["binds"] = {str(self.socket_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}}
-        created = api.create_container(
-            recipe.image,
-            command=RUNNER_COMMAND,
-            user=SANDBOX_USER,
-            working_dir="/tmp",
-            stdin_open=True,  # with detach=False this also sets StdinOnce: stdin closes with our attach
-            environment=recipe.environment,
-            labels=recipe.labels,
-            host_config=api.create_host_config(**host_config),
-            use_config_proxy=False,
-        )
-        self.id = created["Id"]
-        attached = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-        self._keepalive = attached
-        raw = getattr(attached, "_sock", attached)
-        raw.setblocking(False)
-        self._sock = raw
-        api.start(self.id)
-
-    def remove_blocking(self, api: APIClient) -> None:
-        self.close_stream()
-        if self.id is not None:
-            with contextlib.suppress(NotFound):
-                api.remove_container(self.id, force=True)
-
-    def state_blocking(self, api: APIClient, wait: float = 10.0) -> dict[str, Any]:
-        """The container's State once it has stopped (or after `wait` seconds)."""
-        assert self.id is not None
-        with contextlib.suppress(DockerException, OSError):
-            api.wait(self.id, timeout=wait)
-        try:
-            return api.inspect_container(self.id).get("State", {})
-        except NotFound:
-            return {}
-
-    def close_stream(self) -> None:
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.close()
-        with contextlib.suppress(Exception):
-            if self._keepalive is not None and hasattr(self._keepalive, "close"):
-                self._keepalive.close()
-        self._sock = None
-        self._keepalive = None
-
-    def release_egress(self) -> None:
-        if self.proxy is not None:
-            self.proxy.close()
-        if self.socket_dir is not None:
-            shutil.rmtree(self.socket_dir, ignore_errors=True)
-
-    # -- the attach stream (async, cancellable, no thread) -----------------------------------------
-
-    async def _read_some(self) -> bool:
-        """Read what is available into the frame buffer; False at end of stream."""
-        sock = self._sock
-        if sock is None or self._eof:
-            return False
-        while True:
-            try:
-                data = sock.recv(256 * 1024)
-            except (BlockingIOError, InterruptedError):
-                await anyio.wait_readable(sock)
-                continue
-            except OSError as exc:
-                if exc.__class__.__name__ == "SSLWantReadError":
-                    await anyio.wait_readable(sock)
-                    continue
-                data = b""
-            break
-        if not data:
-            self._eof = True
-            return False
-        self._buf += data
-        self._demux()
-        return True
-
-    def _demux(self) -> None:
-        buf = self._buf
-        offset = 0
-        while len(buf) - offset >= 8:
-            size = int.from_bytes(buf[offset + 4 : offset + 8], "big")
-            if len(buf) - offset - 8 < size:
-                break
-            payload = buf[offset + 8 : offset + 8 + size]
-            if buf[offset] == 1:
-                self._stdout += payload
-            elif buf[offset] == 2:
-                self._stderr += payload
-                if len(self._stderr) > 2 * STDERR_KEEP:
-                    del self._stderr[:-STDERR_KEEP]
-            offset += 8 + size
-        del buf[:offset]
-
-    async def wait_ready(self) -> bool:
-        """Wait for the runner's ready marker; False if the container's stream ended first."""
-        while READY_MARKER not in self._stderr:
-            if not await self._read_some():
-                return False
-        return True
-
-    async def send(self, data: bytes) -> None:
-        sock = self._sock
-        if sock is None:
-            raise BrokenPipeError("the sandbox's attach stream is closed")
-        view = memoryview(data)
-        while view:
-            try:
-                sent = sock.send(view)
-            except (BlockingIOError, InterruptedError):
-                await anyio.wait_writable(sock)
-                continue
-            view = view[sent:]
-
-    async def receive_result(self) -> Exchange:
-        """Read until the runner's one result line (or the end of the stream)."""
-        while b"\n" not in self._stdout:
-            if not await self._read_some():
-                break
-        line, sep, _ = bytes(self._stdout).partition(b"\n")
-        return Exchange(line if sep else None, bytes(self._stderr).replace(READY_MARKER, b""))
+from guru_mcp.executors.container import Sandbox
 
 
 class WarmPool:
-    """Keeps `size` sandboxes started and waiting. `take()` hands one out for good."""
+    """Keeps `size` sandboxes started and waiting. `take()` hands one out for good.
 
-    def __init__(self, size: int, make: Callable[[], Awaitable[Sandbox | None]]) -> None:
+    Pre-imports (pandas, numpy: about a CPU-second per container) are what make a warm pandas run
+    cost milliseconds, but under sustained load every pooled container is consumed at once and the
+    pre-import is paid for each run, whatever the run needs. So the pool pre-imports only while it
+    keeps up: after a `take()` found it empty, refills skip the pre-import for `pressure_window`
+    seconds; once quiet again, it swaps its plain containers for pre-importing ones, one at a time.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        make: Callable[[bool], Awaitable[Sandbox | None]],
+        discard: Callable[[Sandbox], None],
+        *,
+        preimport: bool,
+        pressure_window: float = 10.0,
+    ) -> None:
         self.size = size
         self._make = make
+        self._discard = discard
+        self._preimport = preimport
+        self.pressure_window = pressure_window
         self._ready: deque[Sandbox] = deque()
         self._wake = anyio.Event()
         self._changed = anyio.Event()
+        self._last_miss = float("-inf")
         self.starting = 0
         self.last_error: str | None = None
 
@@ -280,9 +51,20 @@ class WarmPool:
     def ready(self) -> int:
         return len(self._ready)
 
+    @property
+    def ready_preimported(self) -> int:
+        return sum(1 for box in self._ready if box.preimport)
+
+    def under_pressure(self) -> bool:
+        return time.monotonic() - self._last_miss < self.pressure_window
+
     def take(self) -> Sandbox | None:
         """The oldest waiting sandbox, removed from the pool for good; None if the pool is empty."""
-        box = self._ready.popleft() if self._ready else None
+        if self._ready:
+            box: Sandbox | None = self._ready.popleft()
+        else:
+            box = None
+            self._last_miss = time.monotonic()
         self._wake.set()
         return box
 
@@ -291,10 +73,18 @@ class WarmPool:
         self._ready.clear()
         return boxes
 
-    async def wait_full(self) -> None:
-        while len(self._ready) < self.size:
+    async def wait_full(self, *, preimported: bool = False) -> None:
+        """Until the pool is full (of pre-importing sandboxes, if asked and configured)."""
+        while len(self._ready) < self.size or (
+            preimported and self._preimport and self.ready_preimported < self.size
+        ):
             changed = self._changed
             await changed.wait()
+
+    def _add(self, box: Sandbox) -> None:
+        self._ready.append(box)
+        self._changed.set()
+        self._changed = anyio.Event()
 
     async def run(self) -> None:
         """Refill forever (until cancelled), one sandbox at a time, backing off after failures."""
@@ -303,7 +93,7 @@ class WarmPool:
             while len(self._ready) < self.size:
                 self.starting = 1
                 try:
-                    box = await self._make()
+                    box = await self._make(self._preimport and not self.under_pressure())
                 finally:
                     self.starting = 0
                 if box is None:
@@ -311,16 +101,17 @@ class WarmPool:
                     backoff = min(backoff * 2, 30.0)
                     continue
                 backoff = 0.5
-                self._ready.append(box)
-                self._changed.set()
-                self._changed = anyio.Event()
+                self._add(box)
             self._wake = anyio.Event()
-            await self._wake.wait()
-
-
-def new_socket_dir(base: Path) -> Path:
-    """A fresh directory for one container's egress socket: mounted into that container only."""
-    path = base / secrets.token_hex(8)
-    path.mkdir(mode=0o711)
-    path.chmod(0o711)  # the container's user (uid 10001) must reach the socket inside
-    return path
+            plain = [box for box in self._ready if not box.preimport] if self._preimport else []
+            if not plain:
+                await self._wake.wait()
+                continue
+            quiet_at = self._last_miss + self.pressure_window
+            with anyio.move_on_after(max(quiet_at - time.monotonic(), 0.0) + 0.5):
+                await self._wake.wait()
+                continue
+            if not self.under_pressure() and plain[0] in self._ready:
+                # Quiet again: swap a plain container for one that pre-imports.
+                self._ready.remove(plain[0])
+                self._discard(plain[0])

@@ -56,22 +56,14 @@ import anyio.to_thread
 import docker
 from anyio.abc import TaskGroup
 from docker import APIClient
-from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.errors import DockerException, ImageNotFound
 
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.errors import RunFailure, SandboxUnavailable
+from guru_mcp.executors.container import ContainerRecipe, Exchange, Sandbox, new_socket_dir, reap_leftovers
 from guru_mcp.executors.egress_proxy import EgressProxy
-from guru_mcp.executors.pool import (
-    LABEL,
-    LABEL_HOST,
-    LABEL_INSTANCE,
-    LABEL_PID,
-    ContainerRecipe,
-    Exchange,
-    Sandbox,
-    WarmPool,
-    new_socket_dir,
-)
+from guru_mcp.executors.pool import WarmPool
+from guru_mcp.executors.sandbox_results import failure, from_runner, memory_message, needs_oom_check, tail
 from guru_mcp.models import ActionType, ExecResult, Job, PythonCodeConfig, RunStatus
 from guru_mcp.settings import Settings
 
@@ -86,12 +78,11 @@ READY_TIMEOUT = 120.0
 REPROBE_INTERVAL = 10.0
 """While unavailable, how often `execute` looks again at the engine and the image."""
 REMOVE_TIMEOUT = 30.0
-STDERR_TAIL = 2000
 DEFAULT_MAX_CONCURRENT = 16
 BUILD_HINT = "build it with `guru-mcp sandbox build`"
 ENGINE_HINT = (
-    "start a Docker engine (as root: scripts/ensure-docker.sh, or `dockerd --iptables=false &`) and make sure "
-    "this process can reach it (DOCKER_HOST, membership of the docker group)"
+    "start a Docker engine (as root: scripts/ensure-docker.sh, or `dockerd --iptables=false &`) and make "
+    "sure this process can reach it (DOCKER_HOST, membership of the docker group)"
 )
 
 
@@ -112,11 +103,6 @@ def _default_image(settings: Settings) -> str | None:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) <= 300 else text[:300] + "..."
-
-
-def _tail(text: str, limit: int = STDERR_TAIL) -> str:
-    text = text.rstrip()
-    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 class SandboxExecutor:
@@ -144,6 +130,8 @@ class SandboxExecutor:
         self._recipe: ContainerRecipe | None = None
         self._tg: TaskGroup | None = None
         self._closing = False
+        self._removing = 0
+        self._settled = anyio.Event()
         self._in_use = 0
         self._runs = 0
         self._cold_starts = 0
@@ -161,7 +149,7 @@ class SandboxExecutor:
                 box = self._pool.take() if self._pool is not None else None
                 if box is None:
                     self._cold_starts += 1
-                    box = await self._create(warm=False)
+                    box = await self._create(preimport=False)
                 self._in_use += 1
                 self._runs += 1
                 try:
@@ -170,7 +158,9 @@ class SandboxExecutor:
                     # The container died before it got the job (nothing ran): one fresh try.
                     self._discard(box)
                     if attempt == 2:
-                        raise RunFailure("the sandbox container stopped before it could start the run") from None
+                        raise RunFailure(
+                            "the sandbox container stopped before it could start the run"
+                        ) from None
                     continue
                 except BaseException:
                     # Cancelled (or broken): the container is killed and removed before we go on.
@@ -199,8 +189,11 @@ class SandboxExecutor:
             "pool": {
                 "size": self.settings.sandbox_pool_size,
                 "ready": pool.ready if pool is not None else 0,
+                "ready_preimported": pool.ready_preimported if pool is not None else 0,
+                "under_pressure": pool.under_pressure() if pool is not None else False,
                 "starting": pool.starting if pool is not None else 0,
                 "in_use": self._in_use,
+                "removing": self._removing,
             },
             "egress": self.settings.sandbox_egress,
             "runs": self._runs,
@@ -208,11 +201,15 @@ class SandboxExecutor:
             "last_error": self._last_error or (pool.last_error if pool is not None else None),
         }
 
-    async def wait_warm(self, timeout: float = 60.0) -> None:
-        """Wait until the warm pool is full (for tests and benchmarks). Raises TimeoutError."""
+    async def wait_warm(self, timeout: float = 60.0, *, preimported: bool = False) -> None:
+        """Wait until the warm pool is full (with `preimported`: of containers that pre-imported
+        `sandbox_preimport`) and no used container is still being removed. For tests and benchmarks.
+        Raises TimeoutError."""
         with anyio.fail_after(timeout):
             if self._pool is not None:
-                await self._pool.wait_full()
+                await self._pool.wait_full(preimported=preimported)
+            while self._removing:
+                await self._settled.wait()
 
     # -- start-up and shutdown ---------------------------------------------------------------------
 
@@ -271,38 +268,23 @@ class SandboxExecutor:
             self._last_error = self._unavailable
             logger.warning("sandbox unavailable: %s", self._unavailable)
             return
-        await anyio.to_thread.run_sync(self._reap_blocking, api)
+        await anyio.to_thread.run_sync(reap_leftovers, api, self.instance)
         self._recipe = ContainerRecipe.from_settings(self.settings, image, self.instance)
         if self.settings.sandbox_egress == "proxy" and self._socket_base is None:
             self._socket_base = Path(tempfile.mkdtemp(prefix="guru-mcp-egress-"))
         self._unavailable = None
         if self.settings.sandbox_pool_size > 0 and self._pool is None and self._tg is not None:
-            self._pool = WarmPool(self.settings.sandbox_pool_size, self._make_warm)
+            self._pool = WarmPool(
+                self.settings.sandbox_pool_size,
+                self._make_warm,
+                self._discard,
+                preimport=bool(self.settings.sandbox_preimport),
+            )
             self._tg.start_soon(self._run_pool, self._pool)
 
     async def _run_pool(self, pool: WarmPool) -> None:
         with self._pool_scope:
             await pool.run()
-
-    def _reap_blocking(self, api: APIClient) -> None:
-        """Remove labelled containers that no live guru-mcp process owns (left by a crash)."""
-        try:
-            found = api.containers(all=True, filters={"label": f"{LABEL}=1"})
-        except DockerException as exc:
-            logger.warning("could not list leftover sandboxes: %s", exc)
-            return
-        host = os.uname().nodename
-        for info in found:
-            labels = info.get("Labels") or {}
-            if labels.get(LABEL_INSTANCE) == self.instance:
-                continue
-            running = info.get("State") == "running"
-            same_host = labels.get(LABEL_HOST) == host
-            if running and not (same_host and not _pid_alive(labels.get(LABEL_PID))):
-                continue  # possibly a live server (another replica, another executor in this process)
-            with contextlib.suppress(NotFound, DockerException):
-                api.remove_container(info["Id"], force=True)
-                logger.info("removed leftover sandbox container %s", info["Id"][:12])
 
     async def _shutdown(self) -> None:
         self._closing = True
@@ -325,9 +307,9 @@ class SandboxExecutor:
 
     # -- containers ---------------------------------------------------------------------------------
 
-    async def _create(self, *, warm: bool) -> Sandbox:
+    async def _create(self, *, preimport: bool) -> Sandbox:
         assert self._api is not None and self._recipe is not None and self._tg is not None
-        box = Sandbox(self._recipe, warm=warm)
+        box = Sandbox(self._recipe, preimport=preimport)
         self._live[id(box)] = box
         box.creating = True
         try:
@@ -351,9 +333,9 @@ class SandboxExecutor:
             raise
         return box
 
-    async def _make_warm(self) -> Sandbox | None:
+    async def _make_warm(self, preimport: bool) -> Sandbox | None:
         try:
-            box = await self._create(warm=True)
+            box = await self._create(preimport=preimport)
         except RunFailure:
             return None
         except Exception as exc:  # noqa: BLE001 - the pool keeps trying; the error shows in status()
@@ -364,7 +346,7 @@ class SandboxExecutor:
             if await box.wait_ready():
                 return box
         if not self._closing:
-            stderr = _tail(bytes(box._stderr).decode("utf-8", "replace"))  # noqa: SLF001
+            stderr = tail(bytes(box._stderr).decode("utf-8", "replace"))  # noqa: SLF001
             self._last_error = f"a warm sandbox did not become ready: {stderr or 'no output'}"
             logger.warning("%s", self._last_error)
         await self._destroy(box)
@@ -385,16 +367,26 @@ class SandboxExecutor:
         box.release_egress()
         if self._api is None:
             return
-        with anyio.CancelScope(shield=True), anyio.move_on_after(REMOVE_TIMEOUT):
-            try:
-                await anyio.to_thread.run_sync(box.remove_blocking, self._api)
-            except (DockerException, OSError) as exc:
-                logger.warning("could not remove sandbox %s: %s", (box.id or "?")[:12], exc)
+        self._removing += 1
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(REMOVE_TIMEOUT):
+                try:
+                    await anyio.to_thread.run_sync(box.remove_blocking, self._api)
+                except (DockerException, OSError) as exc:
+                    logger.warning("could not remove sandbox %s: %s", (box.id or "?")[:12], exc)
+        finally:
+            self._removing -= 1
+            self._settled.set()
+            self._settled = anyio.Event()
 
     # -- one run ------------------------------------------------------------------------------------
 
     async def _run(self, box: Sandbox, job: Job, config: PythonCodeConfig) -> ExecResult:
-        job_line = {"code": config.code, "env": job.environment(), "max_output": self.settings.sandbox_output_limit}
+        job_line = {
+            "code": config.code,
+            "env": job.environment(),
+            "max_output": self.settings.sandbox_output_limit,
+        }
         payload = json.dumps(job_line).encode() + b"\n"
         if box.proxy is not None:
             box.proxy.arm(config.allowed_hosts)
@@ -411,53 +403,37 @@ class SandboxExecutor:
             with anyio.CancelScope(shield=True):
                 await self._destroy(box)
             message = f"timed out after {job.timeout:g} s; the sandbox was stopped and removed"
-            return _failure(RunStatus.TIMEOUT, message, hosts=hosts, refused=refused)
+            return failure(RunStatus.TIMEOUT, message, hosts=hosts, refused=refused)
         if exchange.result_line is None:
             assert self._api is not None
             state = await anyio.to_thread.run_sync(box.state_blocking, self._api)
             if state.get("OOMKilled"):
-                return _failure(RunStatus.ERROR, self._memory_message(), hosts=hosts, refused=refused)
-            detail = _tail(exchange.stderr.decode("utf-8", "replace"))
+                return failure(
+                    RunStatus.ERROR,
+                    memory_message(self.settings.sandbox_memory),
+                    hosts=hosts,
+                    refused=refused,
+                )
+            detail = tail(exchange.stderr.decode("utf-8", "replace"))
             message = f"the sandbox stopped without a result (exit code {state.get('ExitCode', '?')})"
-            return _failure(RunStatus.ERROR, message + (f": {detail}" if detail else ""), hosts=hosts, refused=refused)
+            return failure(
+                RunStatus.ERROR, message + (f": {detail}" if detail else ""), hosts=hosts, refused=refused
+            )
+        box.finished = True
         try:
             result = json.loads(exchange.result_line)
         except json.JSONDecodeError:
-            return _failure(RunStatus.ERROR, "the sandbox returned a malformed result", hosts=hosts, refused=refused)
-        return await self._to_exec_result(box, result, hosts, refused)
-
-    def _memory_message(self) -> str:
-        return f"memory limit ({self.settings.sandbox_memory}) exceeded"
-
-    async def _to_exec_result(
-        self, box: Sandbox, result: dict[str, Any], hosts: list[str], refused: list[str]
-    ) -> ExecResult:
-        stdout = str(result.get("stdout", ""))
-        stderr = str(result.get("stderr", ""))
-        truncated = bool(result.get("stdout_truncated"))
-        exit_code = int(result.get("exit_code", 1))
-        data: dict[str, Any] = {
-            "success": exit_code == 0,
-            "output": stdout,
-            "exit_code": exit_code,
-            "truncated": truncated,
-            "stderr": _tail(stderr),
-        }
-        if result.get("stderr_truncated"):
-            data["stderr_truncated"] = True
-        if refused:
-            data["refused_hosts"] = refused
-        note = f"\n[output truncated at {self.settings.sandbox_output_limit} bytes]" if truncated else ""
-        if exit_code == 0 and result.get("error_kind") is None:
-            return ExecResult(status=RunStatus.OK, text=stdout + note, data=data, truncated=truncated, hosts=hosts)
-        if result.get("error_kind") == "memory" or await self._oom_killed(box):
-            message = self._memory_message()
-        else:
-            tail = _tail(stderr)
-            message = f"the script exited with code {exit_code}" + (f":\n{tail}" if tail else "")
-        text = message + (f"\n\nOutput before the failure:\n{stdout}{note}" if stdout else "")
-        return ExecResult(
-            status=RunStatus.ERROR, text=text, error=message, data=data, truncated=truncated, hosts=hosts
+            return failure(
+                RunStatus.ERROR, "the sandbox returned a malformed result", hosts=hosts, refused=refused
+            )
+        oom_killed = needs_oom_check(result) and await self._oom_killed(box)
+        return from_runner(
+            result,
+            hosts=hosts,
+            refused=refused,
+            output_limit=self.settings.sandbox_output_limit,
+            memory_limit=self.settings.sandbox_memory,
+            oom_killed=oom_killed,
         )
 
     async def _oom_killed(self, box: Sandbox) -> bool:
@@ -473,23 +449,6 @@ class SandboxExecutor:
 
 class _Undelivered(Exception):
     """The job could not be written to the container: nothing ran."""
-
-
-def _failure(status: RunStatus, message: str, *, hosts: list[str], refused: list[str]) -> ExecResult:
-    data: dict[str, Any] = {"success": False, "output": "", "exit_code": None, "truncated": False, "stderr": ""}
-    if refused:
-        data["refused_hosts"] = refused
-    return ExecResult(status=status, text=message, error=message, data=data, hosts=hosts)
-
-
-def _pid_alive(pid: str | None) -> bool:
-    try:
-        os.kill(int(pid or ""), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 
 @asynccontextmanager

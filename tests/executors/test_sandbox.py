@@ -25,7 +25,7 @@ from docker import APIClient
 
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.errors import SandboxUnavailable
-from guru_mcp.executors.pool import LABEL, LABEL_HOST, LABEL_INSTANCE, LABEL_PID
+from guru_mcp.executors.container import LABEL, LABEL_HOST, LABEL_INSTANCE, LABEL_PID
 from guru_mcp.executors.sandbox import SandboxExecutor, open_sandbox
 from guru_mcp.models import ActionSpec, ExecResult, Job, RunStatus
 from guru_mcp.settings import Settings
@@ -122,7 +122,7 @@ def local_server() -> Iterator[LocalServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     server.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield server
     httpd.shutdown()
@@ -151,7 +151,13 @@ async def test_parameters_secrets_and_builtins_arrive_in_the_environment_and_std
     async with sandbox(sandbox_image, tmp_path) as executor:
         result = await executor.execute(job)
     assert ok(result) == f"Paris 3 {SECRET}\nada@corp.example ops,hr\nFalse\n"
-    assert result.data == {"success": True, "output": result.text, "exit_code": 0, "truncated": False, "stderr": ""}
+    assert result.data == {
+        "success": True,
+        "output": result.text,
+        "exit_code": 0,
+        "truncated": False,
+        "stderr": "",
+    }
     assert result.hosts == []
 
 
@@ -160,7 +166,10 @@ async def test_docker_inspect_of_a_live_sandbox_shows_no_secret(
     sandbox_image: str, tmp_path: Path, docker_api: APIClient
 ):
     job = make_job(
-        "import time\ntime.sleep(30)", arguments={"city": "Atlantis-7"}, secrets={"API_KEY": SECRET}, timeout=30
+        "import time\ntime.sleep(30)",
+        arguments={"city": "Atlantis-7"},
+        secrets={"API_KEY": SECRET},
+        timeout=30,
     )
     async with sandbox(sandbox_image, tmp_path) as executor, anyio.create_task_group() as tg:
         tg.start_soon(executor.execute, job)
@@ -411,7 +420,9 @@ async def test_a_host_outside_the_actions_allowed_hosts_is_refused(
     async with sandbox(sandbox_image, tmp_path) as executor:
         no = await executor.execute(refused)
         yes = await executor.execute(allowed)
-    assert ok(no).startswith("403 guru-mcp egress proxy: egress refused: 127.0.0.1 is not in this action's allowed hosts")
+    assert ok(no).startswith(
+        "403 guru-mcp egress proxy: egress refused: 127.0.0.1 is not in this action's allowed hosts"
+    )
     assert no.hosts == []
     assert ok(yes) == "hello from /y\n" and yes.hosts == ["127.0.0.1"]
     assert local_server.paths == ["/y"]
@@ -454,7 +465,9 @@ async def test_pool_containers_are_never_reused(sandbox_image: str, tmp_path: Pa
 
 
 @pytest.mark.docker
-async def test_a_burst_larger_than_the_pool_gives_every_run_its_own_container(sandbox_image: str, tmp_path: Path):
+async def test_a_burst_larger_than_the_pool_gives_every_run_its_own_container(
+    sandbox_image: str, tmp_path: Path
+):
     results: list[ExecResult] = []
 
     async def one() -> None:
@@ -474,7 +487,9 @@ async def test_a_burst_larger_than_the_pool_gives_every_run_its_own_container(sa
 @pytest.mark.docker
 async def test_pre_imported_modules_are_loaded_before_the_run(sandbox_image: str, tmp_path: Path):
     code = "import sys\nprint('decimal' in sys.modules, 'fractions' in sys.modules)"
-    async with sandbox(sandbox_image, tmp_path, sandbox_pool_size=1, sandbox_preimport=["decimal"]) as executor:
+    async with sandbox(
+        sandbox_image, tmp_path, sandbox_pool_size=1, sandbox_preimport=["decimal"]
+    ) as executor:
         await executor.wait_warm(60)
         assert ok(await executor.execute(make_job(code))) == "True False\n"
 
@@ -493,7 +508,12 @@ async def test_leftovers_of_a_dead_server_are_reaped_at_start_up_but_live_ones_a
         created = docker_api.create_container(
             sandbox_image,
             command=["python3", "-c", "import time; time.sleep(60)"],
-            labels={LABEL: "1", LABEL_INSTANCE: "earlier", LABEL_HOST: socket.gethostname(), LABEL_PID: str(pid)},
+            labels={
+                LABEL: "1",
+                LABEL_INSTANCE: "earlier",
+                LABEL_HOST: socket.gethostname(),
+                LABEL_PID: str(pid),
+            },
             host_config=docker_api.create_host_config(network_mode="none"),
         )
         docker_api.start(created["Id"])
@@ -503,7 +523,10 @@ async def test_leftovers_of_a_dead_server_are_reaped_at_start_up_but_live_ones_a
     alive = await anyio.to_thread.run_sync(leftover, os.getpid())  # "another executor of a live server"
     try:
         async with sandbox(sandbox_image, tmp_path):
-            ids = {c["Id"] for c in docker_api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}=earlier"})}
+            ids = {
+                c["Id"]
+                for c in docker_api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}=earlier"})
+            }
         assert orphan not in ids
         assert alive in ids
     finally:
@@ -511,7 +534,9 @@ async def test_leftovers_of_a_dead_server_are_reaped_at_start_up_but_live_ones_a
 
 
 @pytest.mark.docker
-async def test_a_missing_image_makes_python_actions_fail_with_a_build_hint(docker_api: APIClient, tmp_path: Path):
+async def test_a_missing_image_makes_python_actions_fail_with_a_build_hint(
+    docker_api: APIClient, tmp_path: Path
+):
     settings = Settings(home=tmp_path, sandbox_pool_size=1)
     async with open_sandbox(settings, LOOPBACK, image="guru-mcp-sandbox:not-built") as executor:
         status = executor.status()

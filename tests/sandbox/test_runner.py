@@ -13,10 +13,20 @@ from pathlib import Path
 from typing import Any
 
 RUNNER = Path(__file__).resolve().parents[2] / "sandbox" / "runner.py"
-RESULT_KEYS = {"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "error_kind", "duration_ms"}
+RESULT_KEYS = {
+    "exit_code",
+    "stdout",
+    "stderr",
+    "stdout_truncated",
+    "stderr_truncated",
+    "error_kind",
+    "duration_ms",
+}
 
 
-def run_raw(job: Any, *, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+def run_raw(
+    job: Any, *, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[bytes]:
     data = job if isinstance(job, bytes) else (json.dumps(job) + "\n").encode()
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(env or {})}
     return subprocess.run(
@@ -24,7 +34,9 @@ def run_raw(job: Any, *, env: dict[str, str] | None = None, timeout: float = 30)
     )
 
 
-def run(code: str, *, env: dict[str, str] | None = None, max_output: int = 1 << 20, **kw: Any) -> dict[str, Any]:
+def run(
+    code: str, *, env: dict[str, str] | None = None, max_output: int = 1 << 20, **kw: Any
+) -> dict[str, Any]:
     proc = run_raw({"code": code, "env": env or {}, "max_output": max_output}, **kw)
     lines = proc.stdout.decode().splitlines()
     assert len(lines) == 1, proc.stdout
@@ -50,7 +62,8 @@ def test_stdout_and_stderr_are_captured_separately():
 def test_output_of_subprocesses_is_captured_too():
     code = (
         "import os, subprocess, sys\n"
-        "subprocess.run([sys.executable, '-c', 'import sys; print(\"child out\"); print(\"child err\", file=sys.stderr)'])\n"
+        'child = \'import sys; print("child out"); print("child err", file=sys.stderr)\'\n'
+        "subprocess.run([sys.executable, '-c', child])\n"
         "os.system('echo from shell')\n"
     )
     result = run(code)

@@ -1,0 +1,319 @@
+"""One sandbox container: how it is configured, created, talked to and destroyed.
+
+A `Sandbox` is one container, created with `create` + `start` (never `run`, which would try to pull)
+and attached *before* it starts, so not a byte of its output is missed. The attach socket carries the
+job to the runner's stdin and brings back Docker's multiplexed stdout/stderr frames, which we
+demultiplex ourselves (8-byte headers: stream type, three zero bytes, big-endian length). Blocking
+engine calls are plain methods (`*_blocking`), run by the executor in worker threads; the stream is
+read and written without threads, on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from docker import APIClient
+from docker.errors import DockerException, NotFound
+from docker.types import LogConfig
+
+from guru_mcp.executors.egress_proxy import EgressProxy
+from guru_mcp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LABEL = "guru-mcp.sandbox"
+LABEL_INSTANCE = "guru-mcp.instance"
+LABEL_HOST = "guru-mcp.host"
+LABEL_PID = "guru-mcp.pid"
+RUNNER_COMMAND = ["python3", "-u", "/opt/guru/runner.py"]
+READY_MARKER = b"guru-runner: ready\n"
+"""Written by the runner on stderr once its pre-imports are done and it waits for the job."""
+SANDBOX_USER = "10001:10001"
+EGRESS_MOUNT = "/run/guru-egress"
+PROXY_PORT = 3128
+EXIT_GRACE = 3.0
+"""Seconds a finished runner gets to exit once its stdin is closed, before it is killed."""
+STDERR_KEEP = 64 * 1024
+"""Bytes of the container's own stderr stream kept for diagnostics (the code's stderr is in the result)."""
+
+
+@dataclass(frozen=True)
+class ContainerRecipe:
+    """Everything needed to create a sandbox container; built once from the settings."""
+
+    image: str
+    egress: str
+    environment: dict[str, str]
+    host_config: dict[str, Any]
+    labels: dict[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, image: str, instance: str) -> ContainerRecipe:
+        """design.md section 4: read-only root, noexec /tmp, no capabilities, no new privileges, a pid,
+        memory (swap equal, so none) and CPU limit, non-root user, Docker's default seccomp profile,
+        never privileged, no host namespaces, no Docker socket, no logs (output may hold secrets)."""
+        environment = {
+            "HOME": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "MPLBACKEND": "Agg",
+            "GURU_PREIMPORT": ",".join(settings.sandbox_preimport),
+        }
+        if settings.sandbox_egress == "proxy":
+            proxy = f"http://127.0.0.1:{PROXY_PORT}"
+            environment |= {
+                "GURU_EGRESS_SOCKET": f"{EGRESS_MOUNT}/proxy.sock",
+                "GURU_PROXY_PORT": str(PROXY_PORT),
+                "HTTP_PROXY": proxy,
+                "HTTPS_PROXY": proxy,
+                "http_proxy": proxy,
+                "https_proxy": proxy,
+            }
+        host_config = {
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={settings.sandbox_tmp_size}"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "pids_limit": settings.sandbox_pids_limit,
+            "mem_limit": settings.sandbox_memory,
+            "memswap_limit": settings.sandbox_memory,
+            "nano_cpus": int(settings.sandbox_cpus * 1e9),
+            "network_mode": "bridge" if settings.sandbox_egress == "bridge" else "none",
+            "privileged": False,
+            "log_config": LogConfig(type="none"),
+        }
+        labels = {
+            LABEL: "1",
+            LABEL_INSTANCE: instance,
+            LABEL_HOST: socket.gethostname(),
+            LABEL_PID: str(os.getpid()),
+        }
+        return cls(image, settings.sandbox_egress, environment, host_config, labels)
+
+
+@dataclass
+class Exchange:
+    """What came back from a sandbox after its job was sent."""
+
+    result_line: bytes | None
+    """The runner's result line, or None if the stream ended without one (killed, crashed)."""
+    stderr: bytes
+
+
+@dataclass
+class Sandbox:
+    """One single-use sandbox container and its egress proxy."""
+
+    recipe: ContainerRecipe
+    id: str | None = None
+    proxy: EgressProxy | None = None
+    socket_dir: Path | None = None
+    preimport: bool = False
+    """Whether the runner pre-imports `settings.sandbox_preimport` (only worth it for pool entries)."""
+    creating: bool = False
+    finished: bool = False
+    """The runner delivered its result (it now waits for stdin to close, then exits)."""
+    doomed: bool = False
+    created_at: float = field(default_factory=time.monotonic)
+    _sock: socket.socket | None = None
+    _keepalive: Any = None
+    _buf: bytearray = field(default_factory=bytearray)
+    _stdout: bytearray = field(default_factory=bytearray)
+    _stderr: bytearray = field(default_factory=bytearray)
+    _eof: bool = False
+
+    # -- life cycle (blocking parts run in worker threads) -----------------------------------------
+
+    def create_blocking(self, api: APIClient) -> None:
+        """Create, attach, start. Sets `self.id` as soon as the container exists, so a caller that
+        gives up half-way can still remove it."""
+        recipe = self.recipe
+        host_config = dict(recipe.host_config)
+        if self.socket_dir is not None:
+            host_config["binds"] = {str(self.socket_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}}
+        created = api.create_container(
+            recipe.image,
+            command=RUNNER_COMMAND,
+            user=SANDBOX_USER,
+            working_dir="/tmp",
+            stdin_open=True,  # with detach=False this also sets StdinOnce: stdin closes with our attach
+            environment=recipe.environment
+            if self.preimport
+            else {**recipe.environment, "GURU_PREIMPORT": ""},
+            labels=recipe.labels,
+            host_config=api.create_host_config(**host_config),
+            use_config_proxy=False,
+        )
+        self.id = created["Id"]
+        attached = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        self._keepalive = attached
+        raw = getattr(attached, "_sock", attached)
+        raw.setblocking(False)
+        self._sock = raw
+        api.start(self.id)
+
+    def remove_blocking(self, api: APIClient) -> None:
+        """Remove the container. After a complete run, closing the attach stream closes the runner's
+        stdin and it exits by itself, which costs the engine less than a kill; otherwise: kill."""
+        self.close_stream()
+        if self.id is None:
+            return
+        if self.finished:
+            with contextlib.suppress(DockerException, OSError):
+                api.wait(self.id, timeout=EXIT_GRACE)
+        with contextlib.suppress(NotFound):
+            api.remove_container(self.id, force=True)
+
+    def state_blocking(self, api: APIClient, wait: float = 10.0) -> dict[str, Any]:
+        """The container's State once it has stopped (or after `wait` seconds)."""
+        assert self.id is not None
+        with contextlib.suppress(DockerException, OSError):
+            api.wait(self.id, timeout=wait)
+        try:
+            return api.inspect_container(self.id).get("State", {})
+        except NotFound:
+            return {}
+
+    def close_stream(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        with contextlib.suppress(Exception):
+            if self._keepalive is not None and hasattr(self._keepalive, "close"):
+                self._keepalive.close()
+        self._sock = None
+        self._keepalive = None
+
+    def release_egress(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+    # -- the attach stream (async, cancellable, no thread) -----------------------------------------
+
+    async def _read_some(self) -> bool:
+        """Read what is available into the frame buffer; False at end of stream."""
+        sock = self._sock
+        if sock is None or self._eof:
+            return False
+        while True:
+            try:
+                data = sock.recv(256 * 1024)
+            except (BlockingIOError, InterruptedError):
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                if exc.__class__.__name__ == "SSLWantReadError":
+                    await anyio.wait_readable(sock)
+                    continue
+                data = b""
+            break
+        if not data:
+            self._eof = True
+            return False
+        self._buf += data
+        self._demux()
+        return True
+
+    def _demux(self) -> None:
+        buf = self._buf
+        offset = 0
+        while len(buf) - offset >= 8:
+            size = int.from_bytes(buf[offset + 4 : offset + 8], "big")
+            if len(buf) - offset - 8 < size:
+                break
+            payload = buf[offset + 8 : offset + 8 + size]
+            if buf[offset] == 1:
+                self._stdout += payload
+            elif buf[offset] == 2:
+                self._stderr += payload
+                if len(self._stderr) > 2 * STDERR_KEEP:
+                    del self._stderr[:-STDERR_KEEP]
+            offset += 8 + size
+        del buf[:offset]
+
+    async def wait_ready(self) -> bool:
+        """Wait for the runner's ready marker; False if the container's stream ended first."""
+        while READY_MARKER not in self._stderr:
+            if not await self._read_some():
+                return False
+        return True
+
+    async def send(self, data: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            raise BrokenPipeError("the sandbox's attach stream is closed")
+        view = memoryview(data)
+        while view:
+            try:
+                sent = sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                await anyio.wait_writable(sock)
+                continue
+            view = view[sent:]
+
+    async def receive_result(self) -> Exchange:
+        """Read until the runner's one result line (or the end of the stream)."""
+        while b"\n" not in self._stdout:
+            if not await self._read_some():
+                break
+        line, sep, _ = bytes(self._stdout).partition(b"\n")
+        return Exchange(line if sep else None, bytes(self._stderr).replace(READY_MARKER, b""))
+
+
+def new_socket_dir(base: Path) -> Path:
+    """A fresh directory for one container's egress socket: mounted into that container only."""
+    path = base / secrets.token_hex(8)
+    path.mkdir(mode=0o711)
+    path.chmod(0o711)  # the container's user (uid 10001) must reach the socket inside
+    return path
+
+
+def reap_leftovers(api: APIClient, instance: str) -> list[str]:
+    """Remove labelled containers that no live guru-mcp process owns (left by a crash); their ids.
+
+    Kept: this executor's own, and running ones that may belong to a live server (another replica,
+    another executor in this process). Removed: stopped ones (an orphaned pool container exits by
+    itself once its server's attach connection is gone, as its stdin closes), and running ones whose
+    server process, on this host, is dead.
+    """
+    try:
+        found = api.containers(all=True, filters={"label": f"{LABEL}=1"})
+    except DockerException as exc:
+        logger.warning("could not list leftover sandboxes: %s", exc)
+        return []
+    host = socket.gethostname()
+    removed = []
+    for info in found:
+        labels = info.get("Labels") or {}
+        if labels.get(LABEL_INSTANCE) == instance:
+            continue
+        running = info.get("State") == "running"
+        if running and not (labels.get(LABEL_HOST) == host and not _pid_alive(labels.get(LABEL_PID))):
+            continue
+        with contextlib.suppress(NotFound, DockerException):
+            api.remove_container(info["Id"], force=True)
+            removed.append(info["Id"])
+            logger.info("removed leftover sandbox container %s", info["Id"][:12])
+    return removed
+
+
+def _pid_alive(pid: str | None) -> bool:
+    try:
+        os.kill(int(pid or ""), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
