@@ -185,7 +185,7 @@ async def main(n: int, image: str | None) -> None:
                 raise RuntimeError("a 'warm' run was served cold")
 
             # Sustained: 4 callers, back to back, through the pool of 2.
-            total = max(n // 2, 20)
+            total = max(n, 40)
             done = 0
 
             async def caller() -> None:

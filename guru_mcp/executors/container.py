@@ -110,9 +110,9 @@ class Exchange:
     stderr: bytes
 
 
-@dataclass
+@dataclass(eq=False)
 class Sandbox:
-    """One single-use sandbox container and its egress proxy."""
+    """One single-use sandbox container and its egress proxy. Compared by identity."""
 
     recipe: ContainerRecipe
     id: str | None = None
@@ -184,8 +184,12 @@ class Sandbox:
         except NotFound:
             return {}
 
-    def close_stream(self) -> None:
+    def close_stream(self, *, on_loop: bool = False) -> None:
+        """Close the attach stream (the runner's stdin closes with it). `on_loop`: called from the
+        event loop, so tasks waiting on the socket are woken (they see the end of the stream)."""
         if self._sock is not None:
+            if on_loop:
+                anyio.notify_closing(self._sock)
             with contextlib.suppress(OSError):
                 self._sock.close()
         with contextlib.suppress(Exception):
@@ -211,11 +215,12 @@ class Sandbox:
             try:
                 data = sock.recv(256 * 1024)
             except (BlockingIOError, InterruptedError):
-                await anyio.wait_readable(sock)
+                if not await _readable(sock):
+                    data = b""
+                    break
                 continue
             except OSError as exc:
-                if exc.__class__.__name__ == "SSLWantReadError":
-                    await anyio.wait_readable(sock)
+                if exc.__class__.__name__ == "SSLWantReadError" and await _readable(sock):
                     continue
                 data = b""
             break
@@ -259,7 +264,10 @@ class Sandbox:
             try:
                 sent = sock.send(view)
             except (BlockingIOError, InterruptedError):
-                await anyio.wait_writable(sock)
+                try:
+                    await anyio.wait_writable(sock)
+                except anyio.ClosedResourceError:
+                    raise BrokenPipeError("the sandbox's attach stream was closed") from None
                 continue
             view = view[sent:]
 
@@ -270,6 +278,15 @@ class Sandbox:
                 break
         line, sep, _ = bytes(self._stdout).partition(b"\n")
         return Exchange(line if sep else None, bytes(self._stderr).replace(READY_MARKER, b""))
+
+
+async def _readable(sock: socket.socket) -> bool:
+    """Wait until `sock` can be read; False if it was closed meanwhile (`close_stream`)."""
+    try:
+        await anyio.wait_readable(sock)
+    except anyio.ClosedResourceError:
+        return False
+    return True
 
 
 def new_socket_dir(base: Path) -> Path:

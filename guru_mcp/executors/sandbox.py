@@ -146,6 +146,8 @@ class SandboxExecutor:
         await self._require_available()
         async with self._slots:  # FIFO: a burst is served in arrival order
             for attempt in (1, 2):
+                if self._closing:
+                    raise RunFailure("the sandbox is shutting down")
                 box = self._pool.take() if self._pool is not None else None
                 if box is None:
                     self._cold_starts += 1
@@ -364,6 +366,7 @@ class SandboxExecutor:
             return
         if self._live.pop(id(box), None) is None:
             return
+        box.close_stream(on_loop=True)
         box.release_egress()
         if self._api is None:
             return
@@ -404,6 +407,9 @@ class SandboxExecutor:
                 await self._destroy(box)
             message = f"timed out after {job.timeout:g} s; the sandbox was stopped and removed"
             return failure(RunStatus.TIMEOUT, message, hosts=hosts, refused=refused)
+        if exchange.result_line is None and self._closing:
+            message = "the server shut down during the run; the sandbox was stopped and removed"
+            return failure(RunStatus.ERROR, message, hosts=hosts, refused=refused)
         if exchange.result_line is None:
             assert self._api is not None
             state = await anyio.to_thread.run_sync(box.state_blocking, self._api)

@@ -338,6 +338,28 @@ async def test_cancelling_a_run_kills_and_removes_its_container(
         assert executor.status()["pool"]["in_use"] == 0
 
 
+@pytest.mark.docker
+async def test_shutting_down_during_a_run_ends_the_run_and_removes_its_container(
+    sandbox_image: str, tmp_path: Path, docker_api: APIClient
+):
+    outcome: list[object] = []
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        async with sandbox(sandbox_image, tmp_path, sandbox_pool_size=1) as executor:
+
+            async def run() -> None:
+                outcome.append(await executor.execute(make_job("import time\ntime.sleep(60)", timeout=60)))
+
+            tg.start_soon(run)
+            await eventually(lambda: executor.status()["pool"]["in_use"] == 1)
+        # the executor has shut down with the run in flight
+    assert time.monotonic() - started < 30
+    [result] = outcome
+    assert isinstance(result, ExecResult) and result.status is RunStatus.ERROR
+    assert "shut down during the run" in result.error
+    assert await anyio.to_thread.run_sync(containers_of, docker_api, executor) == []
+
+
 # --- egress -----------------------------------------------------------------------------------------
 
 
