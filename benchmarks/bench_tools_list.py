@@ -36,6 +36,8 @@ if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
 import anyio
 
 from benchmarks._util import (
+    guru_command,
+    guru_env,
     LOOPBACK,
     Summary,
     child_pids,
@@ -108,6 +110,53 @@ def _lister(client: Any, counts: dict[str, int], label: str):  # type: ignore[no
     return list_once
 
 
+def raw_stdio_lists(home: Path, iterations: int, warmup: int) -> Summary:
+    """tools/list over stdio with a bare JSON-RPC client: one request line out, one response line in.
+
+    This is the server's own latency, as a client in any language would see it, without the Python
+    SDK client's parsing and double validation of a ~1 MB result (30+ ms of client CPU per list)."""
+    import io
+    import json
+    import subprocess
+
+    proc = subprocess.Popen(
+        [guru_command(), "serve", "--transport", "stdio", "--admin"],
+        env=guru_env(home), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    reader = io.open(proc.stdout.fileno(), "rb", buffering=1 << 20, closefd=False)  # not byte-by-byte
+
+    def call(msg_id: int, method: str, params: dict[str, Any]) -> bytes:
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode() + b"\n")
+        while True:
+            line = reader.readline()
+            if not line:
+                raise RuntimeError("the server closed its output")
+            if f'"id":{msg_id},'.encode() in line[:100]:  # a response, not a notification; no full parse
+                return line
+
+    try:
+        call(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                               "clientInfo": {"name": "raw-bench", "version": "0"}})
+        proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        times = []
+        for i in range(warmup + iterations):
+            started = time.perf_counter()
+            line = call(i + 1, "tools/list", {})
+            elapsed = time.perf_counter() - started
+            if i >= warmup:
+                times.append(elapsed)
+            if i == 0 and len(json.loads(line)["result"]["tools"]) < 1000:
+                raise RuntimeError("the raw client saw fewer tools than expected")
+        return Summary.of(times)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 async def _timed(fn) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     await fn()
@@ -135,6 +184,13 @@ async def run(
         gc.collect()
         if freeze_client_gc:
             gc.freeze()  # the harness's own objects (server-side imports included) stay out of the client's GC
+
+        # 0. The server alone: a bare JSON-RPC client over stdio.
+        raw_home = Path(tmp) / "raw"
+        shutil.copytree(inproc_home, raw_home)
+        out["steady"]["raw JSON-RPC stdio (server only)"] = await anyio.to_thread.run_sync(
+            raw_stdio_lists, raw_home, iterations, warmup
+        )
 
         # 1. A `guru-mcp serve --transport stdio --admin` subprocess.
         label = "MCP stdio"
