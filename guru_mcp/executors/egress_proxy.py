@@ -192,7 +192,7 @@ def _split_authority(target: str) -> tuple[str, int]:
 
 def _origin_form(head: bytes) -> bytes:
     """The request as the origin server expects it: origin-form target, no proxy headers, one request."""
-    lines = head[:-4].split(b"\r\n")
+    lines = head.split(b"\r\n")  # `receive_until` already dropped the blank line that ends the head
     method, target, version = lines[0].split(b" ")
     url = urllib.parse.urlsplit(target.decode("latin-1"))
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")

@@ -85,3 +85,18 @@ def http_server(cli_env) -> Iterator[HttpServer]:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+from tests.executors.conftest import docker_api, sandbox_image  # noqa: E402,F401  (Docker fixtures: fail under CI)
+
+
+@pytest.fixture
+def sandbox_env(cli_env, sandbox_image) -> dict[str, str]:
+    """cli_env with the sandbox on: a one-container warm pool, no pre-imports (fast start-up)."""
+    return {
+        **cli_env,
+        "GURU_MCP_SANDBOX_ENABLED": "true",
+        "GURU_MCP_SANDBOX_IMAGE": sandbox_image,
+        "GURU_MCP_SANDBOX_POOL_SIZE": "1",
+        "GURU_MCP_SANDBOX_PREIMPORT": "",
+    }

@@ -87,6 +87,18 @@ async def test_an_absolute_uri_request_is_forwarded_in_origin_form_and_its_host_
     assert server.hosts == ["127.0.0.1"]
 
 
+async def test_every_header_reaches_the_origin_whole_including_the_last_one(tmp_path, origin):
+    port, seen = origin
+    async with proxy(tmp_path, EgressPolicy(["127.0.0.1"])) as server:
+        request = (
+            f"GET http://127.0.0.1:{port}/h HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "X-First: one\r\nAuthorization: Bearer token-ends-with-4a5b\r\n\r\n"
+        ).encode()
+        await exchange(server.socket_path, request)
+    assert seen[0]["headers"]["x-first"] == "one"
+    assert seen[0]["headers"]["authorization"] == "Bearer token-ends-with-4a5b"
+
+
 async def test_a_connect_tunnel_carries_bytes_both_ways(tmp_path, origin):
     port, seen = origin
     async with proxy(tmp_path, EgressPolicy(["127.0.0.1"])) as server:
