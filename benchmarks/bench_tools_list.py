@@ -110,7 +110,7 @@ def _lister(client: Any, counts: dict[str, int], label: str):  # type: ignore[no
     return list_once
 
 
-def raw_stdio_lists(home: Path, iterations: int, warmup: int) -> Summary:
+def raw_stdio_lists(home: Path, iterations: int, warmup: int, count: int) -> Summary:
     """tools/list over stdio with a bare JSON-RPC client: one request line out, one response line in.
 
     This is the server's own latency, as a client in any language would see it, without the Python
@@ -146,7 +146,7 @@ def raw_stdio_lists(home: Path, iterations: int, warmup: int) -> Summary:
             elapsed = time.perf_counter() - started
             if i >= warmup:
                 times.append(elapsed)
-            if i == 0 and len(json.loads(line)["result"]["tools"]) < 1000:
+            if i == 0 and len(json.loads(line)["result"]["tools"]) < count:
                 raise RuntimeError("the raw client saw fewer tools than expected")
         return Summary.of(times)
     finally:
@@ -189,7 +189,7 @@ async def run(
         raw_home = Path(tmp) / "raw"
         shutil.copytree(inproc_home, raw_home)
         out["steady"]["raw JSON-RPC stdio (server only)"] = await anyio.to_thread.run_sync(
-            raw_stdio_lists, raw_home, iterations, warmup
+            raw_stdio_lists, raw_home, iterations, warmup, count
         )
 
         # 1. A `guru-mcp serve --transport stdio --admin` subprocess.

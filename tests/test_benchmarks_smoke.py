@@ -17,6 +17,7 @@ if str(REPO) not in sys.path:  # `benchmarks` is not part of the installed packa
     sys.path.insert(0, str(REPO))
 
 from benchmarks._util import percentile  # noqa: E402
+from tests.executors.conftest import docker_api, sandbox_image  # noqa: E402,F401
 
 
 def run_benchmarks(*args: str, timeout: float = 240) -> str:
@@ -57,6 +58,16 @@ def test_the_tools_list_benchmark_prints_steady_state_and_after_change_figures()
         "-k", "bench_tools_list", "--", "--iterations", "3", "--warmup", "1", "--actions", "12", "--changes", "2"
     )
     assert "tools/list, steady state" in out
+    assert "raw JSON-RPC stdio (server only)" in out
     assert "first tools/list after a catalog change" in out
     assert "snapshot reload only" in out
     assert "ok      bench_tools_list" in out
+
+
+@pytest.mark.docker
+def test_the_python_action_benchmark_prints_every_variant(sandbox_image) -> None:
+    out = run_benchmarks("-k", "bench_python_mcp", "--", "--iterations", "2", "--seconds", "1", timeout=600)
+    for variant in ("warm", "pandas, pre-imported", "pandas, no pre-import", "cold (pool 0)", "one-shot docker run",
+                    "sustained, 3 concurrent"):
+        assert variant in out
+    assert "runs per second" in out
