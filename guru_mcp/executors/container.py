@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 from docker import APIClient
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.types import LogConfig
 
 from guru_mcp.executors.egress_proxy import EgressProxy
@@ -43,6 +43,8 @@ EGRESS_MOUNT = "/run/guru-egress"
 PROXY_PORT = 3128
 EXIT_GRACE = 3.0
 """Seconds a finished runner gets to exit once its stdin is closed, before it is killed."""
+STALE_AFTER = 600.0
+"""A labelled container not running for this long belongs to no live server (see `reap_leftovers`)."""
 STDERR_KEEP = 64 * 1024
 """Bytes of the container's own stderr stream kept for diagnostics (the code's stderr is in the result)."""
 
@@ -171,8 +173,13 @@ class Sandbox:
         if self.finished:
             with contextlib.suppress(DockerException, OSError):
                 api.wait(self.id, timeout=EXIT_GRACE)
-        with contextlib.suppress(NotFound):
+        try:
             api.remove_container(self.id, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: a removal is already in progress
+                raise
 
     def state_blocking(self, api: APIClient, wait: float = 10.0) -> dict[str, Any]:
         """The container's State once it has stopped (or after `wait` seconds)."""
@@ -300,10 +307,11 @@ def new_socket_dir(base: Path) -> Path:
 def reap_leftovers(api: APIClient, instance: str) -> list[str]:
     """Remove labelled containers that no live guru-mcp process owns (left by a crash); their ids.
 
-    Kept: this executor's own, and running ones that may belong to a live server (another replica,
-    another executor in this process). Removed: stopped ones (an orphaned pool container exits by
-    itself once its server's attach connection is gone, as its stdin closes), and running ones whose
-    server process, on this host, is dead.
+    Removed: those whose server process, on this host, is dead; and those of any host that have not
+    been running for `STALE_AFTER` seconds (an orphaned pool container exits by itself once its
+    server's attach connection is gone, as its stdin closes). Kept: everything a live server may be
+    using — another replica's, another executor's in this process, and containers another server is
+    just creating (state `created`) or just removing (`exited`).
     """
     try:
         found = api.containers(all=True, filters={"label": f"{LABEL}=1"})
@@ -316,8 +324,11 @@ def reap_leftovers(api: APIClient, instance: str) -> list[str]:
         labels = info.get("Labels") or {}
         if labels.get(LABEL_INSTANCE) == instance:
             continue
-        running = info.get("State") == "running"
-        if running and not (labels.get(LABEL_HOST) == host and not _pid_alive(labels.get(LABEL_PID))):
+        owner_dead = labels.get(LABEL_HOST) == host and not _pid_alive(labels.get(LABEL_PID))
+        idle_long = (
+            info.get("State") != "running" and time.time() - float(info.get("Created") or 0) > STALE_AFTER
+        )
+        if not (owner_dead or idle_long):
             continue
         with contextlib.suppress(NotFound, DockerException):
             api.remove_container(info["Id"], force=True)

@@ -526,7 +526,7 @@ async def test_leftovers_of_a_dead_server_are_reaped_at_start_up_but_live_ones_a
     dead_pid = subprocess.Popen(["true"])
     dead_pid.wait()
 
-    def leftover(pid: int) -> str:
+    def leftover(pid: int, *, start: bool = True) -> str:
         created = docker_api.create_container(
             sandbox_image,
             command=["python3", "-c", "import time; time.sleep(60)"],
@@ -538,11 +538,14 @@ async def test_leftovers_of_a_dead_server_are_reaped_at_start_up_but_live_ones_a
             },
             host_config=docker_api.create_host_config(network_mode="none"),
         )
-        docker_api.start(created["Id"])
+        if start:
+            docker_api.start(created["Id"])
         return created["Id"]
 
     orphan = await anyio.to_thread.run_sync(leftover, dead_pid.pid)
     alive = await anyio.to_thread.run_sync(leftover, os.getpid())  # "another executor of a live server"
+    # ... and one that live executor is creating right now (not started yet): never touched either.
+    being_created = await anyio.to_thread.run_sync(lambda: leftover(os.getpid(), start=False))
     try:
         async with sandbox(sandbox_image, tmp_path):
             ids = {
@@ -550,9 +553,10 @@ async def test_leftovers_of_a_dead_server_are_reaped_at_start_up_but_live_ones_a
                 for c in docker_api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}=earlier"})
             }
         assert orphan not in ids
-        assert alive in ids
+        assert alive in ids and being_created in ids
     finally:
-        await anyio.to_thread.run_sync(lambda: docker_api.remove_container(alive, force=True))
+        for kept in (alive, being_created):
+            await anyio.to_thread.run_sync(lambda k=kept: docker_api.remove_container(k, force=True))
 
 
 @pytest.mark.docker
