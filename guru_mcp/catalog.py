@@ -70,6 +70,14 @@ class ActionEntry:
     secret_names: frozenset[str]
 
 
+def _entry(action: StoredAction) -> ActionEntry:
+    return ActionEntry(
+        stored=action,
+        validator=Draft202012Validator(action.spec.input_schema()),
+        secret_names=secret_candidates(action.spec),
+    )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     guru: str
@@ -95,6 +103,8 @@ class Catalog:
         self.settings = settings
         self.store = store
         self._snapshots: dict[str, Snapshot] = {}
+        self._previous: dict[str, Snapshot] = {}
+        """The last snapshot of each guru, whose unchanged entries the next one reuses."""
         self._listeners: dict[object, Callable[[str], None]] = {}
         self._lock = anyio.Lock()
 
@@ -106,7 +116,9 @@ class Catalog:
         return lambda: self._listeners.pop(token, None)  # type: ignore[return-value]
 
     def _changed(self, guru: str) -> None:
-        self._snapshots.pop(guru, None)
+        old = self._snapshots.pop(guru, None)
+        if old is not None:
+            self._previous[guru] = old
         for fn in list(self._listeners.values()):
             try:
                 fn(guru)
@@ -137,15 +149,12 @@ class Catalog:
             if snap is None:
                 await self.store.ensure_guru(guru)
                 version = await self.store.catalog_version(guru)
-                actions = await self.store.list_actions(guru)
-                entries = {
-                    a.name: ActionEntry(
-                        stored=a,
-                        validator=Draft202012Validator(a.spec.input_schema()),
-                        secret_names=secret_candidates(a.spec),
-                    )
-                    for a in actions
-                }
+                previous = self._previous.pop(guru, None)
+                reusable = {(e.stored.id, e.stored.version): e for e in previous.entries.values()} if previous else {}
+                actions = await self.store.list_actions_reusing(
+                    guru, {key: e.stored for key, e in reusable.items()}
+                )
+                entries = {a.name: reusable.get((a.id, a.version)) or _entry(a) for a in actions}
                 snap = Snapshot(guru=guru, version=version, entries=entries)
                 self._snapshots[guru] = snap
             return snap

@@ -148,3 +148,22 @@ async def test_changes_made_by_another_process_reach_the_catalog(app, settings, 
     with anyio.fail_after(5):
         await seen.wait()
     assert "elsewhere" in (await app.catalog.snapshot("default")).entries
+
+
+@pytest.mark.anyio
+async def test_a_new_snapshot_reuses_unchanged_actions_and_rereads_changed_ones(app, echo_server):
+    from guru_mcp.models import parse_spec
+
+    for name in ("one", "two"):
+        await app.catalog.save_spec("default", parse_spec(api_action(name, echo_server.url + f"/{name}")))
+    before = await app.catalog.snapshot("default")
+    await app.catalog.save_spec(
+        "default", parse_spec(api_action("two", echo_server.url + "/two", parameters=[{"name": "x"}]))
+    )
+    after = await app.catalog.snapshot("default")
+    assert after.version > before.version
+    assert after.entries["one"] is before.entries["one"]
+    assert after.entries["two"] is not before.entries["two"]
+    assert [p.name for p in after.entries["two"].stored.spec.parameters] == ["x"]
+    await app.catalog.delete("default", "one")
+    assert set((await app.catalog.snapshot("default")).entries) == {"two"}

@@ -122,6 +122,31 @@ class Store:
 
         return await self._run(work)
 
+    async def list_actions_reusing(
+        self, guru: str, known: dict[tuple[int, int], StoredAction]
+    ) -> list[StoredAction]:
+        """Like `list_actions`, but rows whose (id, version) is in `known` are not read or parsed again."""
+
+        def work() -> list[StoredAction]:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                keys = s.exec(
+                    select(ActionRow.id, ActionRow.version).where(ActionRow.guru_id == gid).order_by(ActionRow.name)
+                ).all()
+                fresh_ids = [i for i, v in keys if (i, v) not in known]
+                fresh = {}
+                if fresh_ids:
+                    rows = s.exec(select(ActionRow).where(col(ActionRow.id).in_(fresh_ids))).all()
+                    fresh = {(r.id, r.version): self._to_action(r, guru) for r in rows}
+                out = []
+                for key in keys:
+                    action = known.get(key) or fresh.get(key)
+                    if action is not None:  # a row changed between the two reads: the next poll catches it
+                        out.append(action)
+                return out
+
+        return await self._run(work)
+
     async def get_action(self, guru: str, name: str) -> StoredAction:
         def work() -> StoredAction:
             with self._session() as s:
