@@ -78,11 +78,8 @@ async def _sandbox(settings: Settings, policy: EgressPolicy) -> AsyncIterator[An
     if not settings.sandbox_enabled:
         yield _Unavailable("Python actions are switched off (GURU_MCP_SANDBOX_ENABLED=false)")
         return
-    try:
-        from guru_mcp.executors.sandbox import open_sandbox
-    except ImportError:
-        yield _Unavailable("sandbox not available: this build has no Docker executor")
-        return
+    from guru_mcp.executors.sandbox import open_sandbox  # the Docker SDK loads only when a server needs it
+
     async with open_sandbox(settings, policy) as sandbox:
         yield sandbox
 
@@ -137,8 +134,6 @@ async def open_app(
 async def _start_scheduler(app: App, tg: anyio.abc.TaskGroup) -> None:
     if not app.settings.scheduler_enabled:
         return
-    try:
-        from guru_mcp.scheduler import start_scheduler  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    from guru_mcp.scheduler import start_scheduler  # imports App: a module-level import would be a cycle
+
     app.scheduler = await start_scheduler(app, tg)

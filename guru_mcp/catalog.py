@@ -17,7 +17,9 @@ from typing import Any
 import anyio
 from jsonschema import Draft202012Validator
 
+from guru_mcp.cron import validate_schedule
 from guru_mcp.errors import FieldError, NotFound, ValidationFailed
+from guru_mcp.lint import lint_python
 from guru_mcp.models import BUILTIN_VARIABLES, ActionSpec, ActionType, ApiCallConfig, PythonCodeConfig, StoredAction
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
@@ -199,7 +201,7 @@ class Catalog:
             except SyntaxError as exc:
                 errors.append(FieldError("config.code", f"syntax error on line {exc.lineno}: {exc.msg}"))
             else:
-                for problem in _lint(code):
+                for problem in lint_python(code):
                     errors.append(FieldError("config.code", problem))
             missing |= set(spec.secrets) - secrets
             unread = set(spec.secrets) - env_names_read(code)
@@ -207,7 +209,7 @@ class Catalog:
                 warnings.append(f"secrets listed but never read with a literal name: {', '.join(sorted(unread))}")
         if spec.schedule is not None:
             try:
-                _validate_schedule(spec)
+                validate_schedule(spec)
             except ValidationFailed as exc:
                 errors.extend(exc.errors)
         if errors:
@@ -264,22 +266,6 @@ class Catalog:
 
     def users_of_secret(self, snap: Snapshot, secret: str) -> list[str]:
         return sorted(name for name, e in snap.entries.items() if secret in e.secret_names)
-
-
-def _lint(code: str) -> list[str]:
-    try:
-        from guru_mcp.lint import lint_python
-    except ImportError:  # the lint arrives with the sandbox; nothing to check before it
-        return []
-    return lint_python(code)
-
-
-def _validate_schedule(spec: ActionSpec) -> None:
-    try:
-        from guru_mcp.cron import validate_schedule
-    except ImportError:
-        raise ValidationFailed(FieldError("schedule", "schedules are not supported by this build")) from None
-    validate_schedule(spec)
 
 
 def describe(action: StoredAction) -> dict[str, Any]:

@@ -333,11 +333,7 @@ def schedules() -> None:
 @click.option("--guru", default=None)
 def schedules_list(guru: str | None) -> None:
     """List schedules with their next fire times and last run status."""
-    try:
-        from guru_mcp.tools.admin_schedules import list_schedules
-    except ImportError:
-        _fail("this build has no scheduler")
-        return
+    from guru_mcp.tools.admin_schedules import list_schedules
 
     async def work(app: App) -> Any:
         return await list_schedules(app, guru or app.settings.default_guru)

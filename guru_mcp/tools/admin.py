@@ -12,6 +12,7 @@ from guru_mcp.app import App
 from guru_mcp.catalog import describe
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import Caller, RunRecord, Trigger, parse_spec
+from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
 from guru_mcp.tools.registry import AdminTool, NoArgs
 from guru_mcp.transfer import export_actions, import_actions
 
@@ -259,10 +260,4 @@ ADMIN_TOOLS: list[AdminTool] = [
 
 
 def all_admin_tools() -> list[AdminTool]:
-    tools = list(ADMIN_TOOLS)
-    try:
-        from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
-    except ImportError:
-        SCHEDULE_TOOLS = []
-    tools.extend(SCHEDULE_TOOLS)
-    return tools
+    return [*ADMIN_TOOLS, *SCHEDULE_TOOLS]
