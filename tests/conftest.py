@@ -93,22 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(code, {"error": f"status {code}"})
             return
         if parts.path == "/big":
-            body = b"x" * (3 * 1024 * 1024)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._send(200, b"x" * (3 * 1024 * 1024), "text/plain")
             return
         if parts.path == "/slow":
             self.echo.gate.wait(10)
         if parts.path == "/text":
-            body = b"plain words"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._send(200, b"plain words", "text/plain")
             return
         if parts.path.startswith("/pto"):
             user = seen["query"].get("user", "")
@@ -117,9 +107,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, seen)
 
     def _json(self, code: int, data: Any) -> None:
-        body = json.dumps(data).encode()
+        self._send(code, json.dumps(data).encode(), "application/json")
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
