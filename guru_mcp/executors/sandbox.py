@@ -62,7 +62,7 @@ from guru_mcp.egress import EgressPolicy
 from guru_mcp.errors import RunFailure, SandboxUnavailable
 from guru_mcp.executors.container import ContainerRecipe, Exchange, Sandbox, new_socket_dir, reap_leftovers
 from guru_mcp.executors.egress_proxy import EgressProxy
-from guru_mcp.executors.pool import WarmPool
+from guru_mcp.executors.pool import MAINTENANCE_DEFER, WarmPool
 from guru_mcp.executors.sandbox_results import failure, from_runner, memory_message, needs_oom_check, tail
 from guru_mcp.models import ActionType, ExecResult, Job, PythonCodeConfig, RunStatus
 from guru_mcp.settings import Settings
@@ -357,7 +357,15 @@ class SandboxExecutor:
     def _discard(self, box: Sandbox) -> None:
         """Destroy a used sandbox in the background (the run's result does not wait for it)."""
         if id(box) in self._live and self._tg is not None:
-            self._tg.start_soon(self._destroy, box)
+            self._tg.start_soon(self._destroy_soon, box)
+
+    async def _destroy_soon(self, box: Sandbox) -> None:
+        """Destroy, after a short pause when nothing is waiting (see `MAINTENANCE_DEFER`)."""
+        pool = self._pool
+        if pool is not None and pool.ready and not pool.under_pressure() and not self._closing:
+            with anyio.CancelScope(shield=True):  # a shutdown must not skip the removal
+                await anyio.sleep(MAINTENANCE_DEFER)
+        await self._destroy(box)
 
     async def _destroy(self, box: Sandbox) -> None:
         """Kill and remove a container and its proxy; idempotent, shielded, bounded."""
