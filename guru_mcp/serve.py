@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from contextlib import AsyncExitStack
 
 import anyio
 import uvicorn
@@ -13,6 +14,7 @@ from guru_mcp.app import App, open_app
 from guru_mcp.models import Caller
 from guru_mcp.server import build_server, http_asgi
 from guru_mcp.settings import Settings
+from guru_mcp.stdio_pipes import pipe_stdio, pipes_possible
 
 
 async def _settle(app: App, guru: str) -> None:
@@ -30,7 +32,9 @@ async def serve_stdio(settings: Settings, caller: Caller) -> None:
         await _settle(app, caller.guru)
         async with anyio.create_task_group() as tg:
             tg.start_soon(handle.notifier)
-            async with stdio_server() as (read, write):
+            async with AsyncExitStack() as stack:
+                files = await stack.enter_async_context(pipe_stdio()) if pipes_possible() else (None, None)
+                read, write = await stack.enter_async_context(stdio_server(*files))
                 await handle.server.run(read, write, handle.init_options)
             tg.cancel_scope.cancel()
 

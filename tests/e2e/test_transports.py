@@ -158,3 +158,15 @@ def test_the_cli_imports_exports_and_keeps_secret_values_to_itself(cli_env, tmp_
     argv = cli(cli_env, "secrets", "set", "X_TOKEN", "value-on-argv", check=False)
     assert argv.returncode != 0
     assert cli(cli_env, "runs", "list").returncode == 0
+
+
+@pytest.mark.anyio
+async def test_stdio_carries_messages_far_larger_than_a_pipe_buffer(cli_env, echo_server):
+    params = StdioServerParameters(command=GURU, args=["serve", "--admin"], env=cli_env)
+    long_text = "Use it wisely. " * 20_000  # ~300 kB in one JSON-RPC line each way
+    async with Client(params) as client:
+        action = api_action("wordy", echo_server.url + "/w", instructions=long_text)
+        created = await client.call_tool("admin_action_create", {"action": action})
+        assert not created.is_error, created.content[0].text
+        tool = next(t for t in (await client.list_tools()).tools if t.name == "wordy")
+    assert long_text.strip() in tool.description
