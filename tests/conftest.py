@@ -156,6 +156,13 @@ def in_ci() -> bool:
     return bool(os.environ.get("CI"))
 
 
+def unavailable(message: str) -> None:
+    """A test's environment is missing: fail under CI (it must run there), skip elsewhere."""
+    if in_ci():
+        pytest.fail(f"{message} (CI is set: this test must run, not skip)")
+    pytest.skip(message)
+
+
 from contextlib import asynccontextmanager  # noqa: E402
 
 import anyio  # noqa: E402

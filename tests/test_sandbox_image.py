@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
 import re
 import shutil
 import socket
@@ -88,11 +87,7 @@ print(json.dumps(out))
 docker_test = pytest.mark.docker
 
 
-def _unavailable(reason: str) -> None:
-    """Fail under CI, skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+from tests.conftest import unavailable as _unavailable  # noqa: E402
 
 
 def _pins() -> dict[str, str]:

@@ -17,10 +17,7 @@ from docker import APIClient
 from docker.errors import DockerException, ImageNotFound
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set: Docker tests must run, not skip)")
-    pytest.skip(message)
+from tests.conftest import unavailable as _unavailable
 
 
 @pytest.fixture(scope="session")
