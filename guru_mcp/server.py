@@ -117,7 +117,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
     async def initialized(ctx: Any, params: Any) -> None:
         _track(ctx)
 
-    server: Server[Any] = Server(
+    server: Server[Any] = _GuruServer(
         SERVER_NAME,
         version=_version(),
         instructions="Each tool runs one admin-defined action (an HTTP call or a sandboxed Python script). "
@@ -141,11 +141,25 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
                         log.debug("dropping a connection that could not be notified", exc_info=True)
                         connections.discard(connection)
 
-    options = server.create_initialization_options(NotificationOptions(tools_changed=True))
-    return ServerHandle(server, notifier, options)
+    return ServerHandle(server, notifier, server.create_initialization_options())
 
 
 _MODERN = {"2026-07-28"}
+
+
+class _GuruServer(Server[Any]):
+    """The SDK server, advertising `tools.listChanged` by default. The Streamable HTTP session manager
+    builds initialization options itself, without ours, so the default is where this must live."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> Any:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
+        )
 
 
 def _offer(stream: Any, guru: str) -> None:

@@ -48,6 +48,8 @@ async def test_stdio_clients_list_call_and_hear_about_changes(cli_env, echo_serv
 
     params = StdioServerParameters(command=GURU, args=["serve", "--admin"], env=cli_env)
     async with Client(params, mode=mode, message_handler=on_message) as client:
+        if mode == "legacy":
+            assert client.server_capabilities.tools.list_changed is True
         names = [t.name for t in (await client.list_tools()).tools]
         assert "admin_action_create" in names
 
@@ -108,6 +110,8 @@ async def test_http_admins_and_users_see_what_they_should_and_hear_about_changes
         async with Client(user_transport, mode=mode, message_handler=on_message) as user, Client(
             admin_transport, mode=mode
         ) as admin:
+            if mode == "legacy":
+                assert user.server_capabilities.tools.list_changed is True
             user_tools = [t.name for t in (await user.list_tools()).tools]
             assert not [n for n in user_tools if n.startswith("admin_")]
             with pytest.raises(MCPError, match="Unknown tool"):
