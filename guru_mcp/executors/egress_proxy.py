@@ -31,6 +31,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.errors import EgressDenied
+from guru_mcp.executors.unix_socket import UnixListener, UnixStream
 
 logger = logging.getLogger(__name__)
 
@@ -74,18 +75,20 @@ class EgressProxy:
         self._allowed_hosts: tuple[str, ...] = ()
         self._scope = anyio.CancelScope()
         self._slots = anyio.Semaphore(MAX_CONNECTIONS)
-        self._listener: anyio.abc.SocketListener | None = None
+        self._listener: UnixListener | None = None
 
     async def start(self, task_group: TaskGroup) -> None:
         """Create the socket (connectable by the container's non-root user) and serve it."""
-        self._listener = await anyio.create_unix_listener(self.socket_path, mode=0o666)
+        self._listener = UnixListener(self.socket_path, mode=0o666)
         task_group.start_soon(self._serve)
 
     async def _serve(self) -> None:
         assert self._listener is not None
-        with self._scope:
-            async with self._listener:
+        try:
+            with self._scope:
                 await self._listener.serve(self._handle_safely)
+        finally:
+            self._listener.close()
 
     def arm(self, allowed_hosts: Sequence[str] = ()) -> None:
         """Start letting traffic through, for the run that is about to be handed to the container."""
@@ -101,13 +104,13 @@ class EgressProxy:
 
     # -- one client connection -------------------------------------------------------------------
 
-    async def _handle_safely(self, client: SocketStream) -> None:
+    async def _handle_safely(self, client: UnixStream) -> None:
         try:
             await self._handle(client)
         except Exception:  # one broken connection must not take the proxy down
             logger.exception("egress proxy: connection failed")
 
-    async def _handle(self, client: SocketStream) -> None:
+    async def _handle(self, client: UnixStream) -> None:
         async with client, self._slots:
             reader = BufferedByteReceiveStream(client)
             try:
