@@ -76,17 +76,12 @@ async def open_store(settings: Settings) -> Store:
 @asynccontextmanager
 async def _sandbox(settings: Settings, policy: EgressPolicy) -> AsyncIterator[Any]:
     if not settings.sandbox_enabled:
-        yield _Unavailable("Python actions are switched off (GURU_MCP_SANDBOX_ENABLED=false)")
+        yield UnavailableExecutor("Python actions are switched off (GURU_MCP_SANDBOX_ENABLED=false)")
         return
     from guru_mcp.executors.sandbox import open_sandbox  # the Docker SDK loads only when a server needs it
 
     async with open_sandbox(settings, policy) as sandbox:
         yield sandbox
-
-
-class _Unavailable(UnavailableExecutor):
-    def status(self) -> dict[str, Any]:
-        return {"available": False, "reason": self.reason}
 
 
 @asynccontextmanager
@@ -112,7 +107,7 @@ async def open_app(
         python_executor = (
             await stack.enter_async_context(_sandbox(settings, policy))
             if sandbox
-            else _Unavailable("the sandbox is not started for this command")
+            else UnavailableExecutor("the sandbox is not started for this command")
         )
         catalog = Catalog(settings, store)
         vault = Vault(store, keyring, catalog)

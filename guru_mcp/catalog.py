@@ -254,7 +254,7 @@ class Catalog:
 
     async def disable_users_of_secret(self, guru: str, secret: str) -> list[str]:
         snap = await self.snapshot(guru)
-        users = sorted(name for name, e in snap.entries.items() if secret in e.secret_names and e.stored.enabled)
+        users = [n for n in self.users_of_secret(snap, secret) if snap.entries[n].stored.enabled]
         if users:
             await self.store.set_enabled(guru, users, False, f"secret {secret} was deleted")
             self._changed(guru)

@@ -66,10 +66,6 @@ class ToolError(GuruError):
     """A message meant for the model calling a tool (bad arguments, unknown tool, no permission)."""
 
 
-class PermissionDenied(ToolError):
-    """The caller may not do this."""
-
-
 class Busy(ToolError):
     """The caller has too many runs going; the call waited its allowed time and gave up."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -466,5 +466,3 @@ class RunRecord(BaseModel):
     ended_at: datetime | None = None
     duration_ms: float | None = None
 
-
-Json = Annotated[Any, "JSON value"]

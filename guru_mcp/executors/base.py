@@ -25,3 +25,6 @@ class UnavailableExecutor:
 
     async def execute(self, job: Job) -> ExecResult:
         raise SandboxUnavailable(self.reason)
+
+    def status(self) -> dict[str, object]:
+        return {"available": False, "reason": self.reason}

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
-from sqlalchemy import Engine, bindparam, func, insert, update
+from sqlalchemy import Engine, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from guru_mcp.errors import Conflict, NotFound
@@ -452,15 +452,6 @@ class Store:
 
         return await self._run(work)
 
-    async def count_runs(self, guru: str) -> int:
-        def work() -> int:
-            with self._session() as s:
-                return s.exec(select(func.count()).select_from(RunRow).where(RunRow.guru_id == self._guru_id(s, guru))).one()
-
-        return await self._run(work)
-
-    # -- tokens ------------------------------------------------------------------------------------
-
     async def create_token(
         self, token: str, *, guru: str, label: str, is_admin: bool, email: str = "", name: str = "", groups: str = ""
     ) -> int:
@@ -492,12 +483,5 @@ class Store:
                     return None
                 slug = s.exec(select(GuruRow.slug).where(GuruRow.id == row.guru_id)).one()
                 return row, slug
-
-        return await self._run(work)
-
-    async def list_tokens(self) -> list[TokenRow]:
-        def work() -> list[TokenRow]:
-            with self._session() as s:
-                return list(s.exec(select(TokenRow).order_by(TokenRow.id)).all())
 
         return await self._run(work)
