@@ -5,7 +5,7 @@ programs (`os.system`, `subprocess`, `pty`), forking, native code (`ctypes`), an
 `os.environ`/`os.getenv` — and says what to do instead, so an admin learns at save time rather than
 from a failed run. It is trivial to get around (`getattr(__import__("o" + "s"), ...)`, `exec` of a
 string, a library that shells out) and nothing relies on it: the sandbox container is what protects
-the server (design.md section 4).
+the server (docs/architecture.md section 4).
 """
 
 from __future__ import annotations

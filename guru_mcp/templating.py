@@ -1,4 +1,4 @@
-"""`{name}` placeholders of API-call actions, filled once and by context (design.md section 4).
+"""`{name}` placeholders of API-call actions, filled once and by context (docs/architecture.md section 4).
 
 - URL: a value in the path, query or fragment is percent-encoded whole (`/`, `?`, `&`, `#` included),
   so it can never add a path segment or a query parameter. A value in the host must look like a host

@@ -61,7 +61,7 @@ class ContainerRecipe:
 
     @classmethod
     def from_settings(cls, settings: Settings, image: str, instance: str) -> ContainerRecipe:
-        """design.md section 4: read-only root, noexec /tmp, no capabilities, no new privileges, a pid,
+        """docs/architecture.md section 4: read-only root, noexec /tmp, no capabilities, no new privileges, a pid,
         memory (swap equal, so none) and CPU limit, non-root user, Docker's default seccomp profile,
         never privileged, no host namespaces, no Docker socket, no logs (output may hold secrets)."""
         environment = {

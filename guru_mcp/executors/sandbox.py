@@ -4,7 +4,7 @@
         result = await sandbox.execute(job)
         sandbox.status()  # engine, image, pool, egress, last error
 
-What holds (design.md section 4):
+What holds (docs/architecture.md section 4):
 
 - **One container per run.** A run takes a container from the warm pool (or starts a fresh one when the
   pool is empty); the container is destroyed after that run, whatever happened. Nothing ever puts a
