@@ -152,11 +152,11 @@ class Catalog:
                 await self.store.ensure_guru(guru)
                 version = await self.store.catalog_version(guru)
                 previous = self._previous.pop(guru, None)
-                reusable = {(e.stored.id, e.stored.version): e for e in previous.entries.values()} if previous else {}
+                reusable = {(e.stored.id, e.stored.revision): e for e in previous.entries.values()} if previous else {}
                 actions = await self.store.list_actions_reusing(
                     guru, {key: e.stored for key, e in reusable.items()}
                 )
-                entries = {a.name: reusable.get((a.id, a.version)) or _entry(a) for a in actions}
+                entries = {a.name: reusable.get((a.id, a.revision)) or _entry(a) for a in actions}
                 snap = Snapshot(guru=guru, version=version, entries=entries)
                 self._snapshots[guru] = snap
             return snap
@@ -222,9 +222,18 @@ class Catalog:
     # -- changes -----------------------------------------------------------------------------------
 
     async def save_spec(
-        self, guru: str, spec: ActionSpec, *, create: bool = True, replace: bool = True, expected_version: int | None = None
+        self,
+        guru: str,
+        spec: ActionSpec,
+        *,
+        create: bool = True,
+        replace: bool = True,
+        expected_version: int | None = None,
+        actor: str = "",
+        summary: str = "",
     ) -> SaveResult:
-        """Create or replace an action. One whose secrets are missing is stored disabled, with a reason."""
+        """Create or replace an action. One whose secrets are missing is stored disabled, with a reason.
+        A change to its definition makes a new version attributed to `actor` (see `guru_mcp.versions`)."""
         missing, warnings = await self.check(guru, spec)
         enabled, reason = spec.enabled, ""
         if missing:
@@ -234,7 +243,7 @@ class Catalog:
                 warnings.append(f"stored disabled: {reason}; set them, then enable the action")
         stored, created = await self.store.save_action(
             guru, spec, enabled=enabled, disabled_reason=reason, create=create, replace=replace,
-            expected_version=expected_version,
+            expected_version=expected_version, actor=actor, summary=summary,
         )
         self._changed(guru)
         return SaveResult(stored, created, missing, warnings)

@@ -320,6 +320,15 @@ class ActionSpec(BaseModel):
             data.pop("schedule", None)
         return data
 
+    def definition(self) -> dict[str, Any]:
+        """The export without state: `enabled` and `schedule.enabled` are switched on and off without
+        making a new version, so they are not part of what versions compare."""
+        data = self.export()
+        data.pop("enabled", None)
+        if "schedule" in data:
+            data["schedule"] = {k: v for k, v in data["schedule"].items() if k != "enabled"}
+        return data
+
 
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
@@ -374,6 +383,11 @@ class Caller(BaseModel):
     is_admin: bool = False
     guru: str = "default"
 
+    @property
+    def who(self) -> str:
+        """How changes made by this caller are attributed in version history."""
+        return self.email or self.name or self.key
+
     def builtins(self) -> dict[str, str]:
         name = self.name or (self.email.split("@", 1)[0] if self.email else "")
         return {
@@ -391,10 +405,14 @@ class StoredAction(BaseModel):
     guru: str
     spec: ActionSpec
     version: int
+    """The definition's version: goes up with every change to the definition, never with state."""
     enabled: bool
     disabled_reason: str = ""
     created_at: datetime
     updated_at: datetime
+    revision: int = 0
+    """Goes up with every change, state included (enabling, pausing the schedule): what caches and
+    schedule claims compare to know that what they read is still current."""
 
     @property
     def name(self) -> str:

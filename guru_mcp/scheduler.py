@@ -141,7 +141,7 @@ class Scheduler:
         self._clock: Clock = clock or SystemClock()
         self.owner = (owner_id or f"{socket.gethostname()}:{os.getpid()}")[:64]
         self._entries: dict[int, _Entry] = {}
-        self._versions: dict[int, tuple[str, int]] = {}  # action id -> (guru, version) last synced
+        self._versions: dict[int, tuple[str, int]] = {}  # action id -> (guru, revision) last synced
         self._heap: list[tuple[datetime, int, int, int, int, datetime]] = []
         self._seq = itertools.count()
         self._dirty: set[str] = set()
@@ -344,17 +344,17 @@ class Scheduler:
             if owner_guru == guru and action_id not in present:
                 del self._versions[action_id]
                 self._drop(action_id)
-        changed = [a for a in actions if self._versions.get(a.id) != (guru, a.version)]
+        changed = [a for a in actions if self._versions.get(a.id) != (guru, a.revision)]
         if not changed:
             return
         now = self._clock.now()
         # A schedule takes effect when it was saved, but not later than now as this process sees it
         # (clocks of processes differ a little).
         states = await self._store.sync(
-            [SyncItem(a.id, a.version, fingerprint(a), min(a.updated_at, now)) for a in changed]
+            [SyncItem(a.id, a.revision, fingerprint(a), min(a.updated_at, now)) for a in changed]
         )
         for action in changed:
-            self._versions[action.id] = (guru, action.version)
+            self._versions[action.id] = (guru, action.revision)
             self._apply(action, states.get(action.id))
 
     def _apply(self, action: StoredAction, state: ScheduleState | None) -> None:

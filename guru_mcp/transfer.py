@@ -12,6 +12,7 @@ from typing import Any
 from guru_mcp.catalog import Catalog
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import ACTION_NAME_RE, ActionSpec, parse_spec, slugify
+from guru_mcp.versions import spec_diff, summarize
 
 
 def load_document(text: str | bytes) -> list[dict[str, Any]]:
@@ -41,8 +42,11 @@ def _normalise(item: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     return item
 
 
-async def import_actions(catalog: Catalog, guru: str, text: str | bytes, *, dry_run: bool = False) -> dict[str, Any]:
-    """Validate every action, then (unless dry_run) save them. Returns a report per action."""
+async def import_actions(
+    catalog: Catalog, guru: str, text: str | bytes, *, dry_run: bool = False, actor: str = ""
+) -> dict[str, Any]:
+    """Validate every action, then (unless dry_run) save them. Returns a report per action; an update
+    lists its field-by-field `changes` (definition, and `enabled` when that changes too)."""
     items = load_document(text)
     notes: list[str] = []
     specs: list[ActionSpec] = []
@@ -68,20 +72,27 @@ async def import_actions(catalog: Catalog, guru: str, text: str | bytes, *, dry_
     report: list[dict[str, Any]] = []
     for spec, missing, warnings in checked:
         old = existing.get(spec.name)
-        if old is None:
-            change = "create"
-        elif old.spec == spec:
-            change = "unchanged"
-        else:
-            change = "update"
+        changes: list[dict[str, Any]] = []
+        if old is not None:
+            changes = spec_diff(old.spec, spec)
+            if old.enabled != spec.enabled and not (missing and not old.enabled):
+                changes.append({"field": "enabled", "change": "changed", "from": old.enabled, "to": spec.enabled})
+            schedule_state = (old.spec.schedule.enabled if old.spec.schedule else None,
+                              spec.schedule.enabled if spec.schedule else None)
+            if None not in schedule_state and schedule_state[0] != schedule_state[1]:
+                changes.append({"field": "schedule.enabled", "change": "changed", "from": schedule_state[0],
+                                "to": schedule_state[1]})
+        change = "create" if old is None else "update" if changes else "unchanged"
         row: dict[str, Any] = {"name": spec.name, "change": change}
+        if changes:
+            row["changes"] = changes
         if missing:
             row["missing_secrets"] = missing
             row["enabled"] = False
         if warnings:
             row["warnings"] = warnings
         if not dry_run and change != "unchanged":
-            saved = await catalog.save_spec(guru, spec)
+            saved = await catalog.save_spec(guru, spec, actor=actor, summary="" if old is None else "import: " + summarize(changes))
             row["version"] = saved.action.version
             row["enabled"] = saved.action.enabled
         report.append(row)

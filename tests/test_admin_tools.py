@@ -51,7 +51,8 @@ async def test_an_admin_manages_an_action_through_its_whole_life(app, echo_serve
         runs = data(await client.call_tool("admin_runs_list", {"action": "ping"}))["runs"]
         assert [r["trigger"] for r in runs] == ["manual", "test"]
         one = data(await client.call_tool("admin_run_get", {"run_id": triggered["run_id"]}))
-        assert one["status"] == "ok" and one["action_version"] == 4
+        assert one["status"] == "ok" and one["action_version"] == 2  # enable/disable are state, not versions
+        assert one["config_snapshot"]["title"] == "Ping it"
         stats = data(await client.call_tool("admin_action_stats", {"name": "ping"}))["stats"][0]
         assert stats["runs"] == 2 and stats["error_rate"] == 0 and stats["p50_ms"] is not None
         exported = data(await client.call_tool("admin_export", {"names": ["ping"]}))["actions"][0]

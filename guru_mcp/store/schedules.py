@@ -75,10 +75,10 @@ class ScheduleState:
 
 @dataclass(frozen=True)
 class SyncItem:
-    """An action as the caller sees it: the version it read and its schedule's fingerprint."""
+    """An action as the caller sees it: the revision it read and its schedule's fingerprint."""
 
     action_id: int
-    version: int
+    revision: int
     fingerprint: str
     changed_at: datetime
 
@@ -124,8 +124,8 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
         yield items[i : i + _CHUNK]
 
 
-def _action_at(action_id: int, version: int) -> sa.Exists:
-    return sa.exists().where(_actions.c.id == action_id, _actions.c.version == version)
+def _action_at(action_id: int, revision: int) -> sa.Exists:
+    return sa.exists().where(_actions.c.id == action_id, _actions.c.revision == revision)
 
 
 class ScheduleStore:
@@ -163,7 +163,7 @@ class ScheduleStore:
 
     async def sync(self, items: Sequence[SyncItem]) -> dict[int, ScheduleState]:
         """Record each schedule's fingerprint; a new or changed one takes effect at `changed_at`.
-        Only a caller that read the action's current version writes, so a process with a stale view
+        Only a caller that read the action's current revision writes, so a process with a stale view
         never undoes a newer change. Returns the states of the items that have a row."""
 
         def work() -> dict[int, ScheduleState]:
@@ -176,7 +176,7 @@ class ScheduleStore:
                             _actions.c.id,
                             sa.literal(item.fingerprint, sa.Text),
                             sa.literal(item.changed_at, sa.DateTime(timezone=True)),
-                        ).where(_actions.c.id == item.action_id, _actions.c.version == item.version)
+                        ).where(_actions.c.id == item.action_id, _actions.c.revision == item.revision)
                         conn.execute(
                             self._insert()
                             .from_select(["action_id", "fingerprint", "since"], source)
@@ -188,7 +188,7 @@ class ScheduleStore:
                             .where(
                                 schedule_state.c.action_id == item.action_id,
                                 schedule_state.c.fingerprint != item.fingerprint,
-                                _action_at(item.action_id, item.version),
+                                _action_at(item.action_id, item.revision),
                             )
                             .values(fingerprint=item.fingerprint, since=item.changed_at)
                         )

@@ -10,12 +10,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Engine, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from guru_mcp.errors import Conflict, NotFound
 from guru_mcp.models import ActionSpec, RunRecord, RunStatus, StoredAction, Trigger
-from guru_mcp.store.tables import ActionRow, GuruRow, RunRow, SecretRow, TokenRow, utcnow
+from guru_mcp.store.tables import ActionRow, ActionVersionRow, GuruRow, RunRow, SecretRow, TokenRow, utcnow
+from guru_mcp.versions import diff, summarize
 
 T = TypeVar("T")
 
@@ -107,6 +108,7 @@ class Store:
             guru=guru,
             spec=ActionSpec.model_validate_json(row.spec),
             version=row.version,
+            revision=row.revision,
             enabled=row.enabled,
             disabled_reason=row.disabled_reason,
             created_at=aware(row.created_at),  # type: ignore[arg-type]
@@ -125,19 +127,19 @@ class Store:
     async def list_actions_reusing(
         self, guru: str, known: dict[tuple[int, int], StoredAction]
     ) -> list[StoredAction]:
-        """Like `list_actions`, but rows whose (id, version) is in `known` are not read or parsed again."""
+        """Like `list_actions`, but rows whose (id, revision) is in `known` are not read or parsed again."""
 
         def work() -> list[StoredAction]:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
                 keys = s.exec(
-                    select(ActionRow.id, ActionRow.version).where(ActionRow.guru_id == gid).order_by(ActionRow.name)
+                    select(ActionRow.id, ActionRow.revision).where(ActionRow.guru_id == gid).order_by(ActionRow.name)
                 ).all()
                 fresh_ids = [i for i, v in keys if (i, v) not in known]
                 fresh = {}
                 if fresh_ids:
                     rows = s.exec(select(ActionRow).where(col(ActionRow.id).in_(fresh_ids))).all()
-                    fresh = {(r.id, r.version): self._to_action(r, guru) for r in rows}
+                    fresh = {(r.id, r.revision): self._to_action(r, guru) for r in rows}
                 out = []
                 for key in keys:
                     action = known.get(key) or fresh.get(key)
@@ -172,8 +174,15 @@ class Store:
         create: bool = True,
         replace: bool = True,
         expected_version: int | None = None,
+        actor: str = "",
+        summary: str = "",
     ) -> tuple[StoredAction, bool]:
-        """Insert or update an action; every change bumps its version. Returns (action, created)."""
+        """Insert or update an action. Returns (action, created).
+
+        A change to the definition (`ActionSpec.definition()`) makes a new version and stores the whole
+        spec in `action_versions`, with `actor` and a summary (`summary`, or one computed from the
+        diff); a change of state only (enabled, schedule paused) does not. `expected_version` refuses
+        the save unless the action is still at that version."""
 
         def work() -> tuple[StoredAction, bool]:
             with self._session() as s:
@@ -183,7 +192,7 @@ class Store:
                 if row is None:
                     if not create:
                         raise NotFound(f"no action named {spec.name!r}")
-                    row = ActionRow(guru_id=gid, name=spec.name, spec="", version=0)
+                    row = ActionRow(id=self._new_action_id(s), guru_id=gid, name=spec.name, spec="", version=0)
                 elif not replace:
                     raise Conflict(f"an action named {spec.name!r} exists already (update it instead)")
                 if expected_version is not None and row.version != expected_version:
@@ -191,19 +200,50 @@ class Store:
                         f"action {spec.name!r} is at version {row.version}, not {expected_version}; "
                         "reload it and try again"
                     )
-                row.spec = spec.model_dump_json()
-                row.version += 1
+                new_json = spec.model_dump_json()
+                if not created and new_json == row.spec and (row.enabled, row.disabled_reason) == (
+                    enabled, disabled_reason
+                ):
+                    return self._to_action(row, guru), False
+                changes = None if created else diff(
+                    ActionSpec.model_validate_json(row.spec).definition(), spec.definition()
+                )
+                row.spec = new_json
+                row.revision += 1
                 row.enabled = enabled
                 row.disabled_reason = disabled_reason
                 row.updated_at = utcnow()
+                if changes is None or changes:
+                    row.version += 1
                 s.add(row)
+                s.flush()
+                if changes is None or changes:
+                    assert row.id is not None
+                    s.add(
+                        ActionVersionRow(
+                            guru_id=gid, action_id=row.id, action_name=spec.name, version=row.version,
+                            spec=new_json, changed_by=actor, created_at=row.updated_at,
+                            summary=summary or ("created" if changes is None else summarize(changes)),
+                        )
+                    )
                 self._bump(s, gid)
                 s.commit()
                 return self._to_action(row, guru), created
 
         return await self._run(work)
 
+    def _new_action_id(self, s: Session) -> int | None:
+        """SQLite hands a deleted highest row id out again; versions and runs of the deleted action
+        still carry it, so on SQLite ids are allocated past both. Other databases use a sequence."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        top = s.exec(select(func.max(ActionRow.id))).one() or 0
+        kept = s.exec(select(func.max(ActionVersionRow.action_id))).one() or 0
+        return max(top, kept) + 1
+
     async def set_enabled(self, guru: str, names: list[str], enabled: bool, reason: str = "") -> list[StoredAction]:
+        """State, not definition: no new version."""
+
         def work() -> list[StoredAction]:
             with self._session() as s:
                 changed = []
@@ -212,7 +252,7 @@ class Store:
                     if row.enabled == enabled and row.disabled_reason == reason:
                         continue
                     row.enabled, row.disabled_reason = enabled, reason
-                    row.version += 1
+                    row.revision += 1
                     row.updated_at = utcnow()
                     s.add(row)
                     changed.append(row)
@@ -220,6 +260,50 @@ class Store:
                     self._bump(s, self._guru_id(s, guru))
                 s.commit()
                 return [self._to_action(r, guru) for r in changed]
+
+        return await self._run(work)
+
+    # -- versions ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _version_dict(row: ActionVersionRow) -> dict[str, Any]:
+        return {
+            "action_id": row.action_id,
+            "action_name": row.action_name,
+            "version": row.version,
+            "spec": row.spec,
+            "changed_by": row.changed_by,
+            "summary": row.summary,
+            "created_at": aware(row.created_at),
+        }
+
+    async def list_versions(self, guru: str, action_id: int) -> list[dict[str, Any]]:
+        """Every version of one action, newest first (specs included, as JSON text)."""
+
+        def work() -> list[dict[str, Any]]:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                rows = s.exec(
+                    select(ActionVersionRow)
+                    .where(ActionVersionRow.guru_id == gid, ActionVersionRow.action_id == action_id)
+                    .order_by(col(ActionVersionRow.version).desc())
+                ).all()
+                return [self._version_dict(r) for r in rows]
+
+        return await self._run(work)
+
+    async def get_version(self, guru: str, action_id: int, version: int) -> dict[str, Any] | None:
+        def work() -> dict[str, Any] | None:
+            with self._session() as s:
+                gid = self._guru_id(s, guru)
+                row = s.exec(
+                    select(ActionVersionRow).where(
+                        ActionVersionRow.guru_id == gid,
+                        ActionVersionRow.action_id == action_id,
+                        ActionVersionRow.version == version,
+                    )
+                ).first()
+                return None if row is None else self._version_dict(row)
 
         return await self._run(work)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -30,10 +31,32 @@ class ActionRow(SQLModel, table=True):
     spec: str
     """The ActionSpec as JSON."""
     version: int = 1
+    """The definition's version (see `ActionVersionRow`)."""
+    revision: int = 0
+    """Bumped by every change, state included: what caches and schedule claims compare."""
     enabled: bool = True
     disabled_reason: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ActionVersionRow(SQLModel, table=True):
+    """One version of an action's definition: the whole spec as it was saved. Rows outlive their
+    action (no foreign key), so a run of a deleted action still has its configuration snapshot."""
+
+    __tablename__ = "action_versions"
+    __table_args__ = (UniqueConstraint("action_id", "version", name="uq_action_versions_action_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guru_id: int = Field(foreign_key="gurus.id", index=True)
+    action_id: int = Field(index=True)
+    action_name: str = Field(max_length=64)
+    version: int
+    spec: str
+    """The ActionSpec as JSON, state flags as they were when this version was saved."""
+    changed_by: str = ""
+    summary: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class SecretRow(SQLModel, table=True):

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from guru_mcp import versions
 from guru_mcp.app import App
 from guru_mcp.catalog import describe
-from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import Caller, RunRecord, Trigger, parse_spec
 from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
 from guru_mcp.tools.registry import AdminTool, NoArgs
@@ -32,12 +32,33 @@ class CreateArgs(BaseModel):
 class UpdateArgs(BaseModel):
     name: str = Field(description="The action to change.")
     changes: dict[str, Any] = Field(
-        description="Fields to replace, in the same shape as admin_action_create's `action` "
-        "(e.g. {\"config\": {...}} or {\"parameters\": [...]}); fields not given are kept."
+        description="A JSON merge patch (RFC 7396) of the definition, in the shape of admin_action_get's "
+        "`definition`: nested objects merge (e.g. {\"config\": {\"timeout\": 10}} changes only the timeout), "
+        "null removes a field, arrays such as `parameters` are replaced whole. Unknown fields are refused."
     )
     expected_version: int | None = Field(
         default=None, description="Refuse the change unless the action is still at this version."
     )
+    dry_run: bool = Field(default=False, description="Only return the field-by-field diff that would be applied.")
+
+
+class VersionArgs(BaseModel):
+    name: str = Field(description="The action.")
+
+
+class DiffArgs(BaseModel):
+    name: str = Field(description="The action.")
+    from_version: int = Field(ge=1, description="The older version.")
+    to_version: int | None = Field(default=None, ge=1, description="The newer version; the current one when omitted.")
+
+
+class RollbackArgs(BaseModel):
+    name: str = Field(description="The action.")
+    version: int = Field(ge=1, description="The version whose definition to restore (as a new version).")
+    expected_version: int | None = Field(
+        default=None, description="Refuse unless the action is still at this version."
+    )
+    dry_run: bool = Field(default=False, description="Only return the diff the rollback would apply.")
 
 
 class RunArgs(BaseModel):
@@ -103,19 +124,29 @@ async def _saved(result: Any) -> dict[str, Any]:
 
 async def _create(app: App, caller: Caller, args: CreateArgs) -> Any:
     spec = parse_spec(args.action)
-    return await _saved(await app.catalog.save_spec(caller.guru, spec, replace=False))
+    return await _saved(await app.catalog.save_spec(caller.guru, spec, replace=False, actor=caller.who))
 
 
 async def _update(app: App, caller: Caller, args: UpdateArgs) -> Any:
-    current = await app.catalog.get(caller.guru, args.name)
-    if "name" in args.changes and args.changes["name"] != args.name:
-        raise ValidationFailed(FieldError("changes.name", "renaming is not supported; create a new action instead"))
-    merged = {**current.spec.export(), **args.changes, "enabled": args.changes.get("enabled", current.enabled)}
-    spec = parse_spec(merged)
-    result = await app.catalog.save_spec(
-        caller.guru, spec, create=False, expected_version=args.expected_version
+    return await versions.update(
+        app, caller.guru, args.name, args.changes, caller, expected_version=args.expected_version,
+        dry_run=args.dry_run,
     )
-    return await _saved(result)
+
+
+async def _history(app: App, caller: Caller, args: VersionArgs) -> Any:
+    return await versions.history(app, caller.guru, args.name)
+
+
+async def _diff(app: App, caller: Caller, args: DiffArgs) -> Any:
+    return await versions.diff_versions(app, caller.guru, args.name, args.from_version, args.to_version)
+
+
+async def _rollback(app: App, caller: Caller, args: RollbackArgs) -> Any:
+    return await versions.rollback(
+        app, caller.guru, args.name, args.version, caller, expected_version=args.expected_version,
+        dry_run=args.dry_run,
+    )
 
 
 async def _delete(app: App, caller: Caller, args: ByName) -> Any:
@@ -153,7 +184,7 @@ async def _trigger(app: App, caller: Caller, args: RunArgs) -> Any:
 
 async def _import(app: App, caller: Caller, args: ImportArgs) -> Any:
     doc = args.document if isinstance(args.document, str) else json.dumps(args.document)
-    return await import_actions(app.catalog, caller.guru, doc, dry_run=args.dry_run)
+    return await import_actions(app.catalog, caller.guru, doc, dry_run=args.dry_run, actor=caller.who)
 
 
 async def _export(app: App, caller: Caller, args: ExportArgs) -> Any:
@@ -182,7 +213,10 @@ async def _runs_list(app: App, caller: Caller, args: RunsListArgs) -> Any:
 
 
 async def _run_get(app: App, caller: Caller, args: RunGetArgs) -> Any:
-    return _run_row(await app.store.get_run(caller.guru, args.run_id), full=True)
+    run = await app.store.get_run(caller.guru, args.run_id)
+    row = _run_row(run, full=True)
+    row["config_snapshot"] = await versions.run_snapshot(app, run)
+    return row
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -226,8 +260,15 @@ ADMIN_TOOLS: list[AdminTool] = [
     AdminTool("admin_action_create", "Create an action. It becomes a tool for every client at once (unless it "
               "needs secrets that are not set yet: then it is stored disabled and the answer says which).",
               CreateArgs, _create),
-    AdminTool("admin_action_update", "Change fields of an existing action; the version goes up by one.",
+    AdminTool("admin_action_update", "Change an existing action with a merge patch of its definition; the version "
+              "goes up by one and the previous definition stays in its history. Use dry_run to see the diff first.",
               UpdateArgs, _update),
+    AdminTool("admin_action_history", "List an action's versions, newest first: when, who, and what changed.",
+              VersionArgs, _history, read_only=True),
+    AdminTool("admin_action_diff", "Show field by field what changed between two versions of an action.",
+              DiffArgs, _diff, read_only=True),
+    AdminTool("admin_action_rollback", "Restore an earlier version's definition as a new version (enabled state "
+              "and schedule pause are kept). Use dry_run to see the diff first.", RollbackArgs, _rollback),
     AdminTool("admin_action_delete", "Delete an action for good, with its schedule. Its run history stays.",
               ByName, _delete, destructive=True),
     AdminTool("admin_action_enable", "Enable an action: it appears as a tool again. Refused while a secret it "
@@ -250,7 +291,8 @@ ADMIN_TOOLS: list[AdminTool] = [
               ByName, _secret_delete, destructive=True),
     AdminTool("admin_runs_list", "List recent runs (newest first), optionally by action, status or trigger.",
               RunsListArgs, _runs_list, read_only=True),
-    AdminTool("admin_run_get", "Show one run in full: inputs, output, error, hosts contacted, timing.",
+    AdminTool("admin_run_get", "Show one run in full: inputs, output, error, hosts contacted, timing, and the "
+              "action's definition at the version it ran (config_snapshot).",
               RunGetArgs, _run_get, read_only=True),
     AdminTool("admin_action_stats", "Per-action statistics: runs, error rate, p50/p95 duration in ms.",
               StatsArgs, _stats, read_only=True),

@@ -1,7 +1,8 @@
 """Admin tools for schedules: set, pause, resume, clear and list.
 
-A schedule is part of its action's definition, so every change here is an action change: the
+A schedule is part of its action's definition, so setting or clearing one is an action change: the
 version goes up, clients are told, the scheduler re-plans at once, and export/import carry it.
+Pausing and resuming are state: no new version.
 `list_schedules` is shared with the CLI (`guru-mcp schedules list`).
 """
 
@@ -146,7 +147,9 @@ async def list_schedules(app: App, guru: str, action: str | None = None) -> list
 
 async def _save(app: App, caller: Caller, current: StoredAction, schedule: ScheduleSpec | None) -> Any:
     spec = current.spec.model_copy(update={"schedule": schedule, "enabled": current.enabled})
-    result = await app.catalog.save_spec(caller.guru, spec, create=False, expected_version=current.version)
+    result = await app.catalog.save_spec(
+        caller.guru, spec, create=False, expected_version=current.version, actor=caller.who
+    )
     if schedule is None:
         return {"action": current.name, "schedule": None, "version": result.action.version}
     row = (await _describe(app, [result.action], upcoming=3))[0]

@@ -45,7 +45,7 @@ async def db(tmp_path) -> AsyncIterator[Db]:
     spec = parse_spec(api_action("job", "https://example.com/", schedule={"cron": "0 * * * *"}))
     action, _ = await store.save_action("default", spec, enabled=True)
     schedules = ScheduleStore(engine)
-    await schedules.sync([SyncItem(action.id, action.version, FP, START)])
+    await schedules.sync([SyncItem(action.id, action.revision, FP, START)])
     yield Db(url, store, schedules, action)
     engine.dispose()
 
@@ -118,7 +118,7 @@ async def test_claims_in_one_batch_are_won_or_lost_each_on_its_own(db: Db) -> No
         spec = parse_spec(api_action(name, "https://example.com/", schedule={"cron": "0 * * * *"}))
         action, _ = await db.store.save_action("default", spec, enabled=True)
         others.append(action)
-    await db.schedules.sync([SyncItem(a.id, a.version, FP, START) for a in others])
+    await db.schedules.sync([SyncItem(a.id, a.revision, FP, START) for a in others])
     await db.store.set_enabled("default", ["three"], False)
     two, three, four = others
     batch = [
@@ -184,9 +184,9 @@ async def test_sync_starts_a_changed_schedule_afresh_but_never_from_a_stale_view
         update={"schedule": db.action.spec.schedule.model_copy(update={"cron": "0 9 * * *"})}
     )
     newer, _ = await db.store.save_action("default", spec, enabled=True)
-    stale = await db.schedules.sync([SyncItem(db.action.id, db.action.version, "old\x1fUTC", changed_at)])
+    stale = await db.schedules.sync([SyncItem(db.action.id, db.action.revision, "old\x1fUTC", changed_at)])
     assert stale[db.action.id].fingerprint == FP and stale[db.action.id].since == START
-    fresh = await db.schedules.sync([SyncItem(newer.id, newer.version, "0 9 * * *\x1fUTC", changed_at)])
+    fresh = await db.schedules.sync([SyncItem(newer.id, newer.revision, "0 9 * * *\x1fUTC", changed_at)])
     assert fresh[db.action.id].fingerprint == "0 9 * * *\x1fUTC" and fresh[db.action.id].since == changed_at
     assert fresh[db.action.id].anchor == changed_at
 
@@ -196,6 +196,6 @@ async def test_an_inactive_schedule_gets_no_row_and_rows_go_with_their_action(db
         api_action("paused", "https://example.com/", schedule={"cron": "0 * * * *", "enabled": False})
     )
     paused, _ = await db.store.save_action("default", spec, enabled=True)
-    assert await db.schedules.sync([SyncItem(paused.id, paused.version, "", START)]) == {}
+    assert await db.schedules.sync([SyncItem(paused.id, paused.revision, "", START)]) == {}
     await db.store.delete_action("default", "job")
     assert await db.schedules.states([db.action.id]) == {}
