@@ -8,7 +8,6 @@ them in reverse order. Nothing is created at import time.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,11 +21,13 @@ from guru_mcp.egress import EgressPolicy, build_http_client
 from guru_mcp.errors import ConfigError
 from guru_mcp.executors import Executor, UnavailableExecutor
 from guru_mcp.executors.http import HttpExecutor
+from guru_mcp.liveness import Liveness, new_process_id
 from guru_mcp.models import ActionType
 from guru_mcp.runs import RunService
 from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file, write_key_file
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store, create_db_engine, migrate
+from guru_mcp.store.processes import ProcessStore, Recovered
 from guru_mcp.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ class App:
     sandbox: Any
     """The Python executor; has `status() -> dict`."""
     scheduler: Any = None
-    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    process_id: str = field(default_factory=new_process_id)
+    """This process's name on the runs it starts and the schedule claims it makes."""
+    liveness: Liveness | None = None
 
     async def masker(self, guru: str) -> Masker:
         """A masker for every secret of a guru (for exports and listings)."""
@@ -121,9 +124,27 @@ async def open_app(
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
         if background:
+            await _start_liveness(app, tg, stack)
             tg.start_soon(catalog.watch)
             await _start_scheduler(app, tg)
         yield app
+
+
+async def _start_liveness(app: App, tg: anyio.abc.TaskGroup, stack: AsyncExitStack) -> None:
+    """Register this process, settle what stopped ones left, and keep the heartbeat going. Runs
+    are stamped with the process id only once it is registered."""
+
+    def recovered(found: Recovered) -> None:
+        if app.scheduler is not None:
+            app.scheduler.take_over(found.claims)
+
+    liveness = app.liveness = Liveness(
+        ProcessStore(app.store.engine), app.process_id, lapse=app.settings.process_lapse, on_recovered=recovered
+    )
+    await liveness.start()
+    app.store.process_id = app.process_id
+    stack.push_async_callback(liveness.stop)
+    tg.start_soon(liveness.run)
 
 
 async def _start_scheduler(app: App, tg: anyio.abc.TaskGroup) -> None:

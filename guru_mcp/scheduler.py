@@ -41,7 +41,7 @@ import anyio.lowlevel
 
 from guru_mcp.clock import Clock, SystemClock
 from guru_mcp.cron import get_zone, next_fire, prev_fire
-from guru_mcp.errors import to_tool_text
+from guru_mcp.errors import Conflict, to_tool_text
 from guru_mcp.models import Caller, StoredAction, Trigger
 from guru_mcp.runs import longest_run
 from guru_mcp.settings import Settings
@@ -176,6 +176,16 @@ class Scheduler:
         self._retry_at = None
         self._wake.set()
         self._changed()
+
+    def take_over(self, claims: list[tuple[int, datetime]]) -> None:
+        """Claims of a stopped process were released (`guru_mcp.liveness`): settle each due time
+        now — fire it if it was claimed but never run (misfire policy permitting) — and catch up
+        on the due times missed while its lease stood, as after an outage (one run of the latest).
+        Call on the event loop thread."""
+        for action_id, due in claims:
+            entry = self._entries.get(action_id)
+            if entry is not None and self._tg is not None:
+                self._spawn(self._recover, entry, due, True)
 
     def status(self) -> list[dict[str, Any]]:
         """The schedules this process fires, with their next due time (UTC and local)."""
@@ -392,6 +402,21 @@ class Scheduler:
             entry.gen += 1
             entry.next_due = None
 
+    async def _replan(self, entry: _Entry) -> None:
+        """Plan `entry` again from the last due time claimed by anyone: the due times since then that
+        are already past are settled by the misfire policy when popped."""
+        try:
+            state = (await self._store.states([entry.action.id])).get(entry.action.id)
+        except Exception:
+            log.exception("%s: could not read its schedule state", entry.action.name)
+            return
+        schedule = entry.action.spec.schedule
+        if state is None or schedule is None or self._entries.get(entry.action.id) is not entry:
+            return
+        entry.gen += 1
+        self._plan(entry, next_fire(schedule.cron, schedule.timezone, state.anchor))
+        self._wake.set()
+
     # -- firing ------------------------------------------------------------------------------------
 
     def _lease_until(self, action: StoredAction, now: datetime) -> datetime:
@@ -451,6 +476,8 @@ class Scheduler:
             with anyio.move_on_after(5, shield=True):  # stopping: free the lease for other processes now
                 await self._finish([Finished(action.id, due)])
             raise
+        except Conflict:  # exactly once, enforced by the runs table: another process ran it
+            log.info("%s: the run for %s had started elsewhere already", action.name, due.isoformat())
         except Exception as exc:
             error = to_tool_text(exc)
             entry.failed += 1
@@ -477,8 +504,9 @@ class Scheduler:
         except Exception:
             log.exception("could not release %d lease(s); they expire by themselves", len(batch))
 
-    async def _recover(self, entry: _Entry, due: datetime) -> None:
-        """A lease on `due` held by another process has expired (or is about to): settle it."""
+    async def _recover(self, entry: _Entry, due: datetime, taking_over: bool = False) -> None:
+        """A lease on `due` held by another process has expired (or is about to): settle it. When
+        `taking_over` from a stopped process, re-plan from the last claimed due time afterwards."""
         now = self._clock.now()
         action = entry.action
         try:
@@ -491,6 +519,8 @@ class Scheduler:
         if outcome == "held" and held_until is not None:
             self._verify_later(action.id, due, held_until)
             self._wake.set()
+        elif outcome == "done" and taking_over:
+            await self._replan(entry)
         elif outcome == "orphaned":
             if not self._may_run_late(entry, due, now):
                 reason = "claimed by a process that stopped before running it; not re-run (misfire policy)"
@@ -512,7 +542,7 @@ async def start_scheduler(app: App, tg: anyio.abc.TaskGroup) -> Scheduler:
         ScheduleStore(app.store.engine),
         app.runs,
         app.settings,
-        owner_id=f"{socket.gethostname()}:{os.getpid()}:{app.instance_id}",
+        owner_id=app.process_id,
     )
     await tg.start(scheduler.run)
     return scheduler

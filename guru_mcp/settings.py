@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     scheduler_misfire_grace: float = Field(default=3600.0, ge=0)
 
+    # Several processes on one database; stopping
+    process_lapse: float = Field(default=3.0, ge=0.3)
+    """Seconds without a heartbeat after which a server process counts as stopped: its running runs
+    are marked cancelled and its schedule claims released to the other servers. It beats every third
+    of this."""
+    shutdown_grace: float = Field(default=20.0, ge=0)
+    """On SIGTERM/SIGINT, how long runs in flight may take to finish before they are cancelled."""
+
     catalog_poll_interval: float = Field(default=2.0, gt=0)
     """Seconds between checks for catalog changes made by other processes (CLI, replicas)."""
 

@@ -17,6 +17,7 @@ import pytest
 
 from guru_mcp.app import App, open_app
 from guru_mcp.settings import Settings
+from tests.databases import DEFAULT_SERVER, ENV, PostgresServer
 
 TEST_KEY = base64.b64encode(b"k" * 32).decode()
 
@@ -26,10 +27,59 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default=None,
+        help=f"database the suite runs on (default: postgres when {ENV} is set, else sqlite)",
+    )
+
+
+def _db_choice(config: pytest.Config) -> str:
+    return config.getoption("--db") or ("postgres" if os.environ.get(ENV) else "sqlite")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    choice = _db_choice(config)
+    if choice == "postgres":
+        return f"database: PostgreSQL ({PostgresServer.from_url(os.environ.get(ENV) or DEFAULT_SERVER).url})"
+    return "database: SQLite"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer | None]:
+    """The PostgreSQL server the suite runs on, or None on SQLite."""
+    if _db_choice(request.config) != "postgres":
+        yield None
+        return
+    server = PostgresServer.from_url(os.environ.get(ENV) or DEFAULT_SERVER)
+    server.check()
+    server.prepare_template()
+    try:
+        yield server
+    finally:
+        server.drop_all()
+
+
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def db_url(postgres_server: PostgresServer | None) -> Iterator[str | None]:
+    """The database URL of this test: a fresh PostgreSQL database, or None (SQLite under `home`)."""
+    if postgres_server is None:
+        yield None
+        return
+    name = postgres_server.create()
+    try:
+        yield postgres_server.url_of(name)
+    finally:
+        postgres_server.drop(name)
+
+
+@pytest.fixture
+def settings(tmp_path, db_url: str | None) -> Settings:
     return Settings(
         home=tmp_path / "home",
+        database_url=db_url,
         secret_key=TEST_KEY,
         egress_allow=["127.0.0.1"],
         sandbox_enabled=False,

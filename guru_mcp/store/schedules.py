@@ -32,23 +32,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from guru_mcp.store.store import aware
-from guru_mcp.store.tables import ActionRow, RunRow
+from guru_mcp.store.tables import ActionRow, RunRow, schedule_state
 
 T = TypeVar("T")
 
-metadata = sa.MetaData()
-schedule_state = sa.Table(
-    "schedule_state",
-    metadata,
-    sa.Column("action_id", sa.Integer, primary_key=True),
-    sa.Column("fingerprint", sa.Text, nullable=False),
-    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_due_at", sa.DateTime(timezone=True)),
-    sa.Column("last_fired_at", sa.DateTime(timezone=True)),
-    sa.Column("claimed_by", sa.String(64)),
-    sa.Column("lease_until", sa.DateTime(timezone=True)),
-    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
-)
 _actions = ActionRow.__table__  # type: ignore[attr-defined]
 _runs = RunRow.__table__  # type: ignore[attr-defined]
 _CHUNK = 500

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import anyio
 from sqlalchemy import Engine, bindparam, func, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from guru_mcp.errors import Conflict, NotFound
@@ -43,6 +44,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.process_id: str | None = None
+        """Stamped on every run this store starts (set once the process is registered as live)."""
         self._guru_ids: dict[str, int] = {}
         self._limiter = anyio.CapacityLimiter(8)
 
@@ -432,9 +435,17 @@ class Store:
                 "started_at": record.started_at,
                 "ended_at": record.ended_at,
                 "duration_ms": record.duration_ms,
+                "process_id": self.process_id,
             }
-            with self.engine.begin() as conn:
-                conn.execute(_INSERT_RUN, row)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(_INSERT_RUN, row)
+            except IntegrityError:
+                if record.schedule_id is None:
+                    raise
+                raise Conflict(
+                    f"the due time {record.due_at} of schedule {record.schedule_id} has run already"
+                ) from None
 
         await self._run(work)
 

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from guru_mcp.settings import Settings
+from guru_mcp.store import create_db_engine
 from tests.conftest import TEST_KEY, wait_for
 
 GURU = str(Path(sys.executable).with_name("guru-mcp"))
 
 
 @pytest.fixture
-def cli_env(tmp_path) -> dict[str, str]:
+def cli_env(tmp_path, db_url) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GURU_MCP_")}
+    if db_url:
+        env["GURU_MCP_DATABASE_URL"] = db_url
     env.update(
         GURU_MCP_HOME=str(tmp_path / "home"),
         GURU_MCP_SECRET_KEY=TEST_KEY,
@@ -40,6 +48,77 @@ def cli(env: dict[str, str], *args: str, stdin: str | None = None, check: bool =
     if check and result.returncode != 0:
         raise AssertionError(f"guru-mcp {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def database(env: dict[str, str]) -> sa.Engine:
+    """An engine on the database the CLI and servers of `env` use (SQLite file or PostgreSQL)."""
+    settings = Settings(home=Path(env["GURU_MCP_HOME"]), database_url=env.get("GURU_MCP_DATABASE_URL"))
+    return create_db_engine(settings.db_url)
+
+
+def runs(db: sa.Engine, **where: object) -> list[dict[str, object]]:
+    """Run rows, oldest first, filtered by column values."""
+    query = "SELECT * FROM runs" + (" WHERE " + " AND ".join(f"{k} = :{k}" for k in where) if where else "")
+    with db.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text(query + " ORDER BY started_at"), where)]
+
+
+class StdioServer:
+    """`guru-mcp serve` over stdio, spoken to in raw JSON-RPC lines (so a test can kill it, close its
+    stdin or signal it while a call is in flight)."""
+
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+        self.log = log
+        with log.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [GURU, "serve", *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+            )
+        self._ids = iter(range(1, 1_000_000))
+        self.send("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                 "clientInfo": {"name": "test", "version": "1"}})
+        self.read()
+        self.notify("notifications/initialized")
+
+    def send(self, method: str, params: dict | None = None) -> int:
+        request_id = next(self._ids)
+        self._write({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
+        return request_id
+
+    def notify(self, method: str) -> None:
+        self._write({"jsonrpc": "2.0", "method": method})
+
+    def call(self, tool: str, arguments: dict | None = None) -> int:
+        return self.send("tools/call", {"name": tool, "arguments": arguments or {}})
+
+    def _write(self, message: dict) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(message) + "\n").encode())
+        self.process.stdin.flush()
+
+    def read(self, timeout: float = 30) -> dict:
+        """The next message from the server (a response or a notification)."""
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            raise AssertionError(f"no message from the server in {timeout} s\n{self.log.read_text()}")
+        line = self.process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the server closed its stdout\n{self.log.read_text()}")
+        return json.loads(line)
+
+    def response(self, request_id: int, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.read(max(0.1, deadline - time.monotonic()))
+            if message.get("id") == request_id:
+                return message
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no response to request {request_id}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
 
 
 def free_port() -> int:

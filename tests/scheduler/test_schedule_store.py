@@ -36,8 +36,8 @@ class Db:
 
 
 @pytest.fixture
-async def db(tmp_path) -> AsyncIterator[Db]:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+async def db(tmp_path, db_url) -> AsyncIterator[Db]:
+    url = db_url or f"sqlite:///{tmp_path / 'state.db'}"
     engine = create_db_engine(url)
     await anyio.to_thread.run_sync(migrate, engine)
     store = Store(engine)

@@ -2,7 +2,9 @@
 
 from alembic import context
 
+from guru_mcp.store.tables import metadata
+
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=None, render_as_batch=True)
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
 with context.begin_transaction():
     context.run_migrations()
