@@ -1,4 +1,9 @@
-"""The `guru-mcp` command: the only place that reads the environment and prints."""
+"""The `guru-mcp` command: the only place that reads the environment and prints.
+
+Shared machinery (running async work, errors as one line with an exit code, the operator's identity)
+is in `cli_support`; the commands that mirror admin tools are in `cli_actions`. Heavy modules are
+imported inside commands, so `--help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -7,58 +12,32 @@ import json
 import logging
 import secrets as pyrandom
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
 
-from guru_mcp.app import App, load_keyring, open_app, open_store
-from guru_mcp.errors import GuruError, ValidationFailed
-from guru_mcp.models import Caller
-from guru_mcp.settings import Settings
+from guru_mcp import cli_actions, render
+from guru_mcp.cli_support import EXIT_CODES_HELP, UNAVAILABLE, call, echo_json, fail
+from guru_mcp.cli_support import run as _run
+from guru_mcp.cli_support import settings as _settings
+from guru_mcp.cli_support import with_app as _with_app
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from guru_mcp.app import App
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _settings() -> Settings:
-    return Settings()
-
-
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    fail(message)
 
 
-def _run(fn: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return anyio.run(fn)
-    except ValidationFailed as exc:
-        click.echo("error: " + exc.prefix if exc.prefix else "error:", err=True)
-        for err in exc.errors:
-            click.echo(f"  - {err}", err=True)
-        sys.exit(1)
-    except GuruError as exc:
-        _fail(str(exc))
-        raise  # unreachable
+_echo_json = echo_json
 
 
-def _with_app(work: Callable[[App], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_app(_settings(), background=False, sandbox=False) as app:
-            return await work(app)
-
-    return _run(main)
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log more (to stderr).")
+@click.group(epilog=EXIT_CODES_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Log more (to stderr), and show tracebacks of internal errors.")
 def main(verbose: bool) -> None:
     """guru-mcp: admin-defined actions as MCP tools."""
     logging.basicConfig(
@@ -83,6 +62,8 @@ def init(email: str, name: str) -> None:
     settings = _settings()
 
     async def work() -> str:
+        from guru_mcp.app import load_keyring, open_store
+
         settings.home.mkdir(parents=True, exist_ok=True)
         load_keyring(settings, create=True)
         store = await open_store(settings)
@@ -115,6 +96,8 @@ def tokens_create(admin: bool, label: str, email: str, name: str, groups: str, g
     settings = _settings()
 
     async def work() -> str:
+        from guru_mcp.app import open_store
+
         store = await open_store(settings)
         token = _new_token()
         await store.create_token(
@@ -138,6 +121,7 @@ def tokens_create(admin: bool, label: str, email: str, name: str, groups: str, g
 def serve(transport: str, host: str, port: int, admin: bool, guru: str | None, insecure_no_auth: bool) -> None:
     """Serve MCP over stdio (for Claude Desktop and IDEs) or Streamable HTTP at /mcp."""
     from guru_mcp import serve as serving
+    from guru_mcp.models import Caller
 
     settings = _settings()
     if transport == "stdio":
@@ -160,50 +144,58 @@ def serve(transport: str, host: str, port: int, admin: bool, guru: str | None, i
 
 @main.group()
 def actions() -> None:
-    """List, import and export actions."""
+    """Manage actions: list, get, create, update, delete, enable, disable, test, trigger, history,
+    diff, rollback, import and export."""
+
+
+for _command in cli_actions.ACTION_COMMANDS:
+    actions.add_command(_command)
 
 
 @actions.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.option("--guru", default=None)
-def actions_list(guru: str | None) -> None:
+def actions_list(as_json: bool, guru: str | None) -> None:
     """List actions."""
-    from guru_mcp.catalog import describe
-
-    async def work(app: App) -> None:
-        rows = [describe(a) for a in await app.catalog.list(guru or app.settings.default_guru)]
-        if not rows:
-            click.echo("no actions (import some: guru-mcp actions import actions/*.json)")
-        for row in rows:
-            state = "enabled " if row["enabled"] else "disabled"
-            extra = f"  ({row['disabled_reason']})" if row.get("disabled_reason") else ""
-            click.echo(f"{state}  {row['name']:<32} {row['type']:<12} v{row['version']}{extra}")
-
-    _with_app(work)
+    out = call("admin_actions_list", {}, guru)["actions"]
+    if as_json:
+        echo_json(out)
+        return
+    if not out:
+        click.echo("no actions (import some: guru-mcp actions import actions/*.json)")
+        return
+    rows = [{**r, "state": "enabled" if r["enabled"] else "disabled", "version": f"v{r['version']}",
+             "schedule": (r.get("schedule") or {}).get("cron"), "reason": r.get("disabled_reason")} for r in out]
+    click.echo(render.table(rows, [("state", "STATE"), ("name", "NAME"), ("type", "TYPE"), ("version", "VERSION"),
+                                   ("schedule", "SCHEDULE"), ("reason", "WHY DISABLED")], widths={"reason": 60}))
 
 
 @actions.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Only report what would change.")
+@click.option("--dry-run", is_flag=True, help="Only report what would change, field by field.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @click.option("--guru", default=None)
-def actions_import(files: tuple[Path, ...], dry_run: bool, guru: str | None) -> None:
+def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: str | None) -> None:
     """Import actions from export JSON files (Gurubase format accepted as-is)."""
-    from guru_mcp.transfer import import_actions
-
-    async def work(app: App) -> None:
-        for path in files:
-            report = await import_actions(app.catalog, guru or app.settings.default_guru, path.read_bytes(), dry_run=dry_run)
-            click.echo(f"{path}:{' (dry run)' if dry_run else ''}")
-            for note in report["notes"]:
-                click.echo(f"  note: {note}")
-            for row in report["actions"]:
-                line = f"  {row['change']:<9} {row['name']}"
-                if row.get("missing_secrets"):
-                    line += f"  (disabled until these secrets are set: {', '.join(row['missing_secrets'])})"
-                click.echo(line)
-                for warning in row.get("warnings", []):
-                    click.echo(f"            warning: {warning}")
-
-    _with_app(work)
+    reports = {}
+    for path in files:
+        reports[str(path)] = call("admin_import", {"document": path.read_text(), "dry_run": dry_run}, guru)
+    if as_json:
+        echo_json(reports)
+        return
+    for path, report in reports.items():
+        click.echo(f"{render.clean(path)}:{' (dry run)' if dry_run else ''}")
+        for note in report["notes"]:
+            click.echo(f"  note: {render.clean(note)}")
+        for row in report["actions"]:
+            line = f"  {row['change']:<9} {render.cell(row['name'])}"
+            if row.get("missing_secrets"):
+                line += f"  (disabled until these secrets are set: {', '.join(row['missing_secrets'])})"
+            click.echo(line)
+            for change in render.changes(row.get("changes", []), indent="            "):
+                click.echo(change)
+            for warning in row.get("warnings", []):
+                click.echo(f"            warning: {render.clean(warning)}")
 
 
 @actions.command("export")
@@ -212,15 +204,8 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, guru: str | None) -> 
 @click.option("--guru", default=None)
 def actions_export(names: tuple[str, ...], output: Path | None, guru: str | None) -> None:
     """Export actions as JSON (secrets by name only)."""
-    from guru_mcp.transfer import export_actions
-
-    async def work(app: App) -> list[dict[str, Any]]:
-        slug = guru or app.settings.default_guru
-        masker = await app.masker(slug)
-        return masker.data(await export_actions(app.catalog, slug, list(names) or None))
-
-    data = _with_app(work)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    data = call("admin_export", {"names": list(names) or None}, guru)["actions"]
+    text = render.to_json(data) + "\n"
     if output:
         output.write_text(text)
         click.echo(f"exported {len(data)} actions to {output}", err=True)
@@ -235,31 +220,38 @@ def secrets() -> None:
 
 @secrets.command("set")
 @click.argument("name")
+@click.option("--enable-actions", is_flag=True, help="Enable the disabled actions that have all their secrets now.")
 @click.option("--guru", default=None)
-def secrets_set(name: str, guru: str | None) -> None:
+def secrets_set(name: str, enable_actions: bool, guru: str | None) -> None:
     """Set a secret; the value comes from stdin or a hidden prompt, never from the command line."""
     value = getpass.getpass(f"Value for {name}: ") if sys.stdin.isatty() else sys.stdin.read()
-
-    async def work(app: App) -> dict[str, Any]:
-        return await app.vault.set(guru or app.settings.default_guru, name, value)
-
-    result = _with_app(work)
-    click.echo(f"{'created' if result['created'] else 'replaced'} secret {name}")
-    if result.get("note"):
-        click.echo(result["note"])
+    result = call("admin_secret_set", {"name": name, "value": value, "enable_actions": enable_actions}, guru)
+    click.echo(f"{'created' if result['created'] else 'replaced'} secret {render.cell(name)}")
+    if result.get("enabled"):
+        click.echo(f"enabled: {render.cell(', '.join(result['enabled']))}")
+    elif result.get("ready"):
+        ready = " ".join(result["ready"])
+        click.echo(f"these actions have all their secrets now: {render.cell(', '.join(result['ready']))}")
+        click.echo(f"enable them with: guru-mcp actions enable {render.cell(ready)}"
+                   + (f" --guru {render.cell(guru)}" if guru else ""))
+    for action, missing in result.get("still_missing", {}).items():
+        click.echo(f"{render.cell(action)} still needs: {render.cell(', '.join(missing))}")
 
 
 @secrets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.option("--guru", default=None)
-def secrets_list(guru: str | None) -> None:
-    """List secret names and the actions using them."""
-
-    async def work(app: App) -> list[dict[str, Any]]:
-        return await app.vault.list(guru or app.settings.default_guru)
-
-    for row in _with_app(work):
-        used = ", ".join(row["used_by"]) or "-"
-        click.echo(f"{row['name']:<32} updated {row['updated_at'][:19]}  used by: {used}")
+def secrets_list(as_json: bool, guru: str | None) -> None:
+    """List secret names and the actions using them (never values)."""
+    rows = call("admin_secrets_list", {}, guru)["secrets"]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no secrets (set one: guru-mcp secrets set NAME)")
+        return
+    rows = [{**r, "updated_at": r["updated_at"][:19], "used_by": ", ".join(r["used_by"]) or None} for r in rows]
+    click.echo(render.table(rows, [("name", "NAME"), ("updated_at", "UPDATED (UTC)"), ("used_by", "USED BY")]))
 
 
 @secrets.command("delete")
@@ -267,46 +259,56 @@ def secrets_list(guru: str | None) -> None:
 @click.option("--guru", default=None)
 def secrets_delete(name: str, guru: str | None) -> None:
     """Delete a secret; the actions using it are disabled."""
-
-    async def work(app: App) -> list[str]:
-        return await app.vault.delete(guru or app.settings.default_guru, name)
-
-    disabled = _with_app(work)
-    click.echo(f"deleted secret {name}" + (f"; disabled: {', '.join(disabled)}" if disabled else ""))
+    disabled = call("admin_secret_delete", {"name": name}, guru)["disabled_actions"]
+    click.echo(f"deleted secret {render.cell(name)}" + (f"; disabled: {render.cell(', '.join(disabled))}" if disabled else ""))
 
 
 @main.group()
 def runs() -> None:
-    """The run history."""
+    """The run history: list runs, show one."""
+
+
+for _command in cli_actions.RUN_COMMANDS:
+    runs.add_command(_command)
+
+_STATUSES = ["running", "ok", "error", "timeout", "denied", "cancelled"]
+_TRIGGERS = ["tool_call", "test", "manual", "schedule"]
 
 
 @runs.command("list")
-@click.option("--action", default=None)
-@click.option("--status", default=None)
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--action", default=None, help="Only runs of this action.")
+@click.option("--status", type=click.Choice(_STATUSES), default=None)
+@click.option("--trigger", type=click.Choice(_TRIGGERS), default=None)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (outputs cut at 500 characters).")
 @click.option("--guru", default=None)
-def runs_list(action: str | None, status: str | None, limit: int, as_json: bool, guru: str | None) -> None:
-    """List recent runs, newest first."""
-
-    async def work(app: App) -> list[Any]:
-        return await app.store.list_runs(guru or app.settings.default_guru, action=action, status=status, limit=limit)
-
-    rows = _with_app(work)
+def runs_list(
+    action: str | None, status: str | None, trigger: str | None, limit: int, as_json: bool, guru: str | None
+) -> None:
+    """List recent runs, newest first (`guru-mcp runs show ID` shows one in full)."""
+    args = {"action": action, "status": status, "trigger": trigger, "limit": limit}
+    rows = call("admin_runs_list", {k: v for k, v in args.items() if v is not None}, guru)["runs"]
     if as_json:
-        _echo_json([r.model_dump(mode="json") for r in rows])
+        echo_json(rows)
         return
-    for r in rows:
-        took = f"{r.duration_ms:.0f} ms" if r.duration_ms is not None else "-"
-        click.echo(
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}  {r.status.value:<9} {r.trigger.value:<9} {r.action_name:<28} "
-            f"{took:>9}  {r.error[:60]}"
-        )
+    if not rows:
+        click.echo("no runs")
+        return
+    shown = [{**r, "started_at": r["started_at"][:19].replace("T", " "),
+              "took": f"{r['duration_ms']:.0f} ms" if r["duration_ms"] is not None else None,
+              "action": f"{r['action_name']} v{r['action_version']}"} for r in rows]
+    click.echo(render.table(shown, [("started_at", "STARTED (UTC)"), ("status", "STATUS"), ("trigger", "TRIGGER"),
+                                    ("action", "ACTION"), ("took", "TOOK"), ("error", "ERROR"), ("id", "RUN")],
+                            widths={"error": 60}))
 
 
 @main.group()
 def sandbox() -> None:
-    """The Python sandbox image."""
+    """The Python sandbox: build its image, show its status."""
+
+
+for _command in cli_actions.SANDBOX_COMMANDS:
+    sandbox.add_command(_command)
 
 
 @sandbox.command("build")
@@ -319,14 +321,17 @@ def sandbox_build(force: bool, offline: bool | None) -> None:
     try:
         ref = sandbox_image.build_image(force=force, offline=offline, progress=lambda m: click.echo(m, err=True))
     except sandbox_image.SandboxImageError as exc:
-        _fail(f"sandbox image build failed: {exc}")
-        return
+        fail(f"sandbox image build failed: {exc}", UNAVAILABLE)
     click.echo(ref)
 
 
 @main.group()
 def schedules() -> None:
-    """Scheduled actions."""
+    """Scheduled actions: list, set, pause, resume, clear."""
+
+
+for _command in cli_actions.SCHEDULE_COMMANDS:
+    schedules.add_command(_command)
 
 
 @schedules.command("list")

@@ -66,6 +66,14 @@ class ToolError(GuruError):
     """A message meant for the model calling a tool (bad arguments, unknown tool, no permission)."""
 
 
+class BadArguments(ToolError):
+    """A tool's (or command's) arguments do not fit its schema. Each problem names its argument."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("invalid arguments: " + "; ".join(str(e) for e in errors))
+
+
 class Busy(ToolError):
     """The caller has too many runs going; the call waited its allowed time and gave up."""
 

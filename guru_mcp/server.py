@@ -24,14 +24,13 @@ import mcp_types as types
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guru_mcp.app import App
 from guru_mcp.errors import GuruError, to_tool_text
 from guru_mcp.models import Caller, Trigger
 from guru_mcp.tools.action_tools import ActionTools, error_result, tool_result
-from guru_mcp.tools.admin import all_admin_tools
+from guru_mcp.tools.admin import all_admin_tools, call_admin_tool
 
 log = logging.getLogger(__name__)
 
@@ -171,19 +170,12 @@ def _offer(stream: Any, guru: str) -> None:
 
 async def _call_admin(app: App, caller: Caller, tool: Any, arguments: dict[str, Any]) -> types.CallToolResult:
     try:
-        args = tool.args.model_validate(arguments)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
-        return error_result(f"invalid arguments: {problems}")
-    masker = await app.masker(caller.guru)
-    try:
-        data = await tool.handler(app, caller, args)
+        data = await call_admin_tool(app, caller, tool, arguments)
     except GuruError as exc:
-        return error_result(masker.text(to_tool_text(exc)))
+        return error_result((await app.masker(caller.guru)).text(to_tool_text(exc)))
     except Exception as exc:
         log.exception("admin tool %s failed", tool.name)
-        return error_result(masker.text(to_tool_text(exc)))
-    data = masker.data(data)
+        return error_result(to_tool_text(exc))
     structured = data if isinstance(data, dict) else {"result": data}
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(data, indent=1, ensure_ascii=False, default=str))],

@@ -22,7 +22,10 @@ class Vault:
         self.catalog = catalog
         self.registry = registry
 
-    async def set(self, guru: str, name: str, value: str) -> dict[str, Any]:
+    async def set(self, guru: str, name: str, value: str, *, enable_ready: bool = False) -> dict[str, Any]:
+        """Create or replace a secret. The answer lists the disabled actions that were waiting for it:
+        `ready` (all their secrets are set now) and `still_missing`; with `enable_ready` the ready ones
+        are enabled (`enabled`)."""
         if not SECRET_NAME_RE.match(name):
             raise ValidationFailed(FieldError("name", "use letters, digits and underscores, starting with a letter"))
         if name in BUILTIN_VARIABLES:
@@ -48,8 +51,28 @@ class Vault:
             and e.stored.disabled_reason.startswith(("missing secrets", "secret "))
         )
         result: dict[str, Any] = {"name": name, "created": created, "used_by": self.catalog.users_of_secret(snap, name)}
-        if waiting:
-            result["note"] = f"disabled actions waiting for this secret: {', '.join(waiting)}; enable them when ready"
+        if not waiting:
+            return result
+        ready, still = [], {}
+        for action in waiting:
+            missing, _ = await self.catalog.check(guru, snap.entries[action].stored.spec)
+            if missing:
+                still[action] = missing
+            else:
+                ready.append(action)
+        result["ready"] = ready
+        notes = []
+        if still:
+            result["still_missing"] = still
+            notes.append("still waiting for other secrets: " + "; ".join(f"{a} ({', '.join(m)})" for a, m in still.items()))
+        if ready and enable_ready:
+            for action in ready:
+                await self.catalog.set_enabled(guru, action, True)
+            result["enabled"] = ready
+            notes.insert(0, f"enabled: {', '.join(ready)}")
+        elif ready:
+            notes.insert(0, f"these disabled actions have all their secrets now: {', '.join(ready)}; enable them when ready")
+        result["note"] = "; ".join(notes)
         return result
 
     async def list(self, guru: str) -> list[dict[str, Any]]:

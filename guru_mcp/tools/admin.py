@@ -6,11 +6,12 @@ import json
 import statistics
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from guru_mcp import versions
 from guru_mcp.app import App
 from guru_mcp.catalog import describe
+from guru_mcp.errors import BadArguments, FieldError
 from guru_mcp.models import Caller, RunRecord, Trigger, parse_spec
 from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
 from guru_mcp.tools.registry import AdminTool, NoArgs
@@ -80,6 +81,9 @@ class ExportArgs(BaseModel):
 class SecretSetArgs(BaseModel):
     name: str = Field(description="Secret name, e.g. STRIPE_API_KEY.")
     value: str = Field(description="The secret value (at least 8 characters). It is never shown again.")
+    enable_actions: bool = Field(
+        default=False, description="Also enable the disabled actions that have all their secrets once this one is set."
+    )
 
 
 class RunsListArgs(BaseModel):
@@ -193,7 +197,7 @@ async def _export(app: App, caller: Caller, args: ExportArgs) -> Any:
 
 
 async def _secret_set(app: App, caller: Caller, args: SecretSetArgs) -> Any:
-    return await app.vault.set(caller.guru, args.name, args.value)
+    return await app.vault.set(caller.guru, args.name, args.value, enable_ready=args.enable_actions)
 
 
 async def _secrets_list(app: App, caller: Caller, args: NoArgs) -> Any:
@@ -303,3 +307,23 @@ ADMIN_TOOLS: list[AdminTool] = [
 
 def all_admin_tools() -> list[AdminTool]:
     return [*ADMIN_TOOLS, *SCHEDULE_TOOLS]
+
+
+def admin_tool(name: str) -> AdminTool:
+    for tool in all_admin_tools():
+        if tool.name == name:
+            return tool
+    raise KeyError(name)
+
+
+async def call_admin_tool(app: App, caller: Caller, tool: AdminTool, arguments: dict[str, Any]) -> Any:
+    """The one way into the admin services, for MCP clients and the CLI alike: validate the arguments
+    (BadArguments names each bad one), run the handler, mask every secret value in the answer."""
+    try:
+        args = tool.args.model_validate(arguments)
+    except ValidationError as exc:
+        raise BadArguments(
+            [FieldError(".".join(map(str, e["loc"])) or "arguments", e["msg"]) for e in exc.errors()]
+        ) from None
+    masker = await app.masker(caller.guru)  # before the handler: a deleted secret is still masked
+    return masker.data(await tool.handler(app, caller, args))
