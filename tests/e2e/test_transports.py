@@ -158,9 +158,9 @@ def test_the_cli_imports_exports_and_keeps_secret_values_to_itself(cli_env, tmp_
     deleted = cli(cli_env, "secrets", "delete", "HR_API_TOKEN")
     assert "disabled: submit_pto_request" in deleted.stdout
     bad = cli(cli_env, "actions", "import", "README.md", check=False)
-    assert bad.returncode == 1 and "not valid JSON" in bad.stderr
+    assert bad.returncode == 4 and "not valid JSON" in bad.stderr  # refused
     argv = cli(cli_env, "secrets", "set", "X_TOKEN", "value-on-argv", check=False)
-    assert argv.returncode != 0
+    assert argv.returncode == 2  # usage: a value never comes on the command line
     assert cli(cli_env, "runs", "list").returncode == 0
 
 
