@@ -21,7 +21,7 @@ from tests.conftest import TEST_KEY, api_action
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(tmp_path, monkeypatch, db_url):
     env = {
         "GURU_MCP_HOME": str(tmp_path / "home"),
         "GURU_MCP_SECRET_KEY": TEST_KEY,
@@ -29,6 +29,8 @@ def cli(tmp_path, monkeypatch):
         "GURU_MCP_SANDBOX_ENABLED": "false",
         "GURU_MCP_STDIO_USER_EMAIL": "ops@corp.example",
     }
+    if db_url:
+        env["GURU_MCP_DATABASE_URL"] = db_url
     for key in [k for k in os.environ if k.startswith("GURU_MCP_")]:
         monkeypatch.delenv(key)
     runner = CliRunner()
