@@ -71,3 +71,12 @@ def test_the_python_action_benchmark_prints_every_variant(sandbox_image) -> None
                     "sustained, 3 concurrent"):
         assert variant in out
     assert "runs per second" in out
+
+
+def test_the_versions_benchmark_prints_every_variant_and_that_state_makes_no_versions() -> None:
+    out = run_benchmarks("-k", "bench_versions", "--", "--iterations", "3", "--versions", "5")
+    for variant in ("update (one-field merge patch)", "update, dry run", "disable + enable (state)", "history of 5",
+                    "diff v1..latest"):
+        assert variant in out
+    assert "versions made by 8 disable+enable pairs: 0" in out
+    assert "ok      bench_versions" in out

@@ -281,17 +281,21 @@ class Store:
         }
 
     async def list_versions(self, guru: str, action_id: int) -> list[dict[str, Any]]:
-        """Every version of one action, newest first (specs included, as JSON text)."""
+        """Every version of one action, newest first: version, time, who, summary (no specs)."""
+        v = ActionVersionRow
 
         def work() -> list[dict[str, Any]]:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
                 rows = s.exec(
-                    select(ActionVersionRow)
-                    .where(ActionVersionRow.guru_id == gid, ActionVersionRow.action_id == action_id)
-                    .order_by(col(ActionVersionRow.version).desc())
+                    select(v.version, v.changed_by, v.summary, v.created_at)
+                    .where(v.guru_id == gid, v.action_id == action_id)
+                    .order_by(col(v.version).desc())
                 ).all()
-                return [self._version_dict(r) for r in rows]
+                return [
+                    {"version": n, "changed_by": by, "summary": what, "created_at": aware(at)}
+                    for n, by, what, at in rows
+                ]
 
         return await self._run(work)
 
