@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from guru_mcp import cli_actions, render
-from guru_mcp.cli_support import EXIT_CODES_HELP, UNAVAILABLE, call, echo_json, fail
+from guru_mcp.cli_support import EXIT_CODES_HELP, REFUSED, UNAVAILABLE, call, echo_json, fail
 from guru_mcp.cli_support import run as _run
 from guru_mcp.cli_support import settings as _settings
 from guru_mcp.cli_support import with_app as _with_app
@@ -179,7 +179,11 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: 
     """Import actions from export JSON files (Gurubase format accepted as-is)."""
     reports = {}
     for path in files:
-        reports[str(path)] = call("admin_import", {"document": path.read_text(), "dry_run": dry_run}, guru)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            fail(f"{path}: not UTF-8 text (byte {exc.start}); an export file is JSON in UTF-8", REFUSED)
+        reports[str(path)] = call("admin_import", {"document": text, "dry_run": dry_run}, guru)
     if as_json:
         echo_json(reports)
         return

@@ -203,6 +203,18 @@ def test_import_dry_run_shows_per_field_diffs(cli, echo_server):
     assert json.loads(cli("actions", "history", "ping", "--json").stdout)["version"] == 2
 
 
+def test_an_import_of_a_file_that_is_not_text_is_refused_in_one_line(cli):
+    binary = cli.tmp / "blob.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    err = cli("actions", "import", str(binary), code=4).stderr
+    assert "not UTF-8 text" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sandbox_status_says_why_python_actions_cannot_run(cli):
+    out = json.loads(cli("sandbox", "status", "--json").stdout)
+    assert out["available"] is False and "GURU_MCP_SANDBOX_ENABLED" in out["reason"]
+
+
 def test_tables_keep_one_row_per_value_and_escape_terminal_controls(cli, echo_server):
     doc = api_action("evil", echo_server.url + "/x", title="Red\x1b[31m\nline two\u202e")
     cli("actions", "create", _file(cli.tmp, "evil.json", doc))
