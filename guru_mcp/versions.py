@@ -175,7 +175,7 @@ def _version_row(row: dict[str, Any], current: int | None) -> dict[str, Any]:
 
 async def history(app: App, guru: str, name: str) -> dict[str, Any]:
     """Every version of an action, newest first: version, time, who, summary of what changed."""
-    action = await app.catalog.get(guru, name)
+    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
     rows = await app.store.list_versions(guru, action.id)
     return {"action": name, "version": action.version, "versions": [_version_row(r, action.version) for r in rows]}
 
@@ -192,7 +192,7 @@ async def version_spec(app: App, guru: str, action: StoredAction, version: int) 
 
 async def diff_versions(app: App, guru: str, name: str, a: int, b: int | None = None) -> dict[str, Any]:
     """Field-by-field differences of version `a` to version `b` (default: the current one)."""
-    action = await app.catalog.get(guru, name)
+    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
     b = action.version if b is None else b
     old, new = await version_spec(app, guru, action, a), await version_spec(app, guru, action, b)
     changes = spec_diff(old, new)
@@ -205,7 +205,7 @@ async def rollback(
 ) -> dict[str, Any]:
     """Make a new version whose definition equals version `to_version`. State (enabled, schedule
     paused) stays as it is now."""
-    action = await app.catalog.get(guru, name)
+    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
     if expected_version is not None and expected_version != action.version:
         raise _stale(name, action.version, expected_version)
     target = await version_spec(app, guru, action, to_version)
@@ -247,7 +247,7 @@ async def update(
     """Change an action with a JSON merge patch on its definition (RFC 7396: nested objects merge,
     `null` removes, arrays replace). Unknown fields and renames are refused, naming the field; the
     whole result is validated as a new action would be. `dry_run` returns the diff only."""
-    action = await app.catalog.get(guru, name)
+    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
     if expected_version is not None and expected_version != action.version:
         raise _stale(name, action.version, expected_version)
     if not isinstance(patch, dict):

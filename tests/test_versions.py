@@ -285,3 +285,17 @@ async def test_admins_see_history_diff_and_rollback_as_mcp_tools(app, echo_serve
         assert shown["action_version"] == 2 and shown["config_snapshot"]["config"]["endpoint"].endswith("/v2")
         assert data(await client.call_tool("admin_action_get", {"name": "ping"}))["definition"]["config"][
             "endpoint"].endswith("/v1")
+
+
+@pytest.mark.anyio
+async def test_an_update_right_after_another_process_changed_the_action_sees_that_change(settings, echo_server):
+    from guru_mcp.app import open_app
+
+    async with open_app(settings, sandbox=False) as server, open_app(settings, sandbox=False) as cli:
+        await _create(server, api_action("ping", echo_server.url + "/v1"))
+        await server.catalog.get("default", "ping")  # the server's snapshot holds version 1
+        await update(cli, "default", "ping", {"title": "from the CLI"}, BOB)
+        out = await update(server, "default", "ping", {"config": {"method": "POST"}}, ADMIN)
+        assert (out["version"], out["title"]) == (3, "from the CLI")
+        spec = (await server.store.get_action("default", "ping")).spec
+        assert (spec.title, spec.config.method) == ("from the CLI", "POST")  # neither change lost
