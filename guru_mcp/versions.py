@@ -254,11 +254,7 @@ async def update(
         raise ValidationFailed(FieldError("changes", "must be a JSON object (a merge patch of the definition)"))
     if "name" in patch and patch["name"] != name:
         raise ValidationFailed(FieldError("changes.name", "renaming is not supported; create a new action instead"))
-    for state in ("enabled",):
-        if state in patch:
-            raise ValidationFailed(
-                FieldError(f"changes.{state}", "is state, not definition: use admin_action_enable / disable")
-            )
+    _refuse_state_changes(patch, action)
     current = action.spec.export()
     merged = merge_patch(current, patch)
     problems = unknown_fields(merged, base="changes.")
@@ -287,6 +283,21 @@ async def update(
     if result.warnings:
         out["warnings"] = result.warnings
     return out
+
+
+def _refuse_state_changes(patch: dict[str, Any], action: StoredAction) -> None:
+    """State flags may come back unchanged (a client sending a whole definition it read), not changed."""
+    problems = []
+    if "enabled" in patch and patch["enabled"] != action.enabled:
+        problems.append(FieldError("changes.enabled", "is state, not definition: use admin_action_enable / disable"))
+    schedule = patch.get("schedule")
+    current = action.spec.schedule
+    if isinstance(schedule, dict) and "enabled" in schedule and current is not None and schedule["enabled"] != current.enabled:
+        problems.append(
+            FieldError("changes.schedule.enabled", "is state, not definition: use admin_schedule_pause / resume")
+        )
+    if problems:
+        raise ValidationFailed(problems, prefix=f"update of {action.name!r} refused")
 
 
 async def run_snapshot(app: App, run: RunRecord) -> dict[str, Any] | None:

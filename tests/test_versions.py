@@ -101,7 +101,7 @@ async def test_a_merge_patch_changes_one_nested_field_and_keeps_the_others(app, 
 
 @pytest.mark.anyio
 async def test_an_update_refuses_unknown_fields_renames_and_state_and_changes_nothing(app, echo_server):
-    await _create(app, api_action("ping", echo_server.url + "/ping"))
+    await _create(app, api_action("ping", echo_server.url + "/ping", schedule={"cron": "@daily"}))
     with pytest.raises(ValidationFailed) as refused:
         await update(app, "default", "ping", {"config": {"methd": "POST"}, "titel": "x"}, BOB)
     assert {e.field for e in refused.value.errors} == {"changes.config.methd", "changes.titel"}
@@ -109,10 +109,17 @@ async def test_an_update_refuses_unknown_fields_renames_and_state_and_changes_no
         await update(app, "default", "ping", {"name": "pong"}, BOB)
     with pytest.raises(ValidationFailed, match="admin_action_enable"):
         await update(app, "default", "ping", {"enabled": False}, BOB)
+    with pytest.raises(ValidationFailed, match="admin_schedule_pause"):
+        await update(app, "default", "ping", {"schedule": {"enabled": False}}, BOB)
     with pytest.raises(ValidationFailed, match=r"config\.endpoint"):
         await update(app, "default", "ping", {"config": {"endpoint": None}}, BOB)
     assert (await app.catalog.get("default", "ping")).version == 1
     assert len((await history(app, "default", "ping"))["versions"]) == 1
+    # A whole definition sent back as read (state flags unchanged) is fine.
+    definition = (await app.catalog.get("default", "ping")).spec.export()
+    assert definition["enabled"] is True and definition["schedule"]["enabled"] is True
+    out = await update(app, "default", "ping", {**definition, "title": "Sent back whole"}, BOB)
+    assert out["version"] == 2 and [c["field"] for c in out["changes"]] == ["title"]
 
 
 @pytest.mark.anyio
