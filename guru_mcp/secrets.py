@@ -75,6 +75,17 @@ class Keyring:
     def __init__(self, primary: bytes, older: Iterable[bytes] = ()) -> None:
         self.primary_id = key_id(primary)
         self._keys = {key_id(k): AESGCM(k) for k in (*older, primary)}
+        self._primary = primary
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for another use (e.g. console session cookies), derived from the primary key
+        with HKDF so that it is the same on every replica and never equals the key of secrets."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"guru-mcp:{purpose}".encode()).derive(
+            self._primary
+        )
 
     @staticmethod
     def _aad(guru: str, name: str) -> bytes:

@@ -222,9 +222,12 @@ class BearerAuth:
             if key == b"authorization":
                 header = value.decode("latin-1")
                 break
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        return await self.authenticate(bearer_token(header))
+
+    async def authenticate(self, token: str) -> Caller | None:
+        """The caller a bearer token stands for, or None. The one place a token becomes a Caller:
+        the MCP endpoint and the admin console both use it."""
+        if not token:
             return None
         now = time.monotonic()
         cached = self._cache.get(token)
@@ -248,6 +251,12 @@ class BearerAuth:
         return caller
 
 
+def bearer_token(header: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header value, or ""."""
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 async def _unauthorized(send: Send) -> None:
     body = json.dumps({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}).encode()
     await send(
@@ -265,5 +274,19 @@ async def _unauthorized(send: Send) -> None:
 
 
 def http_asgi(handle: ServerHandle, app: App, *, host: str, anonymous: Caller | None = None) -> ASGIApp:
+    """The HTTP transport: MCP at `/mcp` behind `BearerAuth`, the admin console at `/admin` (which
+    authenticates the same tokens itself, to offer a login page and session cookies)."""
+    from guru_mcp.console import CONSOLE_PREFIX, build_console  # the console's templates load only for HTTP
+
     starlette_app = handle.server.streamable_http_app(streamable_http_path="/mcp", host=host)
-    return BearerAuth(starlette_app, app, anonymous=anonymous)
+    mcp_app = BearerAuth(starlette_app, app, anonymous=anonymous)
+    console = build_console(app, mcp_app.authenticate)
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
+        if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
+            await console(scope, receive, send)
+        else:
+            await mcp_app(scope, receive, send)
+
+    return route

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
-from sqlalchemy import Engine, bindparam, func, insert, update
+from sqlalchemy import Engine, bindparam, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -489,8 +489,20 @@ class Store:
         status: str | None = None,
         trigger: str | None = None,
         schedule_id: int | None = None,
+        caller: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        text: str | None = None,
         limit: int = 50,
+        offset: int = 0,
     ) -> list[RunRecord]:
+        """Runs, newest first. `caller` matches the caller's key, email or name (substring);
+        `text` is a case-insensitive substring of the inputs, output or error."""
+
+        def like(column: Any, value: str) -> Any:
+            escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return func.lower(column).like(f"%{escaped}%", escape="\\")
+
         def work() -> list[RunRecord]:
             with self._session() as s:
                 query = select(RunRow).where(RunRow.guru_id == self._guru_id(s, guru))
@@ -502,7 +514,17 @@ class Store:
                     query = query.where(RunRow.trigger == trigger)
                 if schedule_id is not None:
                     query = query.where(RunRow.schedule_id == schedule_id)
-                query = query.order_by(col(RunRow.started_at).desc()).limit(limit)
+                if caller:
+                    query = query.where(like(RunRow.caller, caller))
+                if since is not None:
+                    query = query.where(RunRow.started_at >= since)
+                if until is not None:
+                    query = query.where(RunRow.started_at < until)
+                if text:
+                    query = query.where(
+                        or_(like(RunRow.output, text), like(RunRow.error, text), like(RunRow.inputs, text))
+                    )
+                query = query.order_by(col(RunRow.started_at).desc()).offset(offset).limit(limit)
                 return [self._to_run(r, guru) for r in s.exec(query).all()]
 
         return await self._run(work)
@@ -517,17 +539,38 @@ class Store:
 
         return await self._run(work)
 
-    async def run_durations(self, guru: str, action: str) -> list[tuple[str, float | None]]:
-        """(status, duration_ms) of every finished run of an action, for statistics."""
+    async def run_facts(
+        self, guru: str, since: datetime | None, until: datetime | None = None, action: str | None = None
+    ) -> list[tuple[str, str, str, float | None, datetime]]:
+        """(action, trigger, status, duration_ms, started_at) of every finished run started in
+        [since, until), oldest first: the raw material of statistics and charts."""
 
-        def work() -> list[tuple[str, float | None]]:
+        def work() -> list[tuple[str, str, str, float | None, datetime]]:
             with self._session() as s:
-                query = select(RunRow.status, RunRow.duration_ms).where(
-                    RunRow.guru_id == self._guru_id(s, guru),
-                    RunRow.action_name == action,
-                    RunRow.status != RunStatus.RUNNING.value,
+                query = select(RunRow.action_name, RunRow.trigger, RunRow.status, RunRow.duration_ms, RunRow.started_at)
+                query = query.where(RunRow.guru_id == self._guru_id(s, guru), RunRow.status != RunStatus.RUNNING.value)
+                if since is not None:
+                    query = query.where(RunRow.started_at >= since)
+                if until is not None:
+                    query = query.where(RunRow.started_at < until)
+                if action:
+                    query = query.where(RunRow.action_name == action)
+                query = query.order_by(col(RunRow.started_at))
+                return [(a, t, st, d, aware(at)) for a, t, st, d, at in s.exec(query).all()]  # type: ignore[misc]
+
+        return await self._run(work)
+
+    async def last_run_times(self, guru: str) -> dict[str, datetime]:
+        """When each action (by name) last started a run, whatever its outcome."""
+
+        def work() -> dict[str, datetime]:
+            with self._session() as s:
+                query = (
+                    select(RunRow.action_name, func.max(RunRow.started_at))
+                    .where(RunRow.guru_id == self._guru_id(s, guru))
+                    .group_by(RunRow.action_name)
                 )
-                return [(st, d) for st, d in s.exec(query).all()]
+                return {name: aware(at) for name, at in s.exec(query).all() if at is not None}  # type: ignore[misc]
 
         return await self._run(work)
 

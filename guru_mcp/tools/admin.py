@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -13,6 +12,7 @@ from guru_mcp.app import App
 from guru_mcp.catalog import describe
 from guru_mcp.errors import BadArguments, FieldError
 from guru_mcp.models import Caller, RunRecord, Trigger, parse_spec
+from guru_mcp.stats import parse_window, window_stats
 from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
 from guru_mcp.tools.registry import AdminTool, NoArgs
 from guru_mcp.transfer import export_actions, import_actions
@@ -99,6 +99,9 @@ class RunGetArgs(BaseModel):
 
 class StatsArgs(BaseModel):
     name: str | None = Field(default=None, description="One action; all actions when omitted.")
+    window: str = Field(
+        default="24h", description="How far back to count runs: e.g. 24h, 7d, 30d, 90m, or all (all time)."
+    )
 
 
 def _run_row(run: RunRecord, *, full: bool = False) -> dict[str, Any]:
@@ -223,33 +226,12 @@ async def _run_get(app: App, caller: Caller, args: RunGetArgs) -> Any:
     return row
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 3)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 3)
-
-
-async def stats_for(app: App, guru: str, name: str) -> dict[str, Any]:
-    rows = await app.store.run_durations(guru, name)
-    durations = sorted(d for _, d in rows if d is not None)
-    errors = sum(1 for status, _ in rows if status != "ok")
-    return {
-        "action": name,
-        "runs": len(rows),
-        "errors": errors,
-        "error_rate": round(errors / len(rows), 4) if rows else None,
-        "p50_ms": _percentile(durations, 50),
-        "p95_ms": _percentile(durations, 95),
-    }
-
-
 async def _stats(app: App, caller: Caller, args: StatsArgs) -> Any:
-    names = [args.name] if args.name else [a.name for a in await app.catalog.list(caller.guru)]
+    window = parse_window(args.window)
     if args.name:
         await app.catalog.get(caller.guru, args.name)
-    return {"stats": [await stats_for(app, caller.guru, n) for n in names]}
+    names = [args.name] if args.name else [a.name for a in await app.catalog.list(caller.guru)]
+    return await window_stats(app.store, caller.guru, names, window)
 
 
 async def _sandbox_status(app: App, caller: Caller, args: NoArgs) -> Any:
@@ -298,7 +280,9 @@ ADMIN_TOOLS: list[AdminTool] = [
     AdminTool("admin_run_get", "Show one run in full: inputs, output, error, hosts contacted, timing, and the "
               "action's definition at the version it ran (config_snapshot).",
               RunGetArgs, _run_get, read_only=True),
-    AdminTool("admin_action_stats", "Per-action statistics: runs, error rate, p50/p95 duration in ms.",
+    AdminTool("admin_action_stats", "Run statistics over a time window (default 24h), per action and overall: last "
+              "run time, runs, errors, error rate, p50/p95 duration in ms, and the same per trigger (tool_call, "
+              "test, manual, schedule).",
               StatsArgs, _stats, read_only=True),
     AdminTool("admin_sandbox_status", "State of the Python sandbox: Docker engine, image, warm pool, egress mode.",
               NoArgs, _sandbox_status, read_only=True),
