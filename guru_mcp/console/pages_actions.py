@@ -4,6 +4,7 @@ preview), the Test panel, and enable/disable/delete."""
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from guru_mcp.cron import due_times, get_zone, parse_cron
 from guru_mcp.errors import ValidationFailed
 from guru_mcp.models import BUILTIN_VARIABLES, ActionSpec, ApiCallConfig, StoredAction, parse_spec
 from guru_mcp.stats import WINDOW_CHOICES, parse_window, window_stats
+from guru_mcp.versions import spec_diff, summarize
 
 NEW_API = {
     "name": "",
@@ -184,12 +186,21 @@ async def save_action(ctx: Ctx) -> Response:
     spec = await _validate(ctx, editor, existing=existing)
     if spec is None:
         return await _editor_page(ctx, editor, action=existing, spec=None, status=422)
+    who = ctx.caller.who
     if existing is None:
-        result = await ctx.app.catalog.save_spec(ctx.guru, spec, replace=False)
+        result = await ctx.app.catalog.save_spec(ctx.guru, spec, replace=False, actor=who)
     else:
+        changes = spec_diff(existing.spec, spec)
+        if not changes:
+            return redirect(f"{PREFIX}/actions/{existing.name}?saved=unchanged (nothing to save)")
         expected = editor.values.get("version", "")
         result = await ctx.app.catalog.save_spec(
-            ctx.guru, spec, create=False, expected_version=int(expected) if expected.isdigit() else None
+            ctx.guru,
+            spec,
+            create=False,
+            expected_version=int(expected) if expected.isdigit() else None,
+            actor=who,
+            summary=summarize(changes),
         )
     note = "created" if result.created else "saved"
     if not result.action.enabled and result.missing_secrets:
@@ -254,6 +265,46 @@ async def delete_action(ctx: Ctx) -> Response:
     return redirect(f"{PREFIX}/actions")
 
 
+# -- versions ------------------------------------------------------------------------------------------
+
+
+async def history(ctx: Ctx) -> Response:
+    name = ctx.request.path_params["name"]
+    action = await ctx.app.catalog.get(ctx.guru, name)
+    listing = await call(ctx, "admin_action_history", name=name)
+    return await ctx.render("history.html", action=action, listing=listing)
+
+
+def _version_arg(text: str | None, name: str) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise Refused(422, f"{name}: {text!r} is not a version number")
+    return int(text)
+
+
+async def diff(ctx: Ctx) -> Response:
+    name = ctx.request.path_params["name"]
+    action = await ctx.app.catalog.get(ctx.guru, name)
+    p = ctx.request.query_params
+    a = _version_arg(p.get("from"), "from") or max(1, action.version - 1)
+    b = _version_arg(p.get("to"), "to")
+    result = await call(ctx, "admin_action_diff", name=name, from_version=a, to_version=b)
+    return await ctx.render("diff.html", action=action, result=result)
+
+
+async def rollback(ctx: Ctx) -> Response:
+    name = ctx.request.path_params["name"]
+    form = await ctx.request.form()
+    version = _version_arg(str(form.get("version", "")), "version")
+    expected = _version_arg(str(form.get("expected_version", "")), "expected_version")
+    if version is None:
+        raise Refused(422, "version: which version to roll back to?")
+    result = await call(ctx, "admin_action_rollback", name=name, version=version, expected_version=expected)
+    note = result.get("note") or f"rolled back to v{version} as v{result['version']}"
+    return redirect(f"{PREFIX}/actions/{name}?saved={quote(note, safe='')}")
+
+
 def routes(console: Console) -> list[Route]:
     page = console.page
     return [
@@ -267,4 +318,7 @@ def routes(console: Console) -> list[Route]:
         Route("/actions/{name}/enable", page(enable_action), methods=["POST"]),
         Route("/actions/{name}/disable", page(disable_action), methods=["POST"]),
         Route("/actions/{name}/delete", page(delete_action), methods=["POST"]),
+        Route("/actions/{name}/history", page(history), methods=["GET"]),
+        Route("/actions/{name}/diff", page(diff), methods=["GET"]),
+        Route("/actions/{name}/rollback", page(rollback), methods=["POST"]),
     ]

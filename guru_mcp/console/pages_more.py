@@ -13,7 +13,6 @@ from guru_mcp.console.service import call
 from guru_mcp.console.web import PREFIX, Console, Ctx, Refused, redirect
 from guru_mcp.errors import ValidationFailed
 from guru_mcp.stats import WINDOW_CHOICES, bucket_size, parse_window, series, window_stats
-from guru_mcp.transfer import load_document
 
 # -- analytics -----------------------------------------------------------------------------------------
 
@@ -123,29 +122,9 @@ async def secret_delete(ctx: Ctx) -> Response:
 # -- import / export -------------------------------------------------------------------------------------
 
 
-def field_diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
-    """Field-by-field differences between two JSON values: [{field, old, new}] (lists compared whole
-    unless both are lists of objects of the same length)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[dict[str, Any]] = []
-        for key in sorted(set(old) | set(new), key=lambda k: (k not in old, str(k))):
-            out += field_diff(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
-        return out
-    if (
-        isinstance(old, list)
-        and isinstance(new, list)
-        and len(old) == len(new)
-        and all(isinstance(x, dict) for x in old + new)
-    ):
-        return [
-            d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in field_diff(a, b, f"{path}[{i}]")
-        ]
-    return [] if old == new else [{"field": path, "old": old, "new": new}]
-
-
 async def transfer_page(ctx: Ctx, *, status: int = 200, **values: Any) -> Response:
     names = sorted(a.name for a in await ctx.app.catalog.list(ctx.guru))
-    defaults: dict[str, Any] = {"document": "", "report": None, "problem": "", "diffs": {}, "applied": None}
+    defaults: dict[str, Any] = {"document": "", "report": None, "problem": "", "applied": None}
     return await ctx.render("transfer.html", status_code=status, names=names, **{**defaults, **values})
 
 
@@ -164,24 +143,6 @@ async def export_json(ctx: Ctx) -> Response:
     )
 
 
-async def _diffs(ctx: Ctx, document: str, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    items = {item.get("name"): item for item in load_document(document)}
-    masker = await ctx.masker()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for row in report["actions"]:
-        if row["change"] != "update":
-            continue
-        current = await ctx.app.catalog.get(ctx.guru, row["name"])
-        incoming = next((v for k, v in items.items() if k == row["name"] or v.get("title") == k), None)
-        if incoming is None:
-            continue
-        from guru_mcp.models import parse_spec
-
-        new = parse_spec(dict(incoming, name=row["name"])).export()
-        out[row["name"]] = masker.data(field_diff(current.spec.export(), new))
-    return out
-
-
 async def import_post(ctx: Ctx) -> Response:
     form = await ctx.request.form()
     upload = form.get("file")
@@ -197,8 +158,7 @@ async def import_post(ctx: Ctx) -> Response:
         report = await call(ctx, "admin_import", document=document, dry_run=not apply)
     except ValidationFailed as exc:
         return await transfer_page(ctx, status=422, document=document, problem=str(exc))
-    diffs = {} if apply else await _diffs(ctx, document, report)
-    return await transfer_page(ctx, document=document, report=report, diffs=diffs, applied=apply)
+    return await transfer_page(ctx, document=document, report=report, applied=apply)
 
 
 def routes(console: Console) -> list[Route]:

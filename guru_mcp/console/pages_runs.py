@@ -5,13 +5,12 @@ action's definition as it was when the run happened."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
 from starlette.responses import Response
 from starlette.routing import Route
 
 from guru_mcp.console.web import Console, Ctx, Refused
 from guru_mcp.models import RunStatus, Trigger
+from guru_mcp.versions import run_snapshot
 
 PAGE_SIZE = 50
 
@@ -64,30 +63,9 @@ async def runs_list(ctx: Ctx) -> Response:
     )
 
 
-async def config_snapshot(
-    ctx: Ctx, action_id: int | None, name: str, version: int | None
-) -> dict[str, Any] | None:
-    """The action's definition at `version`: the current one if it is still at that version, else the
-    stored version history (when the store keeps one)."""
-    if version is None:
-        return None
-    versions = getattr(ctx.app, "versions", None)
-    if versions is not None and action_id is not None:
-        spec = await versions.spec_at(ctx.guru, action_id, version)
-        if spec is not None:
-            return spec
-    try:
-        current = await ctx.app.catalog.get(ctx.guru, name)
-    except Exception:
-        return None
-    if current.id == action_id and current.version == version:
-        return current.spec.export()
-    return None
-
-
 async def run_page(ctx: Ctx) -> Response:
     run = await ctx.app.store.get_run(ctx.guru, ctx.request.path_params["run_id"])
-    snapshot = await config_snapshot(ctx, run.action_id, run.action_name, run.action_version)
+    snapshot = (await ctx.masker()).data(await run_snapshot(ctx.app, run))
     late = None
     if run.due_at is not None:
         late = (run.started_at - run.due_at) / timedelta(milliseconds=1)

@@ -59,6 +59,11 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+def _pretty_value(value: Any) -> str:
+    """A JSON value as shown in a diff: strings as they are, everything else as indented JSON."""
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
 def _ms(value: Any) -> str:
     if value is None:
         return "–"
@@ -78,7 +83,12 @@ def build_templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        when=_when, pretty=_pretty, ms=_ms, percent=_percent, q=lambda v: quote(str(v), safe="")
+        when=_when,
+        pretty=_pretty,
+        pretty_value=_pretty_value,
+        ms=_ms,
+        percent=_percent,
+        q=lambda v: quote(str(v), safe=""),
     )
     env.globals["prefix"] = PREFIX
     return env

@@ -124,17 +124,37 @@ def test_editing_the_action_makes_version_two(page, console, echo_api, shots):
     assert echo_api.last()["headers"]["x-team"] == "people-ops"
 
 
+def test_history_shows_the_diff_and_rolls_back_to_version_one(page, console, shots):
+    page.click("text=History")
+    page.wait_for_url(re.compile(r"/actions/pto_balance/history$"))
+    table = page.locator("#versions-table")
+    assert "v2" in table.inner_text() and "ada@corp.example" in table.inner_text()
+    snap(page, shots, "05-history")
+    page.click("text=Diff with v1")
+    page.wait_for_url(re.compile(r"/diff\?from=1&to=2"))
+    diff = page.locator("#diff").inner_text()
+    assert "title" in diff and "PTO balance (HR API)" in diff and "X-Team" in diff
+    snap(page, shots, "06-diff")
+    page.click("#rollback")
+    page.wait_for_url(re.compile(r"/actions/pto_balance\?saved="))
+    assert "rolled back to v1 as v3" in page.locator(".note").inner_text()
+    assert "v3" in page.locator("h1").inner_text()
+    assert page.locator("input[name=title]").input_value() == "PTO balance"
+    assert page.locator("#headers tbody input[name=h_key]").count() == 0
+    no_script_errors(page)
+
+
 def test_the_actions_list_shows_status_version_and_24h_figures(page, console, shots):
     page.goto(console.admin + "/actions")
     row = page.locator("#actions-table tbody tr", has_text="pto_balance")
     text = row.inner_text()
-    assert "enabled" in text and "v2" in text and "0.0%" in text
+    assert "enabled" in text and "v3" in text and "0.0%" in text
     assert re.search(r"\b2\b", text)  # two test runs in the last 24 h
     page.fill("input[name=q]", "nothing-matches")
     page.get_by_text("No actions match these filters").wait_for()
     page.fill("input[name=q]", "pto")
     row.wait_for()
-    snap(page, shots, "04-actions-list")
+    snap(page, shots, "04-actions")
     no_script_errors(page)
 
 
@@ -145,14 +165,16 @@ def test_run_history_finds_the_runs_and_a_run_shows_its_config_snapshot(page, co
     page.fill("input[name=q]", "grace")
     page.locator("#runs-table tbody tr").first.wait_for()
     expect(page.locator("#runs-table tbody tr")).to_have_count(1)
-    snap(page, shots, "05-runs")
+    snap(page, shots, "07-runs")
     page.locator("#runs-table tbody tr a").first.click()
     page.wait_for_url(re.compile(r"/admin/runs/[0-9a-f-]{36}$"))
     assert '"user": "grace"' in page.locator("#run-inputs").inner_text()
     assert '"remaining": 12' in page.locator("#run-output").inner_text()
+    # the run was of v2, which had the header; the action is at v3 (rolled back) now
+    assert "v2" in page.locator("#run-facts").inner_text()
     snapshot = page.locator("#config-snapshot").inner_text()
-    assert "/pto?user={user}" in snapshot and "X-Team" in snapshot
-    snap(page, shots, "06-run")
+    assert "/pto?user={user}" in snapshot and "X-Team" in snapshot and "PTO balance (HR API)" in snapshot
+    snap(page, shots, "08-run")
     no_script_errors(page)
 
 
@@ -167,7 +189,7 @@ def test_analytics_draws_charts_with_the_runs(page, console, shots):
     page.click("text=7d")
     page.wait_for_url(re.compile(r"window=7d"))
     page.wait_for_selector("#chart-duration canvas")
-    snap(page, shots, "07-analytics")
+    snap(page, shots, "09-analytics")
     no_script_errors(page)
 
 
@@ -181,6 +203,8 @@ def test_a_secret_is_set_write_only_and_its_value_is_on_no_page(page, console, e
     # Use it: a header carrying the secret, sent to a path that echoes the request back (masked).
     page.goto(console.admin + "/actions/pto_balance")
     page.fill("input[name=endpoint]", echo_api.url + "/echo?user={user}")
+    page.click("button[data-add-row=headers]")
+    page.locator("#headers tbody tr input[name=h_key]").first.fill("X-Team")
     page.locator("#headers tbody tr input[name=h_value]").first.fill("{PTO_TOKEN}")
     page.click("#save")
     page.wait_for_url(re.compile(r"saved="))
@@ -197,11 +221,11 @@ def test_a_secret_is_set_write_only_and_its_value_is_on_no_page(page, console, e
     assert "[REDACTED]" in page.locator("#run-output").inner_text()
     page.goto(console.admin + "/secrets")
     assert "pto_balance" in page.locator("#secrets-table").inner_text()
-    snap(page, shots, "08-secrets")
+    snap(page, shots, "10-secrets")
     page.click("#secrets-table >> text=Delete…")
     page.wait_for_url(re.compile(r"/secrets/PTO_TOKEN/delete"))
     assert "pto_balance" in page.locator("#will-disable").inner_text()
-    snap(page, shots, "09-secret-delete")
+    snap(page, shots, "11-secret-delete")
     no_script_errors(page)
 
 
@@ -215,9 +239,34 @@ def test_import_previews_a_field_diff_before_applying(page, console, shots):
     page.wait_for_selector("#import-report")
     diff = page.locator("table.diff").inner_text()
     assert "title" in diff and "PTO balance (imported)" in diff
-    snap(page, shots, "10-import-preview")
+    snap(page, shots, "12-import-preview")
     page.click("#apply-import")
     page.get_by_text("Imported").first.wait_for()
     page.goto(console.admin + "/actions/pto_balance")
     assert page.locator("input[name=title]").input_value() == "PTO balance (imported)"
+    no_script_errors(page)
+
+
+def test_a_python_action_shows_lint_messages_and_its_schedules_next_fire_times(page, console, shots):
+    page.goto(console.admin + "/actions/new?type=PYTHON_CODE")
+    assert page.locator("fieldset[data-type=API_CALL]").is_hidden()
+    page.fill("input[name=name]", "weekly_digest")
+    page.fill("textarea[name=code]", "import subprocess\nprint(subprocess.run(['ls']))\n")
+    page.locator("textarea[name=code]").dispatch_event("change")
+    lint = page.locator("#err-config-code")
+    lint.get_by_text("subprocess").first.wait_for()
+    page.fill("input[name=cron]", "0 9 * * 1-5")
+    page.fill("input[name=timezone]", "Europe/Berlin")
+    page.locator("input[name=timezone]").dispatch_event("change")
+    fires = page.locator("#next-fires li")
+    expect(fires).to_have_count(5)
+    assert all(re.search(r"09:00:00 CES?T$", t) for t in fires.all_inner_texts())
+    snap(page, shots, "13-editor-python-lint-schedule")
+    page.fill("textarea[name=code]", "import os\nprint('digest for', os.environ.get('GURUBASE_GURU_SLUG'))\n")
+    page.locator("textarea[name=code]").dispatch_event("change")
+    page.get_by_text("Valid: ready to save").wait_for()
+    assert lint.inner_text().strip() == ""
+    page.click("#save")
+    page.wait_for_url(re.compile(r"/actions/weekly_digest\?saved="))
+    assert page.locator("#next-fires li").count() == 5
     no_script_errors(page)
