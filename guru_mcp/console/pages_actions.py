@@ -4,9 +4,9 @@ preview), the Test panel, and enable/disable/delete."""
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 from starlette.routing import Route

@@ -5,6 +5,7 @@ action's definition as it was when the run happened."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
 from starlette.responses import Response
 from starlette.routing import Route
 
