@@ -264,16 +264,20 @@ def actions_rollback(
 
 @click.command("stats")
 @click.argument("name", required=False)
+@click.option("--window", default="24h", show_default=True, help="How far back: e.g. 24h, 7d, 30d, 90m, or all.")
 @_JSON
 @_GURU
-def actions_stats(name: str | None, as_json: bool, guru: str | None) -> None:
-    """Runs, errors, error rate and p50/p95 duration per action (one action, or all)."""
-    out = call("admin_action_stats", {"name": name} if name else {}, guru)
+def actions_stats(name: str | None, window: str, as_json: bool, guru: str | None) -> None:
+    """Last run, runs, errors, error rate and p50/p95 duration per action (one action, or all) over a window;
+    --json adds the overall figures and the same per trigger."""
+    out = call("admin_action_stats", {"window": window, **({"name": name} if name else {})}, guru)
     if as_json:
         echo_json(out)
         return
-    click.echo(render.table(out["stats"], [("action", "ACTION"), ("runs", "RUNS"), ("errors", "ERRORS"),
-                                           ("error_rate", "ERROR RATE"), ("p50_ms", "P50 MS"), ("p95_ms", "P95 MS")]))
+    click.echo(render.table(out["stats"], [("action", "ACTION"), ("last_run_at", "LAST RUN"), ("runs", "RUNS"),
+                                           ("errors", "ERRORS"), ("error_rate", "ERROR RATE"), ("p50_ms", "P50 MS"),
+                                           ("p95_ms", "P95 MS")]))
+    click.echo(f"window: {out['window']} (since {out['since'] or 'the first run'})")
 
 
 ACTION_COMMANDS = [actions_stats, 

@@ -159,6 +159,9 @@ def test_test_and_trigger_print_the_output_and_exit_7_when_the_run_fails(cli, ec
         "test", "manual", "test"]
     stats = json.loads(cli("actions", "stats", "echo", "--json").stdout)["stats"][0]
     assert stats["runs"] == 3 and stats["errors"] == 1
+    week = json.loads(cli("actions", "stats", "echo", "--window", "7d", "--json").stdout)
+    assert week["window"] == "7d" and week["stats"][0]["by_trigger"]["manual"]["runs"] == 1
+    assert "window: 30d" in cli("actions", "stats", "--window", "30d").stdout
 
 
 def test_secrets_set_offers_the_enable_command_and_can_enable_for_you(cli, echo_server):
