@@ -63,15 +63,15 @@ def build_console(app: App, authenticate: Authenticate) -> ASGIApp:
             return await login_form(request)
         form = await request.form()
         if not console.codec.check_login(request.cookies.get(LOGIN_COOKIE), str(form.get(CSRF_FIELD, ""))):
-            log.info("console: refused a login: missing or wrong CSRF token")
+            log.warning("console: refused a login: missing or wrong CSRF token")
             return await login_form(request, status=403, problem="The login form expired; try again.")
         token = str(form.get("token", "")).strip()
         caller = await console.authenticate(token) if token else None
         if caller is None:
-            log.info("console: refused a login: unknown token")
+            log.warning("console: refused a login: unknown token")
             return await login_form(request, status=401, problem="Unknown or revoked token.")
         if not caller.is_admin:
-            log.info("console: refused a login for %s: not an admin", caller.key)
+            log.warning("console: refused a login for %s: not an admin", caller.key)
             return await login_form(request, status=403, problem="This token is not an admin token.")
         _, cookie = console.codec.new_session(token)
         log.info("console: %s logged in", caller.key)

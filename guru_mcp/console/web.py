@@ -175,10 +175,10 @@ class Console:
                 if request.method == "GET" and request.headers.get("hx-request") != "true":
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return redirect(f"{PREFIX}/login?{urlencode({'next': target})}")
-                log.info("console: refused %s %s: not logged in", request.method, request.url.path)
+                log.warning("console: refused %s %s: not logged in", request.method, request.url.path)
                 return self.error_page(401, "Log in with an admin token first.")
             if not caller.is_admin:
-                log.info(
+                log.warning(
                     "console: refused %s %s for %s: not an admin",
                     request.method,
                     request.url.path,
@@ -206,7 +206,9 @@ class Console:
             form = await request.form()
             sent = str(form.get(CSRF_FIELD, ""))
         if not same(session.csrf, sent):
-            log.info("console: refused %s %s: missing or wrong CSRF token", request.method, request.url.path)
+            log.warning(
+                "console: refused %s %s: missing or wrong CSRF token", request.method, request.url.path
+            )
             raise Refused(
                 403,
                 "This form has expired or did not come from the console (CSRF check failed). "

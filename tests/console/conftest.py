@@ -38,6 +38,8 @@ class Console:
     user_token: str
     env: dict[str, str]
     process: subprocess.Popen
+    log: Path
+    """The server's stderr."""
 
     @property
     def admin(self) -> str:
@@ -100,7 +102,8 @@ def console(tmp_path_factory, console_db) -> Iterator[Console]:
     admin = run("init", "--email", "ada@corp.example", "--name", "Ada")
     user = run("tokens", "create", "--email", "alex@corp.example", "--groups", "hr")
     port = free_port()
-    log = (home.parent / "server.log").open("w")
+    log_path = home.parent / "server.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -120,7 +123,7 @@ def console(tmp_path_factory, console_db) -> Iterator[Console]:
 
     try:
         wait_for(up, timeout=60)
-        yield Console(base, admin, user, env, process)
+        yield Console(base, admin, user, env, process, log_path)
     finally:
         process.terminate()
         try:

@@ -54,6 +54,9 @@ def test_a_non_admin_token_gets_403_by_header_and_at_login(console: Console):
         assert answer.status_code == 403 and "not an admin token" in answer.text
         assert "guru_console=" not in answer.headers.get("set-cookie", "")
         assert login(client, console, "gmcp_unknown").status_code == 401
+        logged = console.log.read_text()
+        assert "console: refused a login: unknown token" in logged and "not an admin" in logged
+        assert console.user_token not in logged and "gmcp_unknown" not in logged
         # An admin bearer header works without a session (and so without CSRF: browsers never add it).
         admin_header = {"authorization": f"Bearer {console.admin_token}"}
         assert client.get(console.admin + "/actions", headers=admin_header).status_code == 200
