@@ -20,6 +20,7 @@ HEADER_FIELDS = ("h_key", "h_value")
 TOP_LEVEL = ("name", "title", "condition_prompt", "instructions", "action_type", "secrets", "enabled")
 CONFIG_FIELDS = ("endpoint", "method", "timeout", "code", "allowed_hosts", "body")
 SCHEDULE_FIELDS = ("cron", "timezone", "arguments", "overlap", "misfire", "enabled")
+CHECKBOXES = ("enabled", "schedule_enabled")
 
 
 @dataclass
@@ -102,6 +103,8 @@ def _number(text: str, where: str, errors: list[FieldError]) -> float | None:
 def read_form(form: Any) -> EditorForm:
     """The submitted editor, as it will be shown again (blank table rows dropped)."""
     values = {k: str(v) for k, v in form.items() if k not in PARAM_FIELDS + HEADER_FIELDS}
+    blank = form_from_definition({}, enabled=False).values
+    values = {**blank, **{box: "" for box in CHECKBOXES}, **values}  # an unticked box is not sent at all
     params = [r for r in _rows(form, PARAM_FIELDS) if not _blank(r, ("p_name", "p_description", "p_default"))]
     headers = [r for r in _rows(form, HEADER_FIELDS) if not _blank(r, HEADER_FIELDS)]
     return EditorForm(values=values, params=params, headers=headers)

@@ -22,8 +22,9 @@ from guru_mcp.console.forms import (
 from guru_mcp.console.service import call
 from guru_mcp.console.web import PREFIX, Console, Ctx, Refused, redirect
 from guru_mcp.cron import due_times, get_zone, parse_cron
-from guru_mcp.errors import ValidationFailed
+from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import BUILTIN_VARIABLES, ActionSpec, ApiCallConfig, StoredAction, parse_spec
+from guru_mcp.secrets import MASK
 from guru_mcp.stats import WINDOW_CHOICES, parse_window, window_stats
 from guru_mcp.versions import spec_diff, summarize
 
@@ -109,9 +110,35 @@ def _next_fires(values: dict[str, str], count: int = 5) -> tuple[list[str], str]
     return [t.astimezone(zone).strftime("%a %Y-%m-%d %H:%M:%S %Z") for t in times], ""
 
 
+_FORM_FIELDS = {
+    "endpoint": "config.endpoint",
+    "body": "config.body",
+    "code": "config.code",
+    "schedule_arguments": "schedule.arguments",
+}
+
+
+def _field_of(form_key: str) -> str:
+    return _FORM_FIELDS.get(form_key, form_key)
+
+
 async def _validate(ctx: Ctx, editor: EditorForm, *, existing: StoredAction | None) -> ActionSpec | None:
     """The same validation as import: parse, then check against secrets, lint and schedule rules."""
     data, problems = definition_from_form(editor)
+    problems += [
+        FieldError(
+            _field_of(key),
+            f"holds {MASK}, a masked secret value: write the {{SECRET_NAME}} placeholder instead",
+        )
+        for key, value in editor.values.items()
+        if MASK in value
+    ] + [
+        FieldError(
+            f"config.headers[{i}].value", f"holds {MASK}: write the {{SECRET_NAME}} placeholder instead"
+        )
+        for i, row in enumerate(editor.headers)
+        if MASK in row["h_value"]
+    ]
     if existing is not None:
         data["name"] = existing.name
         data["enabled"] = existing.enabled
