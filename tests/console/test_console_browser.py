@@ -49,6 +49,15 @@ def snap(page, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
+def type_code(page, code: str) -> None:
+    """Replace the code in the Python editor (CodeMirror) by typing, as an admin would."""
+    page.click(".CodeMirror")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type(code)
+    page.click("input[name=name]")  # leaving the editor sends a change
+
+
 def no_script_errors(page) -> None:
     """Nothing the page ran failed, and the CSP blocked nothing of ours."""
     assert page.errors == [], page.errors
@@ -251,10 +260,11 @@ def test_a_python_action_shows_lint_messages_and_its_schedules_next_fire_times(p
     page.goto(console.admin + "/actions/new?type=PYTHON_CODE")
     assert page.locator("fieldset[data-type=API_CALL]").is_hidden()
     page.fill("input[name=name]", "weekly_digest")
-    page.fill("textarea[name=code]", "import subprocess\nprint(subprocess.run(['ls']))\n")
-    page.locator("textarea[name=code]").dispatch_event("change")
+    type_code(page, "import os\nimport subprocess\nprint(subprocess.run(['ls']))\n")
     lint = page.locator("#err-config-code")
-    lint.get_by_text("subprocess").first.wait_for()
+    lint.get_by_text("line 2: `subprocess`").wait_for()
+    expect(page.locator(".CodeMirror .lint-line")).to_have_count(1)  # the lint's line is marked in the editor
+    assert "subprocess" in page.locator(".CodeMirror .lint-line").inner_text()
     page.fill("input[name=cron]", "0 9 * * 1-5")
     page.fill("input[name=timezone]", "Europe/Berlin")
     page.locator("input[name=timezone]").dispatch_event("change")
@@ -262,9 +272,9 @@ def test_a_python_action_shows_lint_messages_and_its_schedules_next_fire_times(p
     expect(fires).to_have_count(5)
     assert all(re.search(r"09:00:00 CES?T$", t) for t in fires.all_inner_texts())
     snap(page, shots, "13-editor-python-lint-schedule")
-    page.fill("textarea[name=code]", "import os\nprint('digest for', os.environ.get('GURUBASE_GURU_SLUG'))\n")
-    page.locator("textarea[name=code]").dispatch_event("change")
+    type_code(page, "import os\nprint('digest for', os.environ.get('GURUBASE_GURU_SLUG'))\n")
     page.get_by_text("Valid: ready to save").wait_for()
+    expect(page.locator(".CodeMirror .lint-line")).to_have_count(0)
     assert lint.inner_text().strip() == ""
     page.click("#save")
     page.wait_for_url(re.compile(r"/actions/weekly_digest\?saved="))

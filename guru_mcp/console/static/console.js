@@ -29,6 +29,7 @@
     document.querySelectorAll(".type-section").forEach(function (section) {
       section.hidden = section.getAttribute("data-type") !== select.value;
     });
+    if (codeEditor) codeEditor.refresh();
   }
 
   // Message slots of table rows are numbered like the rows (the validation answer fills them by index).
@@ -95,8 +96,42 @@
     });
   }
 
+  // The Python code editor (CodeMirror 5): line numbers, highlighting, and the lint's messages
+  // ("line N: ...", from the server's validation) marked on their lines.
+  var codeEditor = null;
+  function startCodeEditor() {
+    var area = document.querySelector("textarea[data-editor=python]");
+    if (!area || typeof CodeMirror === "undefined") return;
+    codeEditor = CodeMirror.fromTextArea(area, {
+      mode: "python", lineNumbers: true, indentUnit: 4, tabSize: 4, indentWithTabs: false,
+      extraKeys: { Tab: function (cm) { cm.replaceSelection("    "); } }
+    });
+    codeEditor.on("change", function () {
+      codeEditor.save();
+      area.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    codeEditor.on("blur", function () {
+      area.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    markLint();
+  }
+  var marked = [];
+  function markLint() {
+    if (!codeEditor) return;
+    marked.forEach(function (line) { codeEditor.removeLineClass(line, "wrap", "lint-line"); });
+    marked = [];
+    document.querySelectorAll("#err-config-code p").forEach(function (p) {
+      var found = /^line (\d+):/.exec(p.textContent);
+      if (!found) return;
+      var line = codeEditor.getLineHandle(parseInt(found[1], 10) - 1);
+      if (line) { codeEditor.addLineClass(line, "wrap", "lint-line"); marked.push(line); }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", markLint);
+
   document.addEventListener("DOMContentLoaded", function () {
     showType();
+    startCodeEditor();
     var select = document.getElementById("action-type");
     if (select) select.addEventListener("change", showType);
     drawCharts();
