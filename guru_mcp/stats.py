@@ -103,18 +103,26 @@ async def window_stats(
     """Statistics of each of `names` and of all of the guru's runs over `window` (ending `now`)."""
     now = now or datetime.now(UTC)
     since = window.since(now)
-    facts = await store.run_facts(guru, since, None, names[0] if len(names) == 1 else None)
-    last = await store.last_run_times(guru)
+    facts = await store.run_facts(guru, since, None)
+    return stats_of(facts, names, window, now, await store.last_run_times(guru))
+
+
+def stats_of(
+    facts: Sequence[Fact], names: Sequence[str], window: Window, now: datetime, last: dict[str, datetime]
+) -> dict[str, Any]:
+    """`window_stats` from runs already read (those before the window's start are left out)."""
+    since = window.since(now)
+    if since is not None:
+        facts = [f for f in facts if f[4] >= since]
     per: dict[str, list[Fact]] = {name: [] for name in names}
     for fact in facts:
         if fact[0] in per:
             per[fact[0]].append(fact)
-    overall_facts = facts if len(names) != 1 else await store.run_facts(guru, since, None)
     return {
         "window": window.label,
         "since": _iso(since),
         "until": now.isoformat(),
-        "overall": describe(overall_facts, max(last.values(), default=None)),
+        "overall": describe(facts, max(last.values(), default=None)),
         "stats": [{"action": name, **describe(per[name], last.get(name))} for name in names],
     }
 

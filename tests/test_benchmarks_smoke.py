@@ -80,3 +80,11 @@ def test_the_versions_benchmark_prints_every_variant_and_that_state_makes_no_ver
         assert variant in out
     assert "versions made by 8 disable+enable pairs: 0" in out
     assert "ok      bench_versions" in out
+
+
+def test_the_console_benchmark_renders_every_page() -> None:
+    out = run_benchmarks("-k", "bench_console", "--", "--iterations", "2", "--actions", "3", "--runs", "60")
+    for variant in ("actions list (24 h figures)", "action editor", "runs, first page, text filter",
+                    "one run with its snapshot", "analytics, all actions, 24 h", "analytics, all actions, 30 d"):
+        assert variant in out
+    assert "ok      bench_console" in out

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from guru_mcp.console.service import call
 from guru_mcp.console.web import PREFIX, Console, Ctx, Refused, redirect
 from guru_mcp.errors import ValidationFailed
-from guru_mcp.stats import WINDOW_CHOICES, bucket_size, parse_window, series, window_stats
+from guru_mcp.stats import WINDOW_CHOICES, bucket_size, parse_window, series, stats_of
 
 # -- analytics -----------------------------------------------------------------------------------------
 
@@ -31,13 +31,16 @@ async def _analytics_data(ctx: Ctx) -> dict[str, Any]:
     assert since is not None
     step = bucket_size(window)
     start = datetime.fromtimestamp((since.timestamp() // step.total_seconds()) * step.total_seconds(), UTC)
-    facts = await ctx.app.store.run_facts(ctx.guru, start, None, action or None)
-    stats = await window_stats(ctx.app.store, ctx.guru, [action] if action else names, window, now=now)
+    facts = await ctx.app.store.run_facts(ctx.guru, start, None)  # one read for the charts and the figures
+    stats = stats_of(
+        facts, [action] if action else names, window, now, await ctx.app.store.last_run_times(ctx.guru)
+    )
+    shown = [f for f in facts if f[0] == action] if action else facts
     return {
         "action": action,
         "window": window.label,
         "step_seconds": int(step.total_seconds()),
-        "series": series(facts, start, now, step),
+        "series": series(shown, start, now, step),
         "summary": stats["stats"][0] if action else stats["overall"],
         "per_action": [] if action else stats["stats"],
     }
