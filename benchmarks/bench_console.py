@@ -59,14 +59,27 @@ async def _populate(app, actions: int, runs: int) -> str:
         action = stored[names[i % actions]]
         started = now - timedelta(seconds=(30 * 86400) * i / runs)
         record = RunRecord(
-            id=f"run-{i:07d}", guru=GURU, action_id=action.id, action_name=action.name,
-            action_version=action.version, trigger=triggers[i % 10], caller={"key": "token:1", "email": "a@b.c"},
-            inputs={"q": f"item {i}"}, status=RunStatus.RUNNING, started_at=started,
+            id=f"run-{i:07d}",
+            guru=GURU,
+            action_id=action.id,
+            action_name=action.name,
+            action_version=action.version,
+            trigger=triggers[i % 10],
+            caller={"key": "token:1", "email": "a@b.c"},
+            inputs={"q": f"item {i}"},
+            status=RunStatus.RUNNING,
+            started_at=started,
         )
         await app.store.start_run(record)
         await app.store.finish_run(
-            record.id, status=statuses[i % 10], output=f'{{"item": {i}, "ok": true}}', truncated=False, error="",
-            hosts=[LOOPBACK], ended_at=started + timedelta(milliseconds=5 + i % 40), duration_ms=5.0 + i % 40,
+            record.id,
+            status=statuses[i % 10],
+            output=f'{{"item": {i}, "ok": true}}',
+            truncated=False,
+            error="",
+            hosts=[LOOPBACK],
+            ended_at=started + timedelta(milliseconds=5 + i % 40),
+            duration_ms=5.0 + i % 40,
         )
         last = record.id
     return last
@@ -76,11 +89,14 @@ async def main(iterations: int, actions: int, runs: int) -> None:
     header(f"console: {iterations} requests per page, {actions} actions, {runs} runs over 30 days")
     with tempfile.TemporaryDirectory() as tmp:
         async with open_app(guru_settings(Path(tmp)), background=False, sandbox=False) as app:
-            await app.store.create_token(TOKEN, guru=GURU, label="bench", is_admin=True, email="bench@example.com")
+            await app.store.create_token(
+                TOKEN, guru=GURU, label="bench", is_admin=True, email="bench@example.com"
+            )
             run_id = await _populate(app, actions, runs)
             console = build_console(app, BearerAuth(None, app).authenticate)
             async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=console), base_url="http://console.bench",
+                transport=httpx.ASGITransport(app=console),
+                base_url="http://console.bench",
                 headers={"authorization": f"Bearer {TOKEN}"},
             ) as client:
 
@@ -101,13 +117,17 @@ async def main(iterations: int, actions: int, runs: int) -> None:
                         ("analytics, all actions, 24 h", page("/admin/analytics?window=24h")),
                         ("analytics, all actions, 30 d", page("/admin/analytics?window=30d")),
                     ],
-                    iterations=iterations, warmup=2, block=10,
+                    iterations=iterations,
+                    warmup=2,
+                    block=10,
                 )
                 print(table(list(results.items()), title="per page"))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     iterations_arg(parser, 30)
     parser.add_argument("--actions", type=int, default=50, help="actions in the store (default 50)")
     parser.add_argument("--runs", type=int, default=20000, help="finished runs over 30 days (default 20000)")
