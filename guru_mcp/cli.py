@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import secrets as pyrandom
 import sys
 from pathlib import Path
@@ -38,16 +37,15 @@ _echo_json = echo_json
 
 @click.group(epilog=EXIT_CODES_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Log more (to stderr), and show tracebacks of internal errors.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Log lines as text or as one JSON object each (for log collectors).",
+)
+def main(verbose: bool, log_format: str) -> None:
     """guru-mcp: admin-defined actions as MCP tools."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from guru_mcp.secrets import install_log_masking
+    from guru_mcp.logs import configure
 
-    install_log_masking()
+    configure(verbose=verbose, log_format=log_format)  # type: ignore[arg-type]
 
 
 def _new_token() -> str:

@@ -78,6 +78,13 @@ class Busy(ToolError):
     """The caller has too many runs going; the call waited its allowed time and gave up."""
 
 
+class ShuttingDown(ToolError):
+    """The server is stopping and takes no new runs."""
+
+    def __init__(self, message: str = "the server is shutting down; try again (another server may take the call)") -> None:
+        super().__init__(message)
+
+
 @dataclass
 class RunFailure(GuruError):
     """An action ran (or tried to) and failed. `status` is the run status to record."""

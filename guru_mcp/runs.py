@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,15 +19,18 @@ from typing import Any
 import anyio
 
 from guru_mcp.catalog import ActionEntry, Catalog
-from guru_mcp.errors import Busy, NotFound, RunFailure, ToolError
+from guru_mcp.errors import Busy, NotFound, RunFailure, ShuttingDown, ToolError
 from guru_mcp.executors import Executor
 from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
+from guru_mcp.logs import log_run
 from guru_mcp.secrets import Masker
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
 from guru_mcp.vault import Vault
 
 log = logging.getLogger(__name__)
+
+SHUT_DOWN = "the server is shutting down; the run was cancelled (try again: another server may take it)"
 
 
 @dataclass
@@ -51,6 +55,11 @@ class RunService:
         self.vault = vault
         self.executors = dict(executors)
         self._slots: dict[str, anyio.Semaphore] = {}
+        self.stopping = False
+        """Set by `drain`: new runs are refused (and recorded), runs in flight go on."""
+        self._in_flight = 0
+        self._scopes: set[anyio.CancelScope] = set()
+        self._settled = anyio.Event()
 
     def _slot(self, key: str) -> anyio.Semaphore:
         sem = self._slots.get(key)
@@ -108,18 +117,62 @@ class RunService:
             if param.name not in arguments and param.default is not None:
                 arguments[param.name] = param.default
 
+        if self.stopping:
+            await self._refuse(guru, entry, record, RunStatus.CANCELLED, ShuttingDown())
         sem = self._slot(caller.key)
         with anyio.move_on_after(self.settings.run_queue_timeout) as waited:
             await sem.acquire()
         if waited.cancelled_caught:
-            raise Busy(
+            await self._refuse(guru, entry, record, RunStatus.DENIED, Busy(
                 f"too many runs at once for this caller (limit {self.settings.max_concurrent_runs_per_caller}); "
                 f"waited {self.settings.run_queue_timeout:g} s — try again later"
-            )
+            ))
+        self._in_flight += 1
         try:
+            if self.stopping:
+                await self._refuse(guru, entry, record, RunStatus.CANCELLED, ShuttingDown())
             return await self._execute(guru, entry, arguments, caller, record)
         finally:
             sem.release()
+            self._in_flight -= 1
+            self._settled.set()
+            self._settled = anyio.Event()
+
+    async def _refuse(
+        self, guru: str, entry: ActionEntry, record: RunRecord, status: RunStatus, exc: ToolError
+    ) -> None:
+        """Record a call refused before it ran (one record per call), then raise `exc` to the caller."""
+        masker = await self._masker(guru, entry)
+        record.inputs = masker.data(record.inputs)
+        message = str(exc)
+        await self._record_whole(record, ExecResult(status=status, text=message, error=message))
+        raise exc
+
+    async def drain(self, grace: float) -> int:
+        """Stop taking runs: new calls are refused; runs in flight may finish for `grace` seconds,
+        then the rest are cancelled (recorded `cancelled`, their callers told the server is shutting
+        down). Returns once no run is in flight (or after a bounded wait); the number cancelled."""
+        self.stopping = True
+        with anyio.move_on_after(grace):
+            while self._in_flight:
+                await self._settled.wait()
+        cancelled = len(self._scopes)
+        for scope in list(self._scopes):
+            scope.cancel()
+        with anyio.move_on_after(30):  # cancelled runs clean up (a container's removal) and record
+            while self._in_flight:
+                await self._settled.wait()
+        return cancelled
+
+    @contextmanager
+    def _cancellable(self) -> Iterator[anyio.CancelScope]:
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._scopes.discard(scope)
 
     async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
         return Masker((await self.vault.resolve(guru, entry.secret_names)).values())
@@ -147,9 +200,12 @@ class RunService:
             if missing:
                 raise RunFailure(f"secret {', '.join(missing)} is not set; an admin must set it")
             executor = self.executors[spec.action_type]
-            # The executor enforces the timeout itself (and cleans up); this is the backstop.
-            with anyio.fail_after(longest_run(self.settings, spec)):
-                result = await executor.execute(job)
+            with self._cancellable() as stop:
+                # The executor enforces the timeout itself (and cleans up); this is the backstop.
+                with anyio.fail_after(longest_run(self.settings, spec)):
+                    result = await executor.execute(job)
+            if stop.cancelled_caught:  # `drain` gave up waiting for this run
+                result = _failed(RunStatus.CANCELLED, SHUT_DOWN)
         except TimeoutError:
             result = _failed(RunStatus.TIMEOUT, f"{spec.name} timed out after {timeout:g} s")
         except RunFailure as exc:
@@ -193,6 +249,7 @@ class RunService:
             ended_at=record.ended_at,
             duration_ms=record.duration_ms,
         )
+        log_run(record)
 
     async def _record_whole(self, record: RunRecord, result: ExecResult) -> None:
         record.status = result.status
@@ -201,6 +258,7 @@ class RunService:
         record.ended_at = record.started_at
         record.duration_ms = 0.0
         await self.store.start_run(record)
+        log_run(record)
 
 
 def action_timeout(settings: Settings, spec: ActionSpec) -> float:

@@ -153,6 +153,7 @@ class Scheduler:
         self._to_release: list[Finished] = []
         self._sleeping = False
         self._state_changed = anyio.Event()
+        self._stopped = False
 
     # -- public surface ----------------------------------------------------------------------------
 
@@ -176,6 +177,12 @@ class Scheduler:
         self._retry_at = None
         self._wake.set()
         self._changed()
+
+    def stop_firing(self) -> None:
+        """Claim no more due times (the server is stopping: other replicas take them); runs already
+        started go on. Call on the event loop thread."""
+        self._stopped = True
+        self._wake.set()
 
     def take_over(self, claims: list[tuple[int, datetime]]) -> None:
         """Claims of a stopped process were released (`guru_mcp.liveness`): settle each due time
@@ -231,6 +238,10 @@ class Scheduler:
         self._state_changed = anyio.Event()
 
     async def _tick(self) -> None:
+        if self._stopped:
+            self._sleeping = True
+            self._changed()
+            await anyio.sleep_forever()
         wake = self._wake = anyio.Event()  # before reloading: a change arriving meanwhile is kept
         now = self._clock.now()
         if (self._dirty or self._dirty_all) and (self._retry_at is None or self._retry_at <= now):

@@ -1,9 +1,15 @@
-"""Running the server on a transport: stdio, or Streamable HTTP under uvicorn."""
+"""Running the server on a transport: stdio, or Streamable HTTP under uvicorn.
+
+Both stop cleanly on SIGTERM/SIGINT (see `guru_mcp.shutdown`); stdio also when the client closes
+stdin, after the calls in flight have been answered.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
 import anyio
@@ -14,7 +20,12 @@ from guru_mcp.app import App, open_app
 from guru_mcp.models import Caller
 from guru_mcp.server import build_server, http_asgi
 from guru_mcp.settings import Settings
+from guru_mcp.shutdown import on_signals, stop_gracefully
+from guru_mcp.stdio_drain import GracefulStdio
 from guru_mcp.stdio_pipes import pipe_stdio, pipes_possible
+
+HTTP_CLOSE_TIMEOUT = 3.0
+"""Seconds uvicorn waits for open connections (idle event streams) once runs have drained."""
 
 
 async def _settle(app: App, guru: str) -> None:
@@ -30,13 +41,33 @@ async def serve_stdio(settings: Settings, caller: Caller) -> None:
     async with open_app(settings) as app:
         handle = build_server(app, stdio_caller=caller)
         await _settle(app, caller.guru)
+        graceful = GracefulStdio(lambda: stop_gracefully(app))
+        serving = anyio.CancelScope()
+
+        async def on_signal() -> None:
+            await stop_gracefully(app)  # calls arriving meanwhile are refused, and answered
+            await graceful.answered()
+            serving.cancel()  # the transport would otherwise wait for the client to close stdin
+
         async with anyio.create_task_group() as tg:
             tg.start_soon(handle.notifier)
-            async with AsyncExitStack() as stack:
-                files = await stack.enter_async_context(pipe_stdio()) if pipes_possible() else (None, None)
-                read, write = await stack.enter_async_context(stdio_server(*files))
-                await handle.server.run(read, write, handle.init_options)
+            tg.start_soon(on_signals, on_signal)
+            with serving:
+                async with AsyncExitStack() as stack:
+                    files = await stack.enter_async_context(pipe_stdio()) if pipes_possible() else (None, None)
+                    read, write = await stack.enter_async_context(stdio_server(*files))
+                    read, write = await stack.enter_async_context(graceful.wrap(read, write))
+                    await handle.server.run(read, write, handle.init_options)
             tg.cancel_scope.cancel()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: it would re-raise the signal after serving, killing
+    the process before the application's clean-up ran. `serve_http` handles the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_auth: bool = False) -> None:
@@ -45,10 +76,19 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
         await _settle(app, settings.default_guru)
         anonymous = Caller(key="anonymous", guru=settings.default_guru) if insecure_no_auth else None
         asgi = http_asgi(handle, app, host=host, anonymous=anonymous)
-        config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on")
-        server = uvicorn.Server(config)
+        config = uvicorn.Config(
+            asgi, host=host, port=port, log_level="warning", lifespan="on",
+            timeout_graceful_shutdown=HTTP_CLOSE_TIMEOUT,
+        )
+        server = _Server(config)
+
+        async def stop() -> None:
+            await stop_gracefully(app)  # calls in flight are answered while uvicorn still serves
+            server.should_exit = True
+
         async with anyio.create_task_group() as tg:
             tg.start_soon(handle.notifier)
+            tg.start_soon(on_signals, stop)
             print(f"guru-mcp: serving MCP on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
             await server.serve()
             tg.cancel_scope.cancel()

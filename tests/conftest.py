@@ -147,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if parts.path == "/slow":
             self.echo.gate.wait(10)
+        if parts.path == "/sleep":  # ?s=SECONDS (at most 30), cut short when the gate opens
+            self.echo.gate.wait(min(float(seen["query"].get("s", "1")), 30))
         if parts.path == "/text":
             self._send(200, b"plain words", "text/plain")
             return

@@ -1,0 +1,115 @@
+"""Every call leaves one record, even one refused before it ran; every finished run logs one line;
+draining lets runs finish, then cancels the rest; runs and claims of a stopped process are recovered."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import pytest
+
+from guru_mcp.app import open_app
+from guru_mcp.errors import Busy, ShuttingDown
+from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.store.processes import STOPPED_REASON, ProcessStore
+from tests.conftest import USER, api_action
+
+pytestmark = pytest.mark.anyio
+
+
+async def until(predicate, timeout: float = 10) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.01)
+
+
+async def test_a_call_refused_for_too_many_runs_is_recorded_as_denied(settings, echo_server):
+    settings = settings.model_copy(update={"max_concurrent_runs_per_caller": 1, "run_queue_timeout": 0.3})
+    async with open_app(settings, sandbox=False, background=False) as app:
+        await app.catalog.save_spec("default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20)))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(app.runs.run, "default", "slow", {}, USER, Trigger.TOOL_CALL)
+            await until(lambda: echo_server.requests)
+            with pytest.raises(Busy, match="too many runs"):
+                await app.runs.run("default", "slow", {}, USER, Trigger.TOOL_CALL)
+            echo_server.gate.set()
+        runs = await app.store.list_runs("default")
+    assert sorted(r.status for r in runs) == sorted([RunStatus.OK, RunStatus.DENIED])
+    [denied] = [r for r in runs if r.status is RunStatus.DENIED]
+    assert "too many runs" in denied.error and denied.ended_at is not None
+
+
+async def test_each_finished_run_logs_one_line_with_its_fields(app, echo_server, caplog):
+    await app.catalog.save_spec("default", parse_spec(api_action("hello", echo_server.url + "/status/500")))
+    with caplog.at_level(logging.INFO, logger="guru_mcp.run"):
+        outcome = await app.runs.run("default", "hello", {}, USER, Trigger.TOOL_CALL)
+    lines = [r for r in caplog.records if r.name == "guru_mcp.run"]
+    assert len(lines) == 1
+    fields = lines[0].fields  # type: ignore[attr-defined]
+    assert fields["run_id"] == outcome.record.id
+    assert (fields["guru"], fields["action"], fields["version"], fields["trigger"]) == ("default", "hello", 1, "tool_call")
+    assert fields["caller"] == USER.email and fields["status"] == "error" and fields["duration_ms"] is not None
+    assert "500" in fields["error"] and "\n" not in fields["error"]
+    assert outcome.record.id in lines[0].getMessage()
+
+
+async def test_json_log_lines_carry_the_run_fields():
+    from guru_mcp.logs import JsonFormatter
+
+    record = logging.LogRecord("guru_mcp.run", logging.INFO, __file__, 1, "run x", None, None)
+    record.fields = {"run_id": "x", "status": "ok"}
+    line = json.loads(JsonFormatter().format(record))
+    assert line["run_id"] == "x" and line["status"] == "ok" and line["logger"] == "guru_mcp.run"
+
+
+async def test_drain_lets_runs_finish_within_the_grace_then_cancels_the_rest(app, echo_server):
+    await app.catalog.save_spec("default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20)))
+    outcomes = []
+
+    async def call() -> None:
+        outcomes.append(await app.runs.run("default", "slow", {}, USER, Trigger.TOOL_CALL))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        await until(lambda: echo_server.requests)
+        assert await app.runs.drain(0.2) == 1
+        with pytest.raises(ShuttingDown):
+            await app.runs.run("default", "slow", {}, USER, Trigger.TOOL_CALL)
+    [cut] = outcomes
+    assert cut.result.status is RunStatus.CANCELLED and "shutting down" in cut.result.error
+    statuses = sorted(r.status for r in await app.store.list_runs("default"))
+    assert statuses == [RunStatus.CANCELLED, RunStatus.CANCELLED]
+    echo_server.gate.set()
+
+
+async def test_a_sweep_settles_the_runs_of_a_process_whose_heartbeat_lapsed(settings):
+    async with open_app(settings, sandbox=False, background=False) as app:  # no sweeping of its own
+        await _sweep(app)
+
+
+async def _sweep(app) -> None:
+    processes = ProcessStore(app.store.engine)
+    now = datetime.now(UTC)
+    await processes.beat("gone", host="elsewhere", pid=1, now=now - timedelta(minutes=1))
+    await processes.beat("alive", host="elsewhere", pid=2, now=now)
+
+    def run(run_id: str) -> RunRecord:
+        return RunRecord(
+            id=run_id, guru="default", action_id=None, action_name="a", action_version=1,
+            trigger=Trigger.TOOL_CALL, caller={}, inputs={}, status=RunStatus.RUNNING, started_at=now,
+        )
+
+    for run_id, owner in (("of-gone", "gone"), ("of-alive", "alive")):
+        app.store.process_id = owner
+        await app.store.start_run(run(run_id))
+    app.store.process_id = None
+    found = await processes.recover(
+        me=app.process_id, now=now, lapse=timedelta(seconds=3), host="here", dead=lambda pid: False
+    )
+    assert found.processes == ["gone"] and found.runs == 1
+    gone, alive = await app.store.get_run("default", "of-gone"), await app.store.get_run("default", "of-alive")
+    assert gone.status is RunStatus.CANCELLED and gone.error == STOPPED_REASON
+    assert alive.status is RunStatus.RUNNING
+    assert "gone" not in await processes.live() and "alive" in await processes.live()
