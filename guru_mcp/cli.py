@@ -119,6 +119,9 @@ def tokens_create(admin: bool, label: str, email: str, name: str, groups: str, g
 def serve(transport: str, host: str, port: int, admin: bool, guru: str | None, insecure_no_auth: bool) -> None:
     """Serve MCP over stdio (for Claude Desktop and IDEs) or Streamable HTTP at /mcp."""
     from guru_mcp import serve as serving
+    from guru_mcp.logs import log_every_run
+
+    log_every_run()
     from guru_mcp.models import Caller
 
     settings = _settings()

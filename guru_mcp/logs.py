@@ -42,7 +42,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(*, verbose: bool = False, log_format: LogFormat = "text") -> None:
-    """Log to stderr: WARNING and up (INFO with `verbose`), run and refusal lines always."""
+    """Log to stderr: WARNING and up (INFO with `verbose`)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
@@ -50,11 +50,15 @@ def configure(*, verbose: bool = False, log_format: LogFormat = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
-    RUNS.setLevel(logging.INFO)
-    REFUSALS.setLevel(logging.INFO)
     from guru_mcp.secrets import install_log_masking
 
     install_log_masking()
+
+
+def log_every_run() -> None:
+    """A server logs every run and refusal, whatever the level (CLI commands print their own)."""
+    RUNS.setLevel(logging.INFO)
+    REFUSALS.setLevel(logging.INFO)
 
 
 def first_line(text: str, limit: int = 200) -> str:
