@@ -21,7 +21,7 @@ from guru_mcp.console.security import (
     SecurityHeaders,
     cookie_header,
 )
-from guru_mcp.console.web import HERE, PREFIX, Authenticate, Console, Ctx, redirect
+from guru_mcp.console.web import HERE, PREFIX, Authenticate, Console, Ctx, redirect, refused
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +63,15 @@ def build_console(app: App, authenticate: Authenticate) -> ASGIApp:
             return await login_form(request)
         form = await request.form()
         if not console.codec.check_login(request.cookies.get(LOGIN_COOKIE), str(form.get(CSRF_FIELD, ""))):
-            log.warning("console: refused a login: missing or wrong CSRF token")
+            refused(request, "login form without its CSRF token")
             return await login_form(request, status=403, problem="The login form expired; try again.")
         token = str(form.get("token", "")).strip()
         caller = await console.authenticate(token) if token else None
         if caller is None:
-            log.warning("console: refused a login: unknown token")
+            refused(request, "login with an unknown or revoked token")
             return await login_form(request, status=401, problem="Unknown or revoked token.")
         if not caller.is_admin:
-            log.warning("console: refused a login for %s: not an admin", caller.key)
+            refused(request, "login with a token that is not an admin's", caller=caller.key)
             return await login_form(request, status=403, problem="This token is not an admin token.")
         _, cookie = console.codec.new_session(token)
         log.info("console: %s logged in", caller.key)

@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from guru_mcp.app import App
 from guru_mcp.console.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, SessionCodec, same
 from guru_mcp.errors import GuruError, to_tool_text
+from guru_mcp.logs import log_refusal
 from guru_mcp.models import Caller
 from guru_mcp.secrets import Masker
 from guru_mcp.server import bearer_token
@@ -136,6 +137,20 @@ class Ctx:
         return HTMLResponse((await self.masker()).text(page), status_code=status_code)
 
 
+def refused(request: Request, reason: str, **fields: Any) -> None:
+    """The server's one log line for a refused console request (never the token)."""
+    client = request.client.host if request.client else "?"
+    log_refusal(
+        "console",
+        f"{request.method} {request.url.path} from {client}: {reason}",
+        method=request.method,
+        path=request.url.path,
+        client=client,
+        reason=reason,
+        **fields,
+    )
+
+
 def redirect(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
@@ -175,22 +190,17 @@ class Console:
                 if request.method == "GET" and request.headers.get("hx-request") != "true":
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return redirect(f"{PREFIX}/login?{urlencode({'next': target})}")
-                log.warning("console: refused %s %s: not logged in", request.method, request.url.path)
+                refused(request, "not logged in")
                 return self.error_page(401, "Log in with an admin token first.")
             if not caller.is_admin:
-                log.warning(
-                    "console: refused %s %s for %s: not an admin",
-                    request.method,
-                    request.url.path,
-                    caller.key,
-                )
+                refused(request, "not an admin", caller=caller.key)
                 return self.error_page(
                     403, "This token is not an admin token; the console is for admins only."
                 )
             ctx = Ctx(self, request, caller, session)
             try:
                 if (write if write is not None else request.method == "POST") and session is not None:
-                    await self._check_csrf(request, session)
+                    await self._check_csrf(request, session, caller)
                 return await handler(ctx)
             except Refused as exc:
                 return self.error_page(exc.status, exc.message)
@@ -200,15 +210,13 @@ class Console:
 
         return endpoint
 
-    async def _check_csrf(self, request: Request, session: Session) -> None:
+    async def _check_csrf(self, request: Request, session: Session, caller: Caller) -> None:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent:
             form = await request.form()
             sent = str(form.get(CSRF_FIELD, ""))
         if not same(session.csrf, sent):
-            log.warning(
-                "console: refused %s %s: missing or wrong CSRF token", request.method, request.url.path
-            )
+            refused(request, "missing or wrong CSRF token", caller=caller.key)
             raise Refused(
                 403,
                 "This form has expired or did not come from the console (CSRF check failed). "

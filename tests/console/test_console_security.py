@@ -55,7 +55,8 @@ def test_a_non_admin_token_gets_403_by_header_and_at_login(console: Console):
         assert "guru_console=" not in answer.headers.get("set-cookie", "")
         assert login(client, console, "gmcp_unknown").status_code == 401
         logged = console.log.read_text()
-        assert "console: refused a login: unknown token" in logged and "not an admin" in logged
+        assert "console: POST /admin/login from 127.0.0.1: login with an unknown or revoked token" in logged
+        assert "login with a token that is not an admin's" in logged and "GET /admin/actions" in logged
         assert console.user_token not in logged and "gmcp_unknown" not in logged
         # An admin bearer header works without a session (and so without CSRF: browsers never add it).
         admin_header = {"authorization": f"Bearer {console.admin_token}"}
