@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from guru_mcp.catalog import Catalog
-from guru_mcp.egress import EgressPolicy, build_http_client
+from guru_mcp.egress import EgressPolicy, build_http_client, build_http_transport
 from guru_mcp.errors import ConfigError
 from guru_mcp.executors import Executor, UnavailableExecutor
 from guru_mcp.executors.http import HttpExecutor
@@ -106,7 +106,10 @@ async def open_app(
         log.warning("marked %d runs cut off by an earlier stop as cancelled", stale)
     policy = EgressPolicy(settings.egress_allow)
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(build_http_client(policy, max_redirects=settings.http_max_redirects))
+        transport = build_http_transport(policy)
+        http = await stack.enter_async_context(
+            build_http_client(policy, max_redirects=settings.http_max_redirects, transport=transport)
+        )
         python_executor = (
             await stack.enter_async_context(_sandbox(settings, policy))
             if sandbox
@@ -115,7 +118,10 @@ async def open_app(
         catalog = Catalog(settings, store)
         vault = Vault(store, keyring, catalog)
         chosen: dict[ActionType, Executor] = {
-            ActionType.API_CALL: HttpExecutor(http, response_limit=settings.http_response_limit),
+            ActionType.API_CALL: HttpExecutor(
+                http, transport=transport, response_limit=settings.http_response_limit,
+                max_redirects=settings.http_max_redirects,
+            ),
             ActionType.PYTHON_CODE: python_executor,
         }
         chosen.update(executors or {})

@@ -54,12 +54,14 @@ def env_names_read(code: str) -> set[str]:
 
 
 def secret_candidates(spec: ActionSpec) -> frozenset[str]:
-    """Names that, if a secret of that name exists, this action uses."""
+    """The secrets this action declares, and so receives: an API call's placeholders that name no
+    parameter or built-in variable, a Python action's `secrets` list. A name that code merely reads is
+    not a declaration: a secret reaches only the actions that declare it."""
     params = {p.name for p in spec.parameters}
     if isinstance(spec.config, ApiCallConfig):
         names = {name for _, name in placeholders(spec.config)}
     else:
-        names = set(spec.secrets) | env_names_read(spec.config.code)
+        names = set(spec.secrets)
     return frozenset(names - params - set(BUILTIN_VARIABLES))
 
 

@@ -226,11 +226,24 @@ def secrets() -> None:
 @secrets.command("set")
 @click.argument("name")
 @click.option("--enable-actions", is_flag=True, help="Enable the disabled actions that have all their secrets now.")
+@click.option(
+    "--host", "hosts", multiple=True,
+    help="A host the secret may be sent to (name, *.suffix or IP; repeat for more). Default: keep its list.",
+)
+@click.option("--any-host", is_flag=True, help="Remove the secret's host list: it may be sent to any host.")
 @click.option("--guru", default=None)
-def secrets_set(name: str, enable_actions: bool, guru: str | None) -> None:
-    """Set a secret; the value comes from stdin or a hidden prompt, never from the command line."""
-    value = getpass.getpass(f"Value for {name}: ") if sys.stdin.isatty() else sys.stdin.read()
-    result = call("admin_secret_set", {"name": name, "value": value, "enable_actions": enable_actions}, guru)
+def secrets_set(name: str, enable_actions: bool, hosts: tuple[str, ...], any_host: bool, guru: str | None) -> None:
+    """Set a secret; the value comes from stdin or a hidden prompt, never from the command line.
+
+    One trailing newline of stdin is dropped (`echo VALUE | guru-mcp secrets set NAME`); what remains
+    must be one line of at least 8 characters, not only whitespace."""
+    if hosts and any_host:
+        fail("use either --host or --any-host, not both")
+    value = getpass.getpass(f"Value for {name}: ") if sys.stdin.isatty() else _one_newline_less(sys.stdin.read())
+    arguments: dict[str, Any] = {"name": name, "value": value, "enable_actions": enable_actions}
+    if hosts or any_host:
+        arguments["hosts"] = list(hosts)
+    result = call("admin_secret_set", arguments, guru)
     click.echo(f"{'created' if result['created'] else 'replaced'} secret {render.cell(name)}")
     if result.get("enabled"):
         click.echo(f"enabled: {render.cell(', '.join(result['enabled']))}")
@@ -241,6 +254,14 @@ def secrets_set(name: str, enable_actions: bool, guru: str | None) -> None:
                    + (f" --guru {render.cell(guru)}" if guru else ""))
     for action, missing in result.get("still_missing", {}).items():
         click.echo(f"{render.cell(action)} still needs: {render.cell(', '.join(missing))}")
+
+
+def _one_newline_less(text: str) -> str:
+    """Stdin without its one trailing newline (`\\n` or `\\r\\n`), as `echo` and editors add."""
+    for ending in ("\r\n", "\n"):
+        if text.endswith(ending):
+            return text[: -len(ending)]
+    return text
 
 
 @secrets.command("list")
@@ -255,8 +276,10 @@ def secrets_list(as_json: bool, guru: str | None) -> None:
     if not rows:
         click.echo("no secrets (set one: guru-mcp secrets set NAME)")
         return
-    rows = [{**r, "updated_at": r["updated_at"][:19], "used_by": ", ".join(r["used_by"]) or None} for r in rows]
-    click.echo(render.table(rows, [("name", "NAME"), ("updated_at", "UPDATED (UTC)"), ("used_by", "USED BY")]))
+    rows = [{**r, "updated_at": r["updated_at"][:19], "used_by": ", ".join(r["used_by"]) or None,
+             "hosts": ", ".join(r.get("hosts") or []) or "any"} for r in rows]
+    click.echo(render.table(rows, [("name", "NAME"), ("updated_at", "UPDATED (UTC)"), ("used_by", "USED BY"),
+                                   ("hosts", "SENT TO")]))
 
 
 @secrets.command("delete")

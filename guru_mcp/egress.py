@@ -10,6 +10,7 @@ and the connection: we connect to exactly the address we checked.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,68 @@ _EXTRA_BLOCKED = [
     ipaddress.ip_network("198.18.0.0/15"),
     ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
 ]
+
+
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+_DOTTED_DECIMAL_LABEL = re.compile(r"0|[1-9][0-9]{0,2}")
+_HOST_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
+
+
+def unusual_ip_spelling(host: str) -> str | None:
+    """Why `host` is refused as an unusual spelling of an IPv4 address (octal `0177.0.0.1`, hex
+    `0x7f.1`, an integer `2130706433`, fewer parts `127.1`, leading zeros, a trailing dot), or None
+    for ordinary names and dotted-decimal addresses. Resolvers disagree about such spellings (some read
+    octal, some refuse), so they are refused whole rather than interpreted."""
+    text = host.strip().strip("[]").lower()
+    labels = text.removesuffix(".").split(".")
+    if not all(_NUMERIC_LABEL.fullmatch(label) for label in labels):
+        return None
+    canonical = (
+        len(labels) == 4
+        and not text.endswith(".")
+        and all(_DOTTED_DECIMAL_LABEL.fullmatch(label) and int(label) <= 255 for label in labels)
+    )
+    if canonical:
+        return None
+    try:
+        meant = f" (read as {socket.inet_ntoa(socket.inet_aton(text.removesuffix('.')))} by some resolvers)"
+    except OSError:
+        meant = ""
+    return (
+        f"egress refused: {host!r} is an unusual spelling of an IP address{meant}; write addresses in "
+        "dotted decimal (a.b.c.d) or use a host name"
+    )
+
+
+def host_pattern(entry: str) -> str:
+    """Validate one entry of a host list (`api.example.com`, `*.example.com`, an IP address); lower-cased.
+    Raises ValueError naming the problem."""
+    text = entry.strip().lower()
+    bare = text.strip("[]")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    name = text[2:] if text.startswith("*.") else text
+    if not name or not _HOST_NAME.fullmatch(name.removesuffix(".")) or unusual_ip_spelling(name):
+        raise ValueError(
+            f"{entry!r} is not a host: use a name (api.example.com), a *.suffix pattern or an IP address, "
+            "without scheme, port or path"
+        )
+    return text.removesuffix(".")
+
+
+def host_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
+    """Whether `host` matches a host list: exact names/IPs or `*.suffix` patterns (which also match the
+    bare suffix)."""
+    host = host.strip("[]").lower().rstrip(".")
+    for entry in allowed_hosts:
+        entry = entry.strip().lower().rstrip(".")
+        if entry.startswith("*.") and (host.endswith(entry[1:]) or host == entry[2:]):
+            return True
+        if host == entry.strip("[]"):
+            return True
+    return False
 
 
 def blocked_reason(ip: IPAddress) -> str | None:
@@ -80,6 +143,9 @@ class EgressPolicy:
     async def resolve(self, host: str, port: int) -> list[str]:
         """Addresses to connect to for host:port, all checked; raises EgressDenied otherwise."""
         host = host.strip("[]")
+        unusual = unusual_ip_spelling(host)
+        if unusual:
+            raise EgressDenied(unusual)
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
         except ValueError:
@@ -149,8 +215,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def build_http_client(policy: EgressPolicy, *, max_redirects: int = 5) -> httpx.AsyncClient:
-    """The one shared outbound client: policy-checked connections, no environment proxies."""
+def build_http_transport(policy: EgressPolicy) -> httpx.AsyncHTTPTransport:
+    """The one outbound transport: every connection checked against the policy, no retries."""
     transport = httpx.AsyncHTTPTransport(retries=0)
     # httpx exposes no public hook for the network backend; we rebuild its pool with ours.
     transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
@@ -160,8 +226,16 @@ def build_http_client(policy: EgressPolicy, *, max_redirects: int = 5) -> httpx.
         keepalive_expiry=5.0,
         network_backend=GuardedNetworkBackend(policy),
     )
+    return transport
+
+
+def build_http_client(
+    policy: EgressPolicy, *, max_redirects: int = 5, transport: httpx.AsyncHTTPTransport | None = None
+) -> httpx.AsyncClient:
+    """The one shared outbound client: policy-checked connections, no environment proxies. API-call
+    actions send through its `transport` and follow redirects themselves (see executors/http.py)."""
     return httpx.AsyncClient(
-        transport=transport,
+        transport=transport or build_http_transport(policy),
         trust_env=False,
         follow_redirects=True,
         max_redirects=max_redirects,

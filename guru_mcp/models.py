@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from guru_mcp.errors import FieldError, ValidationFailed
 
 BUILTIN_VARIABLES = ("GURUBASE_USER_EMAIL", "GURUBASE_USER_NAME", "GURUBASE_USER_GROUPS", "GURUBASE_GURU_SLUG")
-ACTION_NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
-PARAM_NAME_RE = re.compile(r"^[A-Za-z_]{1,64}$")
-SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Name patterns are applied with `fullmatch` only: `$` would also match before a trailing newline.
+ACTION_NAME_RE = re.compile(r"[a-z0-9_]{1,64}")
+PARAM_NAME_RE = re.compile(r"[A-Za-z_]{1,64}")
+SECRET_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+HEADER_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 MIN_SECRET_LENGTH = 8
@@ -102,7 +104,7 @@ class Parameter(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not PARAM_NAME_RE.match(value):
+        if not PARAM_NAME_RE.fullmatch(value):
             raise ValueError("use letters and underscores only (1-64 characters)")
         if value in BUILTIN_VARIABLES:
             raise ValueError(f"{value} is a reserved built-in variable name")
@@ -134,7 +136,7 @@ class Header(BaseModel):
     @field_validator("key")
     @classmethod
     def _check_key(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", value):
+        if not HEADER_NAME_RE.fullmatch(value):
             raise ValueError(f"header name {value!r} is not a valid HTTP header name")
         return value
 
@@ -154,6 +156,10 @@ class ApiCallConfig(BaseModel):
     headers: list[Header] = Field(default_factory=list)
     body: dict[str, Any] | list[Any] | None = None
     timeout: float | None = Field(default=None, gt=0)
+    follow_redirects: bool | None = None
+    """Unset: follow redirects within the same origin, refuse one to another origin. True: follow
+    every redirect, dropping each header and the body that hold a secret when the origin changes.
+    False: follow none (the 3xx answer is the result)."""
 
     @field_validator("method", mode="before")
     @classmethod
@@ -252,7 +258,7 @@ class ActionSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not ACTION_NAME_RE.match(value):
+        if not ACTION_NAME_RE.fullmatch(value):
             raise ValueError(
                 f"use lowercase letters, digits and underscores, at most 64 characters (e.g. {slugify(value)!r})"
             )
@@ -264,7 +270,7 @@ class ActionSpec(BaseModel):
     @classmethod
     def _check_secrets(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not SECRET_NAME_RE.match(name):
+            if not SECRET_NAME_RE.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid secret name")
             if name in BUILTIN_VARIABLES:
                 raise ValueError(f"{name} is a reserved built-in variable name")
@@ -430,7 +436,9 @@ class Job(BaseModel):
     """Validated arguments with defaults applied, typed as in the schema."""
     builtins: dict[str, str]
     secrets: dict[str, str]
-    """Only the secrets this action references."""
+    """Only the secrets this action declares (Python `secrets`, API-call placeholders)."""
+    secret_hosts: dict[str, list[str]] = Field(default_factory=dict)
+    """For secrets limited to some hosts: the hosts (names, `*.suffix`, IPs) they may be sent to."""
     timeout: float
 
     def environment(self) -> dict[str, str]:

@@ -110,6 +110,7 @@ class RunService:
             )
             masker = await self._masker(guru, entry)
             record.inputs = masker.data(arguments)
+            record.caller = masker.data(record.caller)
             result = ExecResult(status=RunStatus.ERROR, text=masker.text(message), error=masker.text(message))
             await self._record_whole(record, result)
             return RunOutcome(record, result)
@@ -181,9 +182,10 @@ class RunService:
         self, guru: str, entry: ActionEntry, arguments: dict[str, Any], caller: Caller, record: RunRecord
     ) -> RunOutcome:
         spec = entry.stored.spec
-        secrets = await self.vault.resolve(guru, entry.secret_names)
+        secrets, secret_hosts = await self.vault.resolve_scoped(guru, entry.secret_names)
         masker = Masker(secrets.values())
         record.inputs = masker.data(arguments)
+        record.caller = masker.data(record.caller)
         await self.store.start_run(record)
         started = time.perf_counter()
         timeout = action_timeout(self.settings, spec)
@@ -193,6 +195,7 @@ class RunService:
             arguments=arguments,
             builtins=caller.model_copy(update={"guru": guru}).builtins(),
             secrets=secrets,
+            secret_hosts=secret_hosts,
             timeout=timeout,
         )
         try:
@@ -223,7 +226,7 @@ class RunService:
             data=masker.data(result.data),
             error=masker.text(result.error),
             truncated=result.truncated,
-            hosts=result.hosts,
+            hosts=masker.data(list(result.hosts)),
         )
         with anyio.CancelScope(shield=True):
             await self._finish(record, result, started, masker)
@@ -236,7 +239,9 @@ class RunService:
         record.output = output[:limit]
         record.truncated = result.truncated or len(output) > limit
         record.error = masker.text(result.error)
-        record.hosts = result.hosts
+        # Every stored field is masked here, before storage, so each reader (CLI, admin tools, the web
+        # console, exports) gets masked data without masking of its own. A secret may be the host.
+        record.hosts = masker.data(list(result.hosts))
         record.ended_at = datetime.now(UTC)
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         await self.store.finish_run(

@@ -125,6 +125,7 @@ def _encodings(value: str) -> set[str]:
                 forms.add(core)
     forms.add(base64.b64encode(raw).decode())
     forms.add(raw.hex())
+    forms.add(raw.hex().upper())
     return {f for f in forms if f}
 
 
@@ -180,14 +181,24 @@ class SecretRegistry:
         return self._masker
 
 
+_SESSION_ID = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+"""MCP session ids as the SDK makes them (uuid4 hex); a logged one would let a reader of the logs
+address the session."""
+SESSION_MASK = "[session]"
+
+
 class MaskingLogFilter(logging.Filter):
-    """Masks known secret values in log records (message, arguments and exception text)."""
+    """Masks known secret values in log records (message, arguments and exception text), and session
+    ids in the records of the MCP SDK's HTTP transport."""
 
     def __init__(self, registry: SecretRegistry) -> None:
         super().__init__()
         self.registry = registry
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("mcp.server.streamable_http"):
+            record.msg = _SESSION_ID.sub(SESSION_MASK, record.getMessage())
+            record.args = None
         masker = self.registry.masker
         if not masker.active:
             return True

@@ -21,6 +21,8 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
@@ -214,6 +216,11 @@ class BearerAuth:
             await _unauthorized(send)
             return
         scope[CALLER_SCOPE_KEY] = caller
+        # The SDK's session manager binds each Streamable HTTP session to the principal that opened it
+        # and answers 404 to any other (DELETE included); this is the principal it compares.
+        scope["user"] = AuthenticatedUser(
+            AccessToken(token="", client_id=caller.key, scopes=[], subject=caller.key, claims={"guru": caller.guru})
+        )
         await self.inner(scope, receive, send)
 
     async def _caller(self, scope: Scope) -> Caller | None:

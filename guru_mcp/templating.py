@@ -22,7 +22,8 @@ from urllib.parse import quote, urlsplit
 from guru_mcp.errors import RunFailure
 from guru_mcp.models import PLACEHOLDER_RE, ApiCallConfig, env_text
 
-_HOST_VALUE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+_HOST_VALUE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
+"""Applied with `fullmatch` (`$` would let a trailing newline through)."""
 
 
 def placeholders(config: ApiCallConfig) -> Iterator[tuple[str, str]]:
@@ -76,7 +77,7 @@ def fill_url(template: str, values: Mapping[str, Any]) -> str:
                 raise RunFailure(f"{{{name}}} opens the endpoint, so it must hold an absolute http(s) URL")
             out.append(value.rstrip("/") if template[match.end() : match.end() + 1] == "/" else value)
         elif host_start <= match.start() < host_end:
-            if not _HOST_VALUE.match(value):
+            if not _HOST_VALUE.fullmatch(value):
                 raise RunFailure(f"the value of {{{name}}} is not a valid host name")
             out.append(value)
         else:

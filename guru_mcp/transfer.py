@@ -35,7 +35,7 @@ def load_document(text: str | bytes) -> list[dict[str, Any]]:
 def _normalise(item: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """Accept Gurubase's human action names by deriving a tool-safe name (the original becomes the title)."""
     name = item.get("name")
-    if isinstance(name, str) and not ACTION_NAME_RE.match(name) and name.strip():
+    if isinstance(name, str) and not ACTION_NAME_RE.fullmatch(name) and name.strip():
         slug = slugify(name)
         notes.append(f"{name!r} is imported as {slug!r} (the original name is kept as its title)")
         item = {**item, "name": slug, "title": item.get("title") or name}

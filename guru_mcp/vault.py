@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from guru_mcp.catalog import Catalog
+from guru_mcp.egress import host_pattern
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import BUILTIN_VARIABLES, MIN_SECRET_LENGTH, SECRET_NAME_RE
 from guru_mcp.secrets import REGISTRY, Keyring, SecretRegistry
@@ -22,21 +23,21 @@ class Vault:
         self.catalog = catalog
         self.registry = registry
 
-    async def set(self, guru: str, name: str, value: str, *, enable_ready: bool = False) -> dict[str, Any]:
+    async def set(
+        self, guru: str, name: str, value: str, *, enable_ready: bool = False, hosts: list[str] | None = None
+    ) -> dict[str, Any]:
         """Create or replace a secret. The answer lists the disabled actions that were waiting for it:
         `ready` (all their secrets are set now) and `still_missing`; with `enable_ready` the ready ones
-        are enabled (`enabled`)."""
-        if not SECRET_NAME_RE.match(name):
+        are enabled (`enabled`). The value is taken as given (a caller reading it from stdin strips one
+        trailing newline first). `hosts`: where the secret may be sent (None keeps a replaced secret's
+        list; an empty list means any host)."""
+        if not SECRET_NAME_RE.fullmatch(name):
             raise ValidationFailed(FieldError("name", "use letters, digits and underscores, starting with a letter"))
         if name in BUILTIN_VARIABLES:
             raise ValidationFailed(FieldError("name", f"{name} is a reserved built-in variable name"))
-        if len(value) < MIN_SECRET_LENGTH:
-            raise ValidationFailed(
-                FieldError("value", f"secrets must be at least {MIN_SECRET_LENGTH} characters, so masking stays meaningful")
-            )
-        if "\n" in value.strip("\n"):
-            raise ValidationFailed(FieldError("value", "a secret value is one line"))
-        value = value.strip("\n")
+        check_secret_value(value)
+        if hosts is not None:
+            hosts = check_secret_hosts(hosts)
         snap = await self.catalog.snapshot(guru)
         clashing = sorted(n for n, e in snap.entries.items() if name in {p.name for p in e.stored.spec.parameters})
         if clashing:
@@ -45,7 +46,7 @@ class Vault:
             )
         self.registry.add([value])
         ciphertext, key_id = self.keyring.encrypt(guru, name, value)
-        created = await self.store.put_secret(guru, name, ciphertext, key_id)
+        created = await self.store.put_secret(guru, name, ciphertext, key_id, hosts)
         waiting = sorted(
             n for n, e in snap.entries.items() if name in e.secret_names and not e.stored.enabled
             and e.stored.disabled_reason.startswith(("missing secrets", "secret "))
@@ -89,9 +90,38 @@ class Vault:
 
     async def resolve(self, guru: str, names: frozenset[str] | set[str]) -> dict[str, str]:
         """Plain values of those of `names` that exist."""
+        return (await self.resolve_scoped(guru, names))[0]
+
+    async def resolve_scoped(
+        self, guru: str, names: frozenset[str] | set[str]
+    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Plain values of those of `names` that exist, and the host lists of those limited to hosts."""
         if not names:
-            return {}
+            return {}, {}
         stored = await self.store.secret_ciphertexts(guru, sorted(names))
-        values = {n: self.keyring.decrypt(guru, n, ct, kid) for n, (ct, kid) in stored.items()}
+        values = {n: self.keyring.decrypt(guru, n, ct, kid) for n, (ct, kid, _) in stored.items()}
         self.registry.add(values.values())
-        return values
+        return values, {n: hosts for n, (_, _, hosts) in stored.items() if hosts}
+
+
+def check_secret_value(value: str) -> None:
+    """Refuse values that cannot be masked meaningfully: blank, multi-line, or shorter than the minimum."""
+    if not value.strip():
+        raise ValidationFailed(FieldError("value", "the value is empty or only whitespace"))
+    if any(c in value for c in "\r\n\0"):
+        raise ValidationFailed(FieldError("value", "a secret value is one line (no line breaks or NUL)"))
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValidationFailed(
+            FieldError("value", f"secrets must be at least {MIN_SECRET_LENGTH} characters, so masking stays meaningful")
+        )
+
+
+def check_secret_hosts(hosts: list[str]) -> list[str]:
+    """The hosts a secret may be sent to, normalised; each is a host name, `*.suffix` or an IP address."""
+    out: list[str] = []
+    for i, entry in enumerate(hosts):
+        try:
+            out.append(host_pattern(entry))
+        except ValueError as exc:
+            raise ValidationFailed(FieldError(f"hosts[{i}]", str(exc))) from None
+    return list(dict.fromkeys(out))

@@ -133,7 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
             seen["json"] = None
         self.echo.requests.append(seen)
         if parts.path.startswith("/redirect"):
-            self.send_response(302)
+            # `/redirect?to=URL` answers 302; `/redirect/307?to=URL` answers with that status.
+            tail = parts.path.removeprefix("/redirect").strip("/")
+            self.send_response(int(tail) if tail else 302)
             self.send_header("Location", seen["query"]["to"])
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -173,6 +175,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo_server() -> Iterator[EchoServer]:
+    yield from _echo_server()
+
+
+@pytest.fixture
+def other_echo_server() -> Iterator[EchoServer]:
+    """A second echo server: another origin (another port) on 127.0.0.1."""
+    yield from _echo_server()
+
+
+def _echo_server() -> Iterator[EchoServer]:
     echo = EchoServer(url="")
     handler = type("Handler", (_Handler,), {"echo": echo})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -152,7 +152,9 @@ async def test_a_loopback_target_is_refused_without_an_egress_allowance(settings
 
 @pytest.mark.anyio
 async def test_a_redirect_to_a_metadata_address_is_refused(app, echo_server):
-    await add(app, api_action("hop", echo_server.url + "/redirect?to=http://169.254.169.254/latest/"))
+    action = api_action("hop", echo_server.url + "/redirect?to=http://169.254.169.254/latest/")
+    action["config"]["follow_redirects"] = True  # followed to another origin, the policy still applies
+    await add(app, action)
     async with connect(app, USER) as client:
         result = await client.call_tool("hop", {})
     assert result.is_error and "link-local" in result.content[0].text

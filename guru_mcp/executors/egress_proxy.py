@@ -29,7 +29,7 @@ import anyio
 from anyio.abc import ByteStream, SocketStream, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from guru_mcp.egress import EgressPolicy
+from guru_mcp.egress import EgressPolicy, host_allowed
 from guru_mcp.errors import EgressDenied
 from guru_mcp.executors.unix_socket import UnixListener, UnixStream
 
@@ -40,18 +40,6 @@ HEAD_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 32
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"upgrade"}
-
-
-def host_allowed(host: str, allowed_hosts: Sequence[str]) -> bool:
-    """Whether `host` matches an action's allow-list: exact names/IPs or `*.suffix` patterns."""
-    host = host.strip("[]").lower().rstrip(".")
-    for entry in allowed_hosts:
-        entry = entry.strip().lower().rstrip(".")
-        if entry.startswith("*.") and (host.endswith(entry[1:]) or host == entry[2:]):
-            return True
-        if host == entry.strip("[]"):
-            return True
-    return False
 
 
 class _Refused(Exception):

@@ -1,57 +1,203 @@
-"""API-call actions: one templated HTTP request through the shared, policy-checked client."""
+"""API-call actions: one templated HTTP request through the shared, policy-checked client.
+
+Redirects are followed here, hop by hop, not by the client, because what a hop may carry depends on
+where the secrets came from (see `ApiCallConfig.follow_redirects`):
+
+- within the same origin (scheme, host and port; or http upgraded to https on the same host and
+  default ports) the request is repeated as it was;
+- to another origin the redirect is refused, unless the action sets `follow_redirects: true`; then
+  every header whose value came from a secret, `Authorization`, `Cookie`, and a body that holds a
+  secret are dropped before the hop;
+- with `follow_redirects: false` no redirect is followed and the 3xx answer is the result.
+
+A secret limited to some hosts (`secrets set --host`) is sent only to those: each request, first or
+after a hop, is checked against the host lists of the secrets it still carries.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from guru_mcp.errors import RunFailure
-from guru_mcp.models import ApiCallConfig, ExecResult, Job, RunStatus
+from guru_mcp.egress import host_allowed, unusual_ip_spelling
+from guru_mcp.errors import EgressDenied, RunFailure
+from guru_mcp.models import PLACEHOLDER_RE, ApiCallConfig, ExecResult, Job, RunStatus
 from guru_mcp.templating import fill_body, fill_header, fill_url
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass
+class _Outgoing:
+    """A request and which of its parts carry which secrets."""
+
+    request: httpx.Request
+    header_secrets: dict[str, set[str]] = field(default_factory=dict)
+    """Lower-cased header name -> the secrets its value holds."""
+    url_secrets: set[str] = field(default_factory=set)
+    body_secrets: set[str] = field(default_factory=set)
+
+    def carried(self) -> set[str]:
+        return set().union(self.url_secrets, self.body_secrets, *self.header_secrets.values())
+
+
+def _secrets_in(template: Any, filled: str, secrets: dict[str, str]) -> set[str]:
+    """Secrets a filled value came from: named by a placeholder of its template, or present in it."""
+    found = {m.group(1) for m in PLACEHOLDER_RE.finditer(json.dumps(template))} & secrets.keys()
+    return found | {name for name, value in secrets.items() if value and value in filled}
+
+
+def _origin(url: httpx.URL | str) -> tuple[str, str, int | None]:
+    parts = urlsplit(str(url))
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def same_origin(old: httpx.URL | str, new: httpx.URL | str) -> bool:
+    """Same scheme, host and port; or http upgraded to https on the same host, default ports."""
+    a, b = _origin(old), _origin(new)
+    if a == b:
+        return True
+    return a[1] == b[1] and a == ("http", a[1], 80) and b == ("https", b[1], 443)
+
+
+def _checked_host(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    unusual = unusual_ip_spelling(host)
+    if unusual:
+        raise EgressDenied(unusual)
+    return host
 
 
 class HttpExecutor:
     """Runs API-call jobs. The result for the model is `{success, status_code, data}`."""
 
-    def __init__(self, client: httpx.AsyncClient, *, response_limit: int) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        transport: httpx.AsyncBaseTransport,
+        response_limit: int,
+        max_redirects: int = 5,
+    ) -> None:
+        """`client` builds requests (its default headers); `transport` (the client's own) sends them one
+        hop at a time, so that no redirect is followed by anything but `_redirected`."""
         self.client = client
+        self.transport = transport
         self.response_limit = response_limit
+        self.max_redirects = max_redirects
 
     def build_request(self, job: Job) -> httpx.Request:
+        return self._build(job).request
+
+    def _build(self, job: Job) -> _Outgoing:
         config = job.action.config
         assert isinstance(config, ApiCallConfig)
         values: dict[str, Any] = {**job.arguments, **job.builtins, **job.secrets}
         url = fill_url(config.endpoint, values)
-        headers = {h.key: fill_header(h.key, h.value, values) for h in config.headers}
+        _checked_host(url)
+        headers: dict[str, str] = {}
+        header_secrets: dict[str, set[str]] = {}
+        for h in config.headers:
+            headers[h.key] = fill_header(h.key, h.value, values)
+            used = _secrets_in(h.value, headers[h.key], job.secrets)
+            if used:
+                header_secrets.setdefault(h.key.lower(), set()).update(used)
         body = None if config.body is None else fill_body(config.body, values)
         content = None
+        body_secrets: set[str] = set()
         if body is not None and config.method != "GET":
             content = json.dumps(body).encode()
+            body_secrets = _secrets_in(config.body, content.decode(), job.secrets)
             if not any(k.lower() == "content-type" for k in headers):
                 headers["Content-Type"] = "application/json"
-        return self.client.build_request(
-            config.method, url, headers=headers, content=content, timeout=httpx.Timeout(job.timeout)
-        )
+        try:
+            request = self.client.build_request(
+                config.method, url, headers=headers, content=content, timeout=httpx.Timeout(job.timeout)
+            )
+        except httpx.InvalidURL as exc:
+            raise RunFailure(f"the endpoint is not a valid URL after filling its placeholders: {exc}") from None
+        return _Outgoing(request, header_secrets, _secrets_in(config.endpoint, url, job.secrets), body_secrets)
 
     async def execute(self, job: Job) -> ExecResult:
-        request = self.build_request(job)
-        host = urlsplit(str(request.url)).hostname or ""
+        config = job.action.config
+        assert isinstance(config, ApiCallConfig)
+        outgoing = self._build(job)
+        hosts: list[str] = []
+        for _hop in range(self.max_redirects + 1):
+            request = outgoing.request
+            host = urlsplit(str(request.url)).hostname or ""
+            _check_secret_hosts(job, outgoing, host)
+            if host not in hosts:
+                hosts.append(host)
+            response, body, truncated = await self._send(request, host, job.timeout)
+            location = response.headers.get("location")
+            if response.status_code not in _REDIRECTS or not location or config.follow_redirects is False:
+                return self._result(response, body, truncated, hosts)
+            outgoing = self._redirected(outgoing, response.status_code, location, config.follow_redirects is True)
+        raise RunFailure(f"the request to {hosts[0]} was redirected too many times (more than {self.max_redirects})")
+
+    def _redirected(self, outgoing: _Outgoing, status: int, location: str, follow_cross_origin: bool) -> _Outgoing:
+        """The next hop of a redirect, carrying only what the rule above lets it carry."""
+        old = outgoing.request
+        target = urljoin(str(old.url), location.strip())
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise RunFailure(f"{old.url.host} redirected to a URL that is not http(s); not followed")
+        host = _checked_host(target)
         try:
-            response = await self.client.send(request, stream=True)
+            url = httpx.URL(target)
+        except httpx.InvalidURL as exc:
+            raise RunFailure(f"{old.url.host} redirected to an invalid URL ({exc}); not followed") from None
+        cross = not same_origin(old.url, url)
+        if cross and not follow_cross_origin:
+            raise EgressDenied(
+                f"{old.url.host} redirected to another origin ({host}); not followed. To follow redirects to "
+                "other origins set config.follow_redirects to true (headers and body holding secrets are then "
+                "dropped on the way)"
+            )
+        method = old.method
+        if (status == 303 and method != "HEAD") or (status == 302 and method != "HEAD") or (
+            status == 301 and method == "POST"
+        ):
+            method = "GET"
+        headers = httpx.Headers(old.headers)
+        for name in ("host", "cookie", "content-length", "transfer-encoding"):
+            headers.pop(name, None)
+        header_secrets = dict(outgoing.header_secrets)
+        body_secrets = set(outgoing.body_secrets)
+        content: bytes | None = old.content if old.content else None
+        if cross:
+            headers.pop("authorization", None)
+            for name in header_secrets:
+                headers.pop(name, None)
+            header_secrets = {}
+        if method != old.method and method == "GET" or (cross and body_secrets):
+            content, body_secrets = None, set()
+            headers.pop("content-type", None)
+        request = self.client.build_request(method, url, headers=headers, content=content,
+                                            extensions=old.extensions)
+        return _Outgoing(request, header_secrets, set(), body_secrets)
+
+    async def _send(self, request: httpx.Request, host: str, timeout: float) -> tuple[httpx.Response, bytes, bool]:
+        try:
+            response = await self.transport.handle_async_request(request)
+            response.request = request
             try:
                 body, truncated = await self._read_capped(response)
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
-            raise RunFailure(f"the request to {host} timed out after {job.timeout:g} s", status="timeout") from None
-        except httpx.TooManyRedirects:
-            raise RunFailure(f"the request to {host} was redirected too many times") from None
+            raise RunFailure(f"the request to {host} timed out after {timeout:g} s", status="timeout") from None
         except httpx.HTTPError as exc:
             raise RunFailure(f"the request to {host} failed: {type(exc).__name__}: {exc}") from None
-        hosts = list(dict.fromkeys([host, *(urlsplit(str(r.url)).hostname or "" for r in response.history)]))
+        return response, body, truncated
+
+    def _result(self, response: httpx.Response, body: bytes, truncated: bool, hosts: list[str]) -> ExecResult:
         data = self._decode(response, body)
         success = response.is_success
         result: dict[str, Any] = {"success": success, "status_code": response.status_code, "data": data}
@@ -86,3 +232,13 @@ class HttpExecutor:
             except json.JSONDecodeError:
                 pass
         return text
+
+
+def _check_secret_hosts(job: Job, outgoing: _Outgoing, host: str) -> None:
+    """Refuse a request that carries a secret limited to other hosts."""
+    for name in sorted(outgoing.carried()):
+        allowed = job.secret_hosts.get(name)
+        if allowed and not host_allowed(host, allowed):
+            raise EgressDenied(
+                f"secret {name} may only be sent to {', '.join(allowed)}; refused for this request to {host}"
+            )

@@ -326,8 +326,11 @@ class Store:
 
     # -- secrets -----------------------------------------------------------------------------------
 
-    async def put_secret(self, guru: str, name: str, ciphertext: str, key_id: str) -> bool:
-        """Store a secret's ciphertext; returns True if it was created, False if replaced."""
+    async def put_secret(
+        self, guru: str, name: str, ciphertext: str, key_id: str, hosts: list[str] | None = None
+    ) -> bool:
+        """Store a secret's ciphertext; returns True if it was created, False if replaced. `hosts`
+        None keeps a replaced secret's host list."""
 
         def work() -> bool:
             with self._session() as s:
@@ -338,6 +341,8 @@ class Store:
                     row = SecretRow(guru_id=gid, name=name, ciphertext=ciphertext, key_id=key_id)
                 else:
                     row.ciphertext, row.key_id, row.updated_at = ciphertext, key_id, utcnow()
+                if hosts is not None:
+                    row.hosts = json.dumps(hosts)
                 s.add(row)
                 s.commit()
                 return created
@@ -355,6 +360,7 @@ class Store:
                     {
                         "name": r.name,
                         "key_id": r.key_id,
+                        "hosts": json.loads(r.hosts or "[]"),
                         "created_at": aware(r.created_at).isoformat(),  # type: ignore[union-attr]
                         "updated_at": aware(r.updated_at).isoformat(),  # type: ignore[union-attr]
                     }
@@ -363,14 +369,18 @@ class Store:
 
         return await self._run(work)
 
-    async def secret_ciphertexts(self, guru: str, names: list[str] | None = None) -> dict[str, tuple[str, str]]:
-        def work() -> dict[str, tuple[str, str]]:
+    async def secret_ciphertexts(
+        self, guru: str, names: list[str] | None = None
+    ) -> dict[str, tuple[str, str, list[str]]]:
+        """name -> (ciphertext, key id, hosts it may be sent to)."""
+
+        def work() -> dict[str, tuple[str, str, list[str]]]:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
                 query = select(SecretRow).where(SecretRow.guru_id == gid)
                 if names is not None:
                     query = query.where(col(SecretRow.name).in_(names))
-                return {r.name: (r.ciphertext, r.key_id) for r in s.exec(query).all()}
+                return {r.name: (r.ciphertext, r.key_id, json.loads(r.hosts or "[]")) for r in s.exec(query).all()}
 
         return await self._run(work)
 

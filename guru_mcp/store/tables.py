@@ -70,6 +70,8 @@ class SecretRow(SQLModel, table=True):
     name: str = Field(max_length=128)
     ciphertext: str = Field(sa_type=sa.Text)
     key_id: str = Field(max_length=32)
+    hosts: str = "[]"
+    """JSON list of the hosts this secret may be sent to (names, `*.suffix`, IPs); empty: any host."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -80,9 +80,14 @@ class ExportArgs(BaseModel):
 
 class SecretSetArgs(BaseModel):
     name: str = Field(description="Secret name, e.g. STRIPE_API_KEY.")
-    value: str = Field(description="The secret value (at least 8 characters). It is never shown again.")
+    value: str = Field(description="The secret value: one line, at least 8 characters. It is never shown again.")
     enable_actions: bool = Field(
         default=False, description="Also enable the disabled actions that have all their secrets once this one is set."
+    )
+    hosts: list[str] | None = Field(
+        default=None,
+        description="Hosts the secret may be sent to (names, *.suffix patterns, IPs); [] for any host. "
+        "Omitted: a new secret may go to any host, a replaced one keeps its list.",
     )
 
 
@@ -200,7 +205,9 @@ async def _export(app: App, caller: Caller, args: ExportArgs) -> Any:
 
 
 async def _secret_set(app: App, caller: Caller, args: SecretSetArgs) -> Any:
-    return await app.vault.set(caller.guru, args.name, args.value, enable_ready=args.enable_actions)
+    return await app.vault.set(
+        caller.guru, args.name, args.value, enable_ready=args.enable_actions, hosts=args.hosts
+    )
 
 
 async def _secrets_list(app: App, caller: Caller, args: NoArgs) -> Any:
@@ -270,7 +277,8 @@ ADMIN_TOOLS: list[AdminTool] = [
     AdminTool("admin_export", "Export actions as JSON (secrets by name only).", ExportArgs, _export,
               read_only=True),
     AdminTool("admin_secret_set", "Create or replace a secret. The value is encrypted and never shown again; "
-              "actions read it as an environment variable or a {NAME} placeholder.", SecretSetArgs, _secret_set),
+              "only actions that declare it get it (a Python action's `secrets` list, an API call's {NAME} "
+              "placeholder). Optional `hosts` limit where it may be sent.", SecretSetArgs, _secret_set),
     AdminTool("admin_secrets_list", "List secret names with their dates and the actions using them (never "
               "values).", NoArgs, _secrets_list, read_only=True),
     AdminTool("admin_secret_delete", "Delete a secret. Every action using it is disabled; the answer names them.",
