@@ -145,6 +145,10 @@ class Masker:
     def active(self) -> bool:
         return self._pattern is not None
 
+    def contains(self, value: str) -> bool:
+        """Whether `value` holds a secret in any of the masked forms."""
+        return self._pattern is not None and self._pattern.search(value) is not None
+
     def text(self, value: str) -> str:
         if self._pattern is None or not value:
             return value

@@ -20,13 +20,17 @@ SECRET = "sk_live_Zq9#xY7!"
 
 
 def cli_env(settings) -> dict[str, str]:
-    return {
+    """The environment of a `guru-mcp` command on the same state as `settings` (database included)."""
+    env = {
         "GURU_MCP_HOME": str(settings.home),
         "GURU_MCP_SECRET_KEY": TEST_KEY,
         "GURU_MCP_SANDBOX_ENABLED": "false",
         "GURU_MCP_SCHEDULER_ENABLED": "false",
         "GURU_MCP_EGRESS_ALLOW": "127.0.0.1",
     }
+    if settings.database_url:
+        env["GURU_MCP_DATABASE_URL"] = settings.database_url
+    return env
 
 
 def run_cli(settings, *args: str, stdin: str | None = None):

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -32,10 +32,13 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from guru_mcp.egress import EgressPolicy, host_allowed
 from guru_mcp.errors import EgressDenied
 from guru_mcp.executors.unix_socket import UnixListener, UnixStream
+from guru_mcp.secrets import Masker
 
 logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest plain-HTTP request body read whole to check it for host-limited secrets."""
 HEAD_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 32
@@ -61,6 +64,8 @@ class EgressProxy:
         """Hosts this run tried and was refused."""
         self._armed = False
         self._allowed_hosts: tuple[str, ...] = ()
+        self._scoped: list[tuple[str, Masker, tuple[str, ...]]] = []
+        """Host-limited secrets of the run: name, a masker finding its value, the hosts it may go to."""
         self._scope = anyio.CancelScope()
         self._slots = anyio.Semaphore(MAX_CONNECTIONS)
         self._listener: UnixListener | None = None
@@ -78,9 +83,18 @@ class EgressProxy:
         finally:
             self._listener.close()
 
-    def arm(self, allowed_hosts: Sequence[str] = ()) -> None:
-        """Start letting traffic through, for the run that is about to be handed to the container."""
+    def arm(
+        self, allowed_hosts: Sequence[str] = (), *, secrets: Mapping[str, tuple[str, Sequence[str]]] | None = None
+    ) -> None:
+        """Start letting traffic through, for the run that is about to be handed to the container.
+
+        `secrets`: the run's host-limited secrets, name -> (value, hosts it may be sent to). A plain
+        HTTP request holding a value (in any masked form) goes only to that secret's hosts; a CONNECT
+        tunnel, whose content cannot be seen, only to hosts that every such secret allows."""
         self._allowed_hosts = tuple(allowed_hosts)
+        self._scoped = [
+            (name, Masker([value]), tuple(hosts)) for name, (value, hosts) in sorted((secrets or {}).items()) if hosts
+        ]
         self._armed = True
 
     def close(self) -> None:
@@ -113,7 +127,8 @@ class EgressProxy:
             ):
                 return
             try:
-                upstream, connect = await self._open(head)
+                body = await self._scoped_body(head, reader)
+                upstream, connect = await self._open(head, body)
             except _Refused as exc:
                 await _send_quietly(client, _error_response(exc.status, exc.reason))
                 return
@@ -122,13 +137,46 @@ class EgressProxy:
                     if not await _send_quietly(client, b"HTTP/1.1 200 Connection established\r\n\r\n"):
                         return
                 else:
-                    if not await _send_quietly(upstream, _origin_form(head)):
+                    if not await _send_quietly(upstream, _origin_form(head) + (body or b"")):
                         return
                 if reader.buffer and not await _send_quietly(upstream, bytes(reader.buffer)):
                     return
                 await _splice(client, upstream)
 
-    async def _open(self, head: bytes) -> tuple[SocketStream, bool]:
+    async def _scoped_body(self, head: bytes, reader: BufferedByteReceiveStream) -> bytes | None:
+        """With host-limited secrets in the run, a plain HTTP request's whole body, read before anything
+        is forwarded so it can be checked too (`Content-Length` bodies up to MAX_BODY_BYTES). None when
+        there is nothing to check: no such secrets, or a CONNECT."""
+        if not self._scoped or head.split(b" ", 1)[0].upper() == b"CONNECT":
+            return None
+        fields = _header_fields(head)
+        if "transfer-encoding" in fields:
+            raise _Refused(411, "send request bodies with a Content-Length (this run holds host-limited secrets)")
+        length_text = fields.get("content-length", "0").strip()
+        if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+            raise _Refused(413, f"a request body must have a Content-Length of at most {MAX_BODY_BYTES} bytes")
+        try:
+            with anyio.fail_after(HEAD_TIMEOUT):
+                return await reader.receive_exactly(int(length_text)) if int(length_text) else b""
+        except (anyio.IncompleteRead, TimeoutError, OSError, anyio.BrokenResourceError):
+            raise _Refused(400, "the request body ended early") from None
+
+    def _check_scoped_secrets(self, host: str, connect: bool, head: bytes, body: bytes | None) -> None:
+        if connect:
+            for name, _, hosts in self._scoped:
+                if not host_allowed(host, hosts):
+                    raise _Refused(
+                        403,
+                        f"egress refused: this run holds secret {name}, which may only be sent to {', '.join(hosts)}; "
+                        f"an HTTPS tunnel to {host} cannot be checked, so it is refused",
+                    )
+            return
+        text = (head + (body or b"")).decode("utf-8", "replace")
+        for name, masker, hosts in self._scoped:
+            if not host_allowed(host, hosts) and masker.contains(text):
+                raise _Refused(403, f"egress refused: secret {name} may only be sent to {', '.join(hosts)}, not {host}")
+
+    async def _open(self, head: bytes, body: bytes | None = None) -> tuple[SocketStream, bool]:
         request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
         parts = request_line.split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
@@ -152,6 +200,11 @@ class EgressProxy:
             allowed = ", ".join(self._allowed_hosts)
             raise _Refused(403, f"egress refused: {host} is not in this action's allowed hosts ({allowed})")
         try:
+            self._check_scoped_secrets(host, method.upper() == "CONNECT", head, body)
+        except _Refused:
+            self._note(self.refused, host)
+            raise
+        try:
             addresses = await self.policy.resolve(host, port)
         except EgressDenied as exc:
             self._note(self.refused, host)
@@ -172,6 +225,15 @@ class EgressProxy:
     def _note(bucket: list[str], host: str) -> None:
         if host not in bucket:
             bucket.append(host)
+
+
+def _header_fields(head: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep:
+            fields[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return fields
 
 
 def _split_authority(target: str) -> tuple[str, int]:
@@ -197,7 +259,7 @@ def _origin_form(head: bytes) -> bytes:
 
 
 def _error_response(status: int, reason: str) -> bytes:
-    titles = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}
+    titles = {400: "Bad Request", 403: "Forbidden", 411: "Length Required", 413: "Content Too Large", 502: "Bad Gateway"}
     body = f"guru-mcp egress proxy: {reason}\n".encode()
     return (
         f"HTTP/1.1 {status} {titles.get(status, 'Error')}\r\nContent-Type: text/plain; charset=utf-8\r\n"

@@ -400,7 +400,8 @@ class SandboxExecutor:
         }
         payload = json.dumps(job_line).encode() + b"\n"
         if box.proxy is not None:
-            box.proxy.arm(config.allowed_hosts)
+            scoped = {n: (job.secrets[n], hosts) for n, hosts in job.secret_hosts.items() if n in job.secrets}
+            box.proxy.arm(config.allowed_hosts, secrets=scoped)
         exchange: Exchange | None = None
         with anyio.move_on_after(job.timeout) as deadline:
             try:

@@ -1,13 +1,13 @@
 """Secret scoping: an optional list of hosts each secret may be sent to (JSON list; empty = any host).
 
-Revision ID: 0003
+Revision ID: 0005_secret_hosts
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005_secret_hosts"
+down_revision = "0004_liveness"
 branch_labels = None
 depends_on = None
 
