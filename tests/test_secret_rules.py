@@ -43,7 +43,7 @@ def run_cli(settings, *args: str, stdin: str | None = None):
 @pytest.mark.parametrize("typed", ["1234567\n", "\n" * 8, "ab" + "\n" * 6, " " * 8 + "\n", "\t \t \t \t\n", "\n"])
 def test_the_cli_refuses_a_secret_that_is_short_or_blank_once_its_newline_is_stripped(settings, typed):
     result = run_cli(settings, "secrets", "set", "API_KEY", stdin=typed)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output  # refused: nothing changed
     assert "error:" in result.output and "Traceback" not in result.output
     assert "API_KEY" not in run_cli(settings, "secrets", "list").output
 
@@ -51,7 +51,7 @@ def test_the_cli_refuses_a_secret_that_is_short_or_blank_once_its_newline_is_str
 def test_the_cli_strips_exactly_one_trailing_newline_from_stdin(settings):
     assert run_cli(settings, "secrets", "set", "API_KEY", stdin="abcdefgh\n").exit_code == 0
     twice = run_cli(settings, "secrets", "set", "OTHER_KEY", stdin="abcdefgh\n\n")
-    assert twice.exit_code == 1 and "one line" in twice.output
+    assert twice.exit_code == 4 and "one line" in twice.output
 
     async def stored() -> dict[str, str]:
         async with open_app(settings, sandbox=False, background=False) as app:
@@ -168,7 +168,8 @@ def test_cli_tables_escape_control_characters_so_output_cannot_drive_the_termina
     table = run_cli(settings, "runs", "list")
     assert table.exit_code == 0
     assert not [c for c in CONTROL if c in table.output]
-    assert len(table.output.splitlines()) == 1 and "\\x1b]0;owned\\x07boom\\n" in table.output
+    assert len(table.output.splitlines()) == 2  # the header and one row: no forged row
+    assert "\\x1b]0;owned\\x07boom\\n" in table.output
     as_json = run_cli(settings, "runs", "list", "--json")
     assert not [c for c in CONTROL if c in as_json.output]
     assert json.loads(as_json.output)[0]["error"] == NASTY
