@@ -70,7 +70,7 @@ class SecretRow(SQLModel, table=True):
     name: str = Field(max_length=128)
     ciphertext: str = Field(sa_type=sa.Text)
     key_id: str = Field(max_length=32)
-    hosts: str = "[]"
+    hosts: str = Field(default="[]", sa_type=sa.Text, sa_column_kwargs={"server_default": "[]"})
     """JSON list of the hosts this secret may be sent to (names, `*.suffix`, IPs); empty: any host."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
