@@ -18,7 +18,7 @@ import anyio
 
 from guru_mcp.catalog import Catalog
 from guru_mcp.egress import EgressPolicy, build_http_client, build_http_transport
-from guru_mcp.errors import ConfigError
+from guru_mcp.errors import ConfigError, StorageError
 from guru_mcp.executors import Executor, UnavailableExecutor
 from guru_mcp.executors.http import HttpExecutor
 from guru_mcp.liveness import Liveness, new_process_id
@@ -27,6 +27,7 @@ from guru_mcp.runs import RunService
 from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file, write_key_file
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store, create_db_engine, migrate
+from guru_mcp.store.faults import storage_error
 from guru_mcp.store.processes import ProcessStore, Recovered
 from guru_mcp.vault import Vault
 
@@ -70,7 +71,11 @@ async def open_store(settings: Settings) -> Store:
     try:
         await anyio.to_thread.run_sync(migrate, engine)
     except Exception as exc:
-        raise ConfigError(f"cannot open the database {settings.db_url.split('@')[-1]}: {exc}") from exc
+        where = settings.db_url.split("@")[-1]
+        fault = storage_error(exc)
+        if fault is not None:
+            raise StorageError(f"cannot open the database {where}: {fault}") from exc
+        raise ConfigError(f"cannot open the database {where}: {exc}") from exc
     store = Store(engine)
     await store.ensure_guru(settings.default_guru)
     return store
@@ -99,9 +104,13 @@ async def open_app(
     real executors (tests)."""
     store = await open_store(settings)
     keyring = load_keyring(settings, create=True)
-    stale = await store.mark_stale_runs(
-        timedelta(seconds=max(settings.sandbox_max_timeout, settings.http_max_timeout) + settings.run_queue_timeout + 60)
-    )
+    try:
+        stale = await store.mark_stale_runs(
+            timedelta(seconds=max(settings.sandbox_max_timeout, settings.http_max_timeout) + settings.run_queue_timeout + 60)
+        )
+    except StorageError as exc:  # a read-only database still serves reads
+        log.info("could not settle runs cut off by an earlier stop: %s", exc)
+        stale = 0
     if stale:
         log.warning("marked %d runs cut off by an earlier stop as cancelled", stale)
     policy = EgressPolicy(settings.egress_allow)
@@ -147,7 +156,11 @@ async def _start_liveness(app: App, tg: anyio.abc.TaskGroup, stack: AsyncExitSta
     liveness = app.liveness = Liveness(
         ProcessStore(app.store.engine), app.process_id, lapse=app.settings.process_lapse, on_recovered=recovered
     )
-    await liveness.start()
+    try:
+        await liveness.start()
+    except StorageError as exc:  # e.g. a read-only database: serve what can be served
+        log.warning("this server cannot register as live (%s); its runs are not recovered if it dies", exc)
+        return
     app.store.process_id = app.process_id
     stack.push_async_callback(liveness.stop)
     tg.start_soon(liveness.run)

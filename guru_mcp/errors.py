@@ -26,6 +26,10 @@ class ConfigError(GuruError):
     """The operator must change something (settings, key file, database, image)."""
 
 
+class StorageError(ConfigError):
+    """The database or the state directory failed: disk full, read-only, server unreachable."""
+
+
 @dataclass
 class FieldError:
     field: str

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -10,16 +12,34 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from guru_mcp.store.faults import storage_error
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _read_only_file(database: str | None) -> bool:
+    """A database file that exists in a directory this process cannot write (read-only file
+    system or permissions): SQLite could not even create its WAL index there."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return False
+    path = Path(database)
+    return path.exists() and not os.access(path.parent, os.W_OK)
 
 
 def create_db_engine(url: str) -> Engine:
     """An engine for `url`. SQLite gets WAL, a busy timeout and foreign keys, so several processes
-    (server, CLI, a second replica) can share one file."""
+    (server, CLI, a second replica) can share one file. A SQLite file in a read-only directory is
+    opened read-only (reads work; writes fail with a clear `StorageError`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        read_only = _read_only_file(parsed.database)
+        if read_only:
+            url = f"sqlite:///file:{quote(str(parsed.database))}?mode=ro&immutable=1&uri=true"
+        elif parsed.database and parsed.database != ":memory:":
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error(exc) or exc from exc
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -29,6 +49,9 @@ def create_db_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
+            if read_only:
+                cur.close()
+                return
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
@@ -39,10 +62,22 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def _at_head(engine: Engine, config: Config) -> bool:
+    """Whether the schema is current (a read: a read-only database at the newest revision opens)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision. Safe to run at every start, from several processes."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    if _at_head(engine, config):
+        return
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
             # Serialise concurrent migrators on one file.

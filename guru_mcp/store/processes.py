@@ -19,6 +19,7 @@ import anyio
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from guru_mcp.store.faults import guarded
 from guru_mcp.models import RunStatus
 from guru_mcp.store.store import aware
 from guru_mcp.store.tables import ProcessRow, RunRow, schedule_state
@@ -49,7 +50,7 @@ class ProcessStore:
         self._limiter = anyio.CapacityLimiter(1)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+        return await anyio.to_thread.run_sync(partial(guarded(fn), *args), limiter=self._limiter)
 
     async def beat(self, process_id: str, *, host: str, pid: int, now: datetime) -> bool:
         """Register or refresh the heartbeat. False if the row had gone (first beat, or another

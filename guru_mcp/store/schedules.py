@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
+from guru_mcp.store.faults import guarded
 from guru_mcp.store.store import aware
 from guru_mcp.store.tables import ActionRow, RunRow, schedule_state
 
@@ -123,7 +124,7 @@ class ScheduleStore:
         self._limiter = anyio.CapacityLimiter(4)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+        return await anyio.to_thread.run_sync(partial(guarded(fn), *args), limiter=self._limiter)
 
     def _insert(self) -> Any:
         dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(self.engine.dialect.name)

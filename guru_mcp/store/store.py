@@ -14,6 +14,7 @@ from sqlalchemy import Engine, bindparam, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from guru_mcp.store.faults import guarded
 from guru_mcp.errors import Conflict, NotFound
 from guru_mcp.models import ActionSpec, RunRecord, RunStatus, StoredAction, Trigger
 from guru_mcp.store.tables import ActionRow, ActionVersionRow, GuruRow, RunRow, SecretRow, TokenRow, utcnow
@@ -50,7 +51,7 @@ class Store:
         self._limiter = anyio.CapacityLimiter(8)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+        return await anyio.to_thread.run_sync(partial(guarded(fn), *args), limiter=self._limiter)
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
