@@ -22,7 +22,7 @@ from guru_mcp.catalog import ActionEntry, Catalog
 from guru_mcp.errors import Busy, NotFound, RunFailure, ShuttingDown, ToolError
 from guru_mcp.executors import Executor
 from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
-from guru_mcp.logs import log_run
+from guru_mcp.logs import first_line, log_refusal, log_run
 from guru_mcp.secrets import Masker
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
@@ -255,6 +255,15 @@ class RunService:
             duration_ms=record.duration_ms,
         )
         log_run(record)
+        refused = list((result.data or {}).get("refused_hosts") or [])
+        if refused or record.error.startswith("egress refused"):
+            log_refusal(
+                "egress",
+                f"run {record.id} of {record.action_name}: {first_line(record.error) or 'refused ' + ', '.join(refused)}",
+                run_id=record.id,
+                action=record.action_name,
+                hosts=refused,
+            )
 
     async def _record_whole(self, record: RunRecord, result: ExecResult) -> None:
         record.status = result.status

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guru_mcp.app import App
 from guru_mcp.errors import GuruError, to_tool_text
+from guru_mcp.logs import log_refusal
 from guru_mcp.models import Caller, Trigger
 from guru_mcp.tools.action_tools import ActionTools, error_result, tool_result
 from guru_mcp.tools.admin import all_admin_tools, call_admin_tool
@@ -213,6 +214,7 @@ class BearerAuth:
             return
         caller = self.anonymous or await self._caller(scope)
         if caller is None:
+            _log_unauthorized(scope)
             await _unauthorized(send)
             return
         scope[CALLER_SCOPE_KEY] = caller
@@ -262,6 +264,21 @@ def bearer_token(header: str) -> str:
     """The token of an `Authorization: Bearer <token>` header value, or ""."""
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _log_unauthorized(scope: Scope) -> None:
+    """One line per refused request; never the token itself."""
+    has_header = any(key == b"authorization" for key, _ in scope.get("headers", []))
+    client = scope.get("client") or ("?", 0)
+    log_refusal(
+        "unauthorized",
+        f"{scope.get('method', '?')} {scope.get('path', '?')} from {client[0]}: "
+        + ("unknown, revoked or malformed token" if has_header else "no bearer token"),
+        status=401,
+        method=scope.get("method"),
+        path=scope.get("path"),
+        client=client[0],
+    )
 
 
 async def _unauthorized(send: Send) -> None:

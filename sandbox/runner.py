@@ -17,7 +17,7 @@ Framing:
 
 - **stdin**: exactly one line of UTF-8 JSON, ended by `\\n`::
 
-      {"code": "<python source>", "env": {"NAME": "value", ...}, "max_output": 1048576}
+      {"code": "<python source>", "env": {"NAME": "value", ...}, "max_output": 1048576, "timeout": 30}
 
   `env` (parameters, the action's secrets, built-in variables) goes into `os.environ`. Secrets travel
   only here, never in the container's configuration. End of input before a full line: exit 0, silently.
@@ -31,7 +31,9 @@ Framing:
   capped at `max_output` bytes (the rest is drained and dropped; the `*_truncated` flag says so) and
   decoded as UTF-8 with replacement. `exit_code`: 0 on normal completion, the code of a `SystemExit`,
   1 for an uncaught exception (its traceback is on `stderr`). `error_kind`: null, `"exception"` or
-  `"memory"` (a `MemoryError`). A process killed from outside (timeout, kernel OOM killer) writes no
+  `"memory"` (a `MemoryError`) or `"timeout"`: the code was still running after the job's `timeout`
+  seconds (optional), was interrupted (exit code 124), and what it printed so far is reported. A
+  process killed from outside (timeout, kernel OOM killer) writes no
   result line at all; the server reads that from the container's state.
 - **stderr**: free-form diagnostics of the runner itself; the server may ignore it.
 
@@ -44,6 +46,7 @@ import builtins
 import json
 import linecache
 import os
+import signal
 import socket
 import sys
 import threading
@@ -181,8 +184,30 @@ def _print_traceback(exc: BaseException) -> None:
     traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__, file=sys.stderr)
 
 
-def execute(code: str) -> tuple[int, str | None]:
-    """Run `code` as `__main__`; (exit code, error kind). Must be called with fds already redirected."""
+class _Timeout(BaseException):
+    """Raised in the code when the job's time is up (an exception the code is unlikely to catch)."""
+
+
+def _time_up(_signum: int, _frame: object) -> None:
+    raise _Timeout
+
+
+def execute(code: str, timeout: float | None = None) -> tuple[int, str | None]:
+    """Run `code` as `__main__`; (exit code, error kind). Must be called with fds already redirected.
+    With `timeout`, the code is interrupted after that many seconds: (124, "timeout")."""
+    if timeout:
+        signal.signal(signal.SIGALRM, _time_up)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return _execute(code)
+    except _Timeout:  # raised between the code's end and the timer's reset
+        return 124, "timeout"
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _execute(code: str) -> tuple[int, str | None]:
     linecache.cache[ACTION_FILENAME] = (len(code), None, code.splitlines(True), ACTION_FILENAME)
     module = types.ModuleType("__main__")
     module.__dict__.update({"__builtins__": builtins, "__file__": ACTION_FILENAME})
@@ -191,6 +216,9 @@ def execute(code: str) -> tuple[int, str | None]:
     try:
         compiled = compile(code, ACTION_FILENAME, "exec")
         exec(compiled, module.__dict__)
+    except _Timeout:
+        print("guru runner: the action's time is up", file=sys.stderr)
+        return 124, "timeout"
     except SystemExit as exc:
         return _exit_code(exc), None
     except MemoryError as exc:
@@ -236,6 +264,7 @@ def run_job(job: dict, result_fd: int, capture: Capture | None = None) -> None:
         raise ValueError("job.code must be a string")
     env = job.get("env") or {}
     limit = int(job.get("max_output") or 1024 * 1024)
+    timeout = float(job["timeout"]) if job.get("timeout") else None
     os.environ.update({str(k): str(v) for k, v in env.items()})
 
     runner_pid = os.getpid()
@@ -244,7 +273,7 @@ def run_job(job: dict, result_fd: int, capture: Capture | None = None) -> None:
     capture.begin(limit)
 
     started = time.perf_counter()
-    exit_code, error_kind = execute(code)
+    exit_code, error_kind = execute(code, timeout)
     duration_ms = (time.perf_counter() - started) * 1000
 
     if os.getpid() != runner_pid:

@@ -113,3 +113,23 @@ async def _sweep(app) -> None:
     assert gone.status is RunStatus.CANCELLED and gone.error == STOPPED_REASON
     assert alive.status is RunStatus.RUNNING
     assert "gone" not in await processes.live() and "alive" in await processes.live()
+
+
+async def test_refused_egress_and_unauthorized_requests_log_one_line_each_without_the_token(app, caplog):
+    import httpx
+
+    from guru_mcp.server import build_server, http_asgi
+
+    await app.catalog.save_spec("default", parse_spec(api_action("inside", "http://10.1.2.3/secret")))
+    with caplog.at_level(logging.INFO, logger="guru_mcp.refused"):
+        outcome = await app.runs.run("default", "inside", {}, USER, Trigger.TOOL_CALL)
+        asgi = http_asgi(build_server(app), app, host="127.0.0.1")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://127.0.0.1") as http:
+            for headers in ({}, {"Authorization": "Bearer gmcp_not-a-real-token-123"}):
+                assert (await http.post("/mcp", headers=headers, json={})).status_code == 401
+    assert outcome.record.status is RunStatus.DENIED
+    lines = [r for r in caplog.records if r.name == "guru_mcp.refused"]
+    assert [r.fields["refused"] for r in lines] == ["egress", "unauthorized", "unauthorized"]  # type: ignore[attr-defined]
+    assert outcome.record.id in lines[0].getMessage() and "10.1.2.3" in lines[0].getMessage()
+    assert "no bearer token" in lines[1].getMessage() and "unknown, revoked" in lines[2].getMessage()
+    assert all("gmcp_not-a-real-token" not in r.getMessage() for r in lines)

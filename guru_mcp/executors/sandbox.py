@@ -105,6 +105,10 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
+RUNNER_TIMEOUT_GRACE = 3.0
+"""Seconds past a job's timeout for the runner to report it (with the output so far) before the
+container is killed instead."""
+
 class SandboxExecutor:
     """Runs Python-code jobs in single-use Docker containers. Build it with `open_sandbox`."""
 
@@ -164,6 +168,14 @@ class SandboxExecutor:
                             "the sandbox container stopped before it could start the run"
                         ) from None
                     continue
+                except (DockerException, OSError) as exc:
+                    # The engine's API failed mid-run (dockerd stopped or restarted): say so.
+                    with anyio.CancelScope(shield=True):
+                        await self._destroy(box)
+                    raise RunFailure(
+                        f"the Docker engine went away during the run ({type(exc).__name__}); its result is "
+                        "lost: check that the engine runs (scripts/ensure-docker.sh), then retry"
+                    ) from exc
                 except BaseException:
                     # Cancelled (or broken): the container is killed and removed before we go on.
                     with anyio.CancelScope(shield=True):
@@ -397,13 +409,14 @@ class SandboxExecutor:
             "code": config.code,
             "env": job.environment(),
             "max_output": self.settings.sandbox_output_limit,
+            "timeout": job.timeout,  # the runner stops the code then and reports its output so far
         }
         payload = json.dumps(job_line).encode() + b"\n"
         if box.proxy is not None:
             scoped = {n: (job.secrets[n], hosts) for n, hosts in job.secret_hosts.items() if n in job.secrets}
             box.proxy.arm(config.allowed_hosts, secrets=scoped)
         exchange: Exchange | None = None
-        with anyio.move_on_after(job.timeout) as deadline:
+        with anyio.move_on_after(job.timeout + RUNNER_TIMEOUT_GRACE) as deadline:
             try:
                 await box.send(payload)
             except OSError:
@@ -442,14 +455,19 @@ class SandboxExecutor:
                 RunStatus.ERROR, "the sandbox returned a malformed result", hosts=hosts, refused=refused
             )
         oom_killed = needs_oom_check(result) and await self._oom_killed(box)
-        return from_runner(
+        outcome = from_runner(
             result,
             hosts=hosts,
             refused=refused,
             output_limit=self.settings.sandbox_output_limit,
             memory_limit=self.settings.sandbox_memory,
             oom_killed=oom_killed,
+            timeout=job.timeout,
         )
+        if outcome.status is RunStatus.TIMEOUT:  # the runner interrupted the code; the box goes now
+            with anyio.CancelScope(shield=True):
+                await self._destroy(box)
+        return outcome
 
     async def _oom_killed(self, box: Sandbox) -> bool:
         """Whether the kernel's OOM killer hit a process of this container (e.g. a subprocess)."""

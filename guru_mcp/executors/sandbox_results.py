@@ -52,6 +52,7 @@ def from_runner(
     output_limit: int,
     memory_limit: str,
     oom_killed: bool = False,
+    timeout: float | None = None,
 ) -> ExecResult:
     """The `ExecResult` for the runner's result line (see sandbox/runner.py for its fields)."""
     stdout = str(result.get("stdout", ""))
@@ -73,6 +74,13 @@ def from_runner(
     if exit_code == 0 and result.get("error_kind") is None:
         return ExecResult(
             status=RunStatus.OK, text=stdout + note, data=data, truncated=truncated, hosts=hosts
+        )
+    if result.get("error_kind") == "timeout":
+        message = f"timed out after {timeout or 0:g} s; the sandbox was stopped and removed"
+        text = message + (f"\n\nOutput before the timeout:\n{stdout}" if stdout else "") + "\n[truncated by the timeout]"
+        data["truncated"] = True
+        return ExecResult(
+            status=RunStatus.TIMEOUT, text=text, error=message, data=data, truncated=True, hosts=hosts
         )
     if result.get("error_kind") == "memory" or oom_killed:
         message = memory_message(memory_limit)

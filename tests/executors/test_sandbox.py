@@ -303,6 +303,39 @@ async def test_an_endless_loop_stops_at_the_timeout_and_its_container_is_gone(
 
 
 @pytest.mark.docker
+async def test_a_timeout_keeps_the_output_printed_before_it(
+    sandbox_image: str, tmp_path: Path, docker_api: APIClient
+):
+    code = "import time\nprint('step 1 done', flush=True)\nprint('step 2 started')\ntime.sleep(60)\n"
+    async with sandbox(sandbox_image, tmp_path) as executor:
+        result = await executor.execute(make_job(code, timeout=1.5))
+        left = await anyio.to_thread.run_sync(containers_of, docker_api, executor)
+    assert result.status is RunStatus.TIMEOUT and result.truncated
+    assert result.error == "timed out after 1.5 s; the sandbox was stopped and removed"
+    assert "step 1 done\nstep 2 started" in result.text and "[truncated by the timeout]" in result.text
+    assert result.data["output"] == "step 1 done\nstep 2 started\n" and result.data["truncated"] is True
+    assert left == []
+
+
+@pytest.mark.docker
+async def test_an_engine_lost_mid_run_is_named_as_such(sandbox_image: str, tmp_path: Path, monkeypatch):
+    """The engine's API fails while the run is going (as when dockerd stops): the run fails saying
+    the engine went away, not with an internal error."""
+    import requests
+
+    from guru_mcp.errors import RunFailure
+    from guru_mcp.executors.container import Sandbox
+
+    def engine_gone(self, api):  # the seam: the engine call made after the stream ended
+        raise requests.exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2))")
+
+    async with sandbox(sandbox_image, tmp_path) as executor:
+        monkeypatch.setattr(Sandbox, "state_blocking", engine_gone)
+        with pytest.raises(RunFailure, match="the Docker engine went away during the run"):
+            await executor.execute(make_job("import os\nos._exit(3)\n"))
+
+
+@pytest.mark.docker
 async def test_an_output_flood_is_truncated(sandbox_image: str, tmp_path: Path):
     code = "import sys\nfor _ in range(2000):\n    sys.stdout.write('x' * 10_000)\nprint('the end')\n"
     async with sandbox(sandbox_image, tmp_path, sandbox_output_limit=4096) as executor:
