@@ -8,7 +8,6 @@ imported inside commands, so `--help` stays fast.
 from __future__ import annotations
 
 import getpass
-import json
 import secrets as pyrandom
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from guru_mcp import cli_actions, render
+from guru_mcp import cli_actions, cli_config, render
 from guru_mcp.cli_support import EXIT_CODES_HELP, REFUSED, UNAVAILABLE, call, echo_json, fail
 from guru_mcp.cli_support import run as _run
 from guru_mcp.cli_support import settings as _settings
@@ -56,13 +55,17 @@ def _new_token() -> str:
 @click.option("--email", default="", help="Email of the admin (becomes GURUBASE_USER_EMAIL).")
 @click.option("--name", default="", help="Display name of the admin.")
 def init(email: str, name: str) -> None:
-    """Create the state directory, the secret key file (mode 0600), the database and an admin token."""
+    """Create the state directory, config.toml, the secret key file (mode 0600), the database and an admin token."""
+    from guru_mcp.config_file import write_initial
+
     settings = _settings()
 
     async def work() -> str:
         from guru_mcp.app import load_keyring, open_store
 
         settings.home.mkdir(parents=True, exist_ok=True)
+        if write_initial(settings.config_file):
+            click.echo(f"Configuration: {settings.config_file} (guru-mcp config show / config set)", err=True)
         load_keyring(settings, create=True)
         store = await open_store(settings)
         token = _new_token()
@@ -92,6 +95,7 @@ def tokens() -> None:
 def tokens_create(admin: bool, label: str, email: str, name: str, groups: str, guru: str | None) -> None:
     """Create a token and print it once."""
     settings = _settings()
+    slug = guru or settings.default_guru
 
     async def work() -> str:
         from guru_mcp.app import open_store
@@ -99,12 +103,25 @@ def tokens_create(admin: bool, label: str, email: str, name: str, groups: str, g
         store = await open_store(settings)
         token = _new_token()
         await store.create_token(
-            token, guru=guru or settings.default_guru, label=label, is_admin=admin, email=email, name=name,
-            groups=groups,
+            token, guru=slug, label=label, is_admin=admin, email=email, name=name, groups=groups,
         )
         return token
 
-    click.echo(_run(work))
+    token = _run(work)
+    click.echo(token_summary(slug, admin=admin, email=email, name=name, groups=groups, label=label), err=True)
+    click.echo(token)
+
+
+def token_summary(guru: str, *, admin: bool, email: str, name: str, groups: str, label: str) -> str:
+    """One line saying for whom a token was made and what it may do."""
+    who = " ".join(part for part in (name, f"<{email}>" if email else "") if part) or "no user identity"
+    group_list = ", ".join(g.strip() for g in groups.split(",") if g.strip()) or "Everyone"
+    rights = "admin: the action tools and the admin_* tools" if admin else "the action tools only (no admin tools)"
+    labelled = f", label {label!r}" if label else ""
+    return render.clean(
+        f"Token for {who} (groups: {group_list}) on guru {guru!r}{labelled}; may use {rights}. "
+        "Shown once: send it as `Authorization: Bearer <token>`."
+    )
 
 
 @main.command()
@@ -213,7 +230,7 @@ def actions_export(names: tuple[str, ...], output: Path | None, guru: str | None
     text = render.to_json(data) + "\n"
     if output:
         output.write_text(text)
-        click.echo(f"exported {len(data)} actions to {output}", err=True)
+        click.echo(f"exported {len(data)} action{'' if len(data) == 1 else 's'} to {output}", err=True)
     else:
         click.echo(text, nl=False)
 
@@ -363,8 +380,9 @@ for _command in cli_actions.SCHEDULE_COMMANDS:
 
 
 @schedules.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the schedules as JSON.")
 @click.option("--guru", default=None)
-def schedules_list(guru: str | None) -> None:
+def schedules_list(as_json: bool, guru: str | None) -> None:
     """List schedules with their next fire times and last run status."""
     from guru_mcp.tools.admin_schedules import list_schedules
 
@@ -372,10 +390,20 @@ def schedules_list(guru: str | None) -> None:
         return await list_schedules(app, guru or app.settings.default_guru)
 
     rows = _with_app(work)
+    if as_json:
+        echo_json(rows)
+        return
     if not rows:
         click.echo("no schedules")
-    for row in rows:
-        click.echo(json.dumps(row, default=str))
+        return
+    shown = [{**r, "next": (r.get("next_fire_local") or "")[:19].replace("T", " ") or None,
+              "last": (f"{r['last_run']['status']} at {str(r['last_run']['started_at'])[:19].replace('T', ' ')}"
+                       if r.get("last_run") else None)} for r in rows]
+    click.echo(render.table(shown, [("action", "ACTION"), ("cron", "CRON"), ("timezone", "TIMEZONE"),
+                                    ("state", "STATE"), ("next", "NEXT FIRE (local)"), ("last", "LAST RUN")]))
+
+
+main.add_command(cli_config.config)
 
 
 if __name__ == "__main__":

@@ -139,16 +139,13 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def settings() -> Settings:
-    from guru_mcp.settings import Settings
+    """The settings of every command and transport: the environment over the home's config.toml."""
+    from guru_mcp.config_file import load_settings
 
     try:
-        return Settings()
-    except Exception as exc:  # pydantic's ValidationError: a bad GURU_MCP_* variable
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            where = "; ".join(f"GURU_MCP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in errors())
-            fail(f"bad setting: {where}", UNAVAILABLE)
-        raise
+        return load_settings()
+    except ConfigError as exc:  # a bad GURU_MCP_* variable or config.toml entry, named with its source
+        fail(str(exc), UNAVAILABLE)
 
 
 def with_app(work: Callable[[App], Awaitable[T]]) -> T:

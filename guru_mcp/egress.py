@@ -168,19 +168,38 @@ class EgressPolicy:
             if reason is None or self._address_allowed(ip):
                 allowed.append(addr)
             elif literal is not None or len(infos) == 1:
-                raise EgressDenied(
-                    f"egress refused: {host} is {reason} ({addr}); an operator can allow it with "
-                    "GURU_MCP_EGRESS_ALLOW"
-                )
+                raise EgressDenied(f"egress refused: {host} is {reason} ({addr}); {how_to_allow(host)}", host)
             else:
                 # A name resolving to a mix of public and private addresses is refused whole.
                 raise EgressDenied(
-                    f"egress refused: {host} resolves to {addr}, {reason}; an operator can allow it with "
-                    "GURU_MCP_EGRESS_ALLOW"
+                    f"egress refused: {host} resolves to {addr}, {reason}; {how_to_allow(host)}", host
                 )
         if not allowed:
             raise EgressDenied(f"egress refused: {host} has no address")
         return allowed
+
+
+def how_to_allow(host: str) -> str:
+    """What an operator does to let actions reach `host` although it is private or loopback."""
+    return (
+        f"an operator can allow it with `guru-mcp config set egress_allow {host}` "
+        "(or GURU_MCP_EGRESS_ALLOW) and a restart"
+    )
+
+
+def refusal_line(host: str, *, by_action: bool = False, by_secret: bool = False) -> str:
+    """The one line a run's error text carries for each host it was refused."""
+    if by_action:
+        return f"egress to {host} refused by policy (allow it with config.allowed_hosts of this action)"
+    if by_secret:
+        return (
+            f"egress to {host} refused by policy (the request carries a secret limited to other hosts; "
+            "allow it by adding the host to that secret's hosts)"
+        )
+    return (
+        f"egress to {host} refused by policy (allow it with `guru-mcp config set egress_allow {host}` "
+        "or GURU_MCP_EGRESS_ALLOW, then restart the server)"
+    )
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):

@@ -105,10 +105,11 @@ class RunFailure(GuruError):
 
 
 class EgressDenied(RunFailure):
-    """An outbound connection was refused by the egress policy."""
+    """An outbound connection was refused by the egress policy. `host` is the host refused, if any."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, host: str = "") -> None:
         super().__init__(message, status="denied")
+        self.host = host
 
 
 class SandboxUnavailable(RunFailure):

@@ -470,6 +470,8 @@ class ExecResult(BaseModel):
     truncated: bool = False
     hosts: list[str] = Field(default_factory=list)
     """Hosts the run contacted (API-call target, sandbox egress)."""
+    hosts_refused: list[str] = Field(default_factory=list)
+    """Hosts the run tried to reach and the egress policy refused."""
 
 
 class RunRecord(BaseModel):
@@ -486,6 +488,7 @@ class RunRecord(BaseModel):
     truncated: bool = False
     error: str = ""
     hosts: list[str] = Field(default_factory=list)
+    hosts_refused: list[str] = Field(default_factory=list)
     schedule_id: int | None = None
     due_at: datetime | None = None
     started_at: datetime

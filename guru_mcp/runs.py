@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from guru_mcp.catalog import ActionEntry, Catalog
-from guru_mcp.errors import Busy, NotFound, RunFailure, ShuttingDown, ToolError
+from guru_mcp.errors import Busy, EgressDenied, NotFound, RunFailure, ShuttingDown, ToolError
 from guru_mcp.executors import Executor
 from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
 from guru_mcp.logs import first_line, log_refusal, log_run
@@ -211,6 +211,10 @@ class RunService:
                 result = _failed(RunStatus.CANCELLED, SHUT_DOWN)
         except TimeoutError:
             result = _failed(RunStatus.TIMEOUT, f"{spec.name} timed out after {timeout:g} s")
+        except EgressDenied as exc:
+            result = _failed(RunStatus.DENIED, str(exc))
+            if exc.host:
+                result.hosts_refused = [exc.host]
         except RunFailure as exc:
             result = _failed(RunStatus(exc.status), str(exc))
         except anyio.get_cancelled_exc_class():
@@ -227,6 +231,7 @@ class RunService:
             error=masker.text(result.error),
             truncated=result.truncated,
             hosts=masker.data(list(result.hosts)),
+            hosts_refused=masker.data(list(result.hosts_refused)),
         )
         with anyio.CancelScope(shield=True):
             await self._finish(record, result, started, masker)
@@ -242,6 +247,7 @@ class RunService:
         # Every stored field is masked here, before storage, so each reader (CLI, admin tools, the web
         # console, exports) gets masked data without masking of its own. A secret may be the host.
         record.hosts = masker.data(list(result.hosts))
+        record.hosts_refused = masker.data(list(result.hosts_refused))
         record.ended_at = datetime.now(UTC)
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         await self.store.finish_run(
@@ -253,16 +259,21 @@ class RunService:
             hosts=record.hosts,
             ended_at=record.ended_at,
             duration_ms=record.duration_ms,
+            hosts_refused=record.hosts_refused,
         )
         log_run(record)
-        refused = list((result.data or {}).get("refused_hosts") or [])
-        if refused or record.error.startswith("egress refused"):
+        # One line per refused host (masked like the record), or the error's first line when the
+        # refusal named no host (a name that did not resolve).
+        where = f"run {record.id} of {record.guru}/{record.action_name}"
+        for host in record.hosts_refused:
             log_refusal(
-                "egress",
-                f"run {record.id} of {record.action_name}: {first_line(record.error) or 'refused ' + ', '.join(refused)}",
-                run_id=record.id,
-                action=record.action_name,
-                hosts=refused,
+                "egress", f"{where}: egress to {host} refused by policy",
+                run_id=record.id, guru=record.guru, action=record.action_name, host=host,
+            )
+        if not record.hosts_refused and record.error.startswith("egress refused"):
+            log_refusal(
+                "egress", f"{where}: {first_line(record.error)}",
+                run_id=record.id, guru=record.guru, action=record.action_name,
             )
 
     async def _record_whole(self, record: RunRecord, result: ExecResult) -> None:

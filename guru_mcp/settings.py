@@ -1,15 +1,31 @@
-"""Settings: one object, read from `GURU_MCP_*` environment variables, built in the CLI and passed down.
+"""Settings: one object, built once in the CLI and passed down.
 
-Nothing below this module reads the environment; tests build `Settings(...)` directly.
+Sources, strongest first: `GURU_MCP_*` environment variables, then `config.toml` in the home
+directory (see `guru_mcp.config_file`, which loads both and says where each value came from), then
+the defaults below. Nothing below the CLI reads the environment; tests build `Settings(...)` directly
+(which reads no file).
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "config.toml"
+config_file_var: ContextVar[Path | None] = ContextVar("guru_mcp_config_file", default=None)
+"""Set by `config_file.load_settings` while it builds settings: then the environment arrives as init
+values (read from the mapping it was given) and this file is read beneath them. Unset: a plain
+`Settings()` reads the process environment and no file."""
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -92,6 +108,20 @@ class Settings(BaseSettings):
     catalog_poll_interval: float = Field(default=2.0, gt=0)
     """Seconds between checks for catalog changes made by other processes (CLI, replicas)."""
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_file_var.get()
+        if path is None:
+            return (init_settings, env_settings)
+        return (init_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
     _split = field_validator(
         "egress_allow", "sandbox_preimport", "stdio_user_groups", "old_secret_keys", mode="before"
     )(_split_commas)
@@ -103,3 +133,7 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.home / "secret.key"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / CONFIG_FILE_NAME

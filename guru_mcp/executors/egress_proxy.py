@@ -29,7 +29,7 @@ import anyio
 from anyio.abc import ByteStream, SocketStream, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from guru_mcp.egress import EgressPolicy, host_allowed
+from guru_mcp.egress import EgressPolicy, host_allowed, refusal_line
 from guru_mcp.errors import EgressDenied
 from guru_mcp.executors.unix_socket import UnixListener, UnixStream
 from guru_mcp.secrets import Masker
@@ -60,8 +60,8 @@ class EgressProxy:
         self.socket_path = socket_path
         self.hosts: list[str] = []
         """Hosts this run connected to, in first-contact order."""
-        self.refused: list[str] = []
-        """Hosts this run tried and was refused."""
+        self.refused: dict[str, str] = {}
+        """Hosts this run tried and was refused, in order, each with the line that says how to allow it."""
         self._armed = False
         self._allowed_hosts: tuple[str, ...] = ()
         self._scoped: list[tuple[str, Masker, tuple[str, ...]]] = []
@@ -196,18 +196,19 @@ class EgressProxy:
         if not self._armed:
             raise _Refused(403, "egress refused: no run is active in this sandbox")
         if self._allowed_hosts and not host_allowed(host, self._allowed_hosts):
-            self._note(self.refused, host)
+            self.refused.setdefault(host, refusal_line(host, by_action=True))
             allowed = ", ".join(self._allowed_hosts)
             raise _Refused(403, f"egress refused: {host} is not in this action's allowed hosts ({allowed})")
         try:
             self._check_scoped_secrets(host, method.upper() == "CONNECT", head, body)
         except _Refused:
-            self._note(self.refused, host)
+            self.refused.setdefault(host, refusal_line(host, by_secret=True))
             raise
         try:
             addresses = await self.policy.resolve(host, port)
         except EgressDenied as exc:
-            self._note(self.refused, host)
+            if exc.host:
+                self.refused.setdefault(host, refusal_line(host))
             raise _Refused(403, str(exc)) from None
         last: Exception | None = None
         for address in addresses:

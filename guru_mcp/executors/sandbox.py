@@ -423,7 +423,7 @@ class SandboxExecutor:
                 raise _Undelivered from None
             exchange = await box.receive_result()
         hosts = list(box.proxy.hosts) if box.proxy is not None else []
-        refused = list(box.proxy.refused) if box.proxy is not None else []
+        refused = dict(box.proxy.refused) if box.proxy is not None else {}
         if deadline.cancelled_caught or exchange is None:
             with anyio.CancelScope(shield=True):
                 await self._destroy(box)

@@ -8,6 +8,7 @@ masked by the caller, not here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from guru_mcp.models import ExecResult, RunStatus
@@ -25,7 +26,12 @@ def memory_message(limit: str) -> str:
     return f"memory limit ({limit}) exceeded"
 
 
-def failure(status: RunStatus, message: str, *, hosts: list[str], refused: list[str]) -> ExecResult:
+def _with_refusals(message: str, refused: Mapping[str, str]) -> str:
+    """A message followed by one line per host the egress policy refused."""
+    return "\n".join([message, *refused.values()]) if refused else message
+
+
+def failure(status: RunStatus, message: str, *, hosts: list[str], refused: Mapping[str, str]) -> ExecResult:
     """A run that produced no result of its own (timeout, killed, crashed)."""
     data: dict[str, Any] = {
         "success": False,
@@ -35,8 +41,11 @@ def failure(status: RunStatus, message: str, *, hosts: list[str], refused: list[
         "stderr": "",
     }
     if refused:
-        data["refused_hosts"] = refused
-    return ExecResult(status=status, text=message, error=message, data=data, hosts=hosts)
+        data["refused_hosts"] = list(refused)
+    message = _with_refusals(message, refused)
+    return ExecResult(
+        status=status, text=message, error=message, data=data, hosts=hosts, hosts_refused=list(refused)
+    )
 
 
 def needs_oom_check(result: dict[str, Any]) -> bool:
@@ -48,7 +57,7 @@ def from_runner(
     result: dict[str, Any],
     *,
     hosts: list[str],
-    refused: list[str],
+    refused: Mapping[str, str],
     output_limit: int,
     memory_limit: str,
     oom_killed: bool = False,
@@ -69,11 +78,13 @@ def from_runner(
     if result.get("stderr_truncated"):
         data["stderr_truncated"] = True
     if refused:
-        data["refused_hosts"] = refused
+        data["refused_hosts"] = list(refused)
     note = f"\n[output truncated at {output_limit} bytes]" if truncated else ""
     if exit_code == 0 and result.get("error_kind") is None:
+        refusals = "".join(f"\n[{line}]" for line in refused.values())
         return ExecResult(
-            status=RunStatus.OK, text=stdout + note, data=data, truncated=truncated, hosts=hosts
+            status=RunStatus.OK, text=stdout + note + refusals, data=data, truncated=truncated, hosts=hosts,
+            hosts_refused=list(refused),
         )
     if result.get("error_kind") == "timeout":
         message = f"timed out after {timeout or 0:g} s; the sandbox was stopped and removed"
@@ -87,7 +98,9 @@ def from_runner(
     else:
         stderr_tail = tail(stderr)
         message = f"the script exited with code {exit_code}" + (f":\n{stderr_tail}" if stderr_tail else "")
+    message = _with_refusals(message, refused)
     text = message + (f"\n\nOutput before the failure:\n{stdout}{note}" if stdout else "")
     return ExecResult(
-        status=RunStatus.ERROR, text=text, error=message, data=data, truncated=truncated, hosts=hosts
+        status=RunStatus.ERROR, text=text, error=message, data=data, truncated=truncated, hosts=hosts,
+        hosts_refused=list(refused),
     )

@@ -415,6 +415,7 @@ class Store:
             truncated=row.truncated,
             error=row.error,
             hosts=json.loads(row.hosts),
+            hosts_refused=json.loads(row.hosts_refused or "[]"),
             schedule_id=row.schedule_id,
             due_at=aware(row.due_at),
             started_at=aware(row.started_at),  # type: ignore[arg-type]
@@ -445,6 +446,7 @@ class Store:
                 "truncated": record.truncated,
                 "error": record.error,
                 "hosts": json.dumps(record.hosts),
+                "hosts_refused": json.dumps(record.hosts_refused),
                 "schedule_id": record.schedule_id,
                 "due_at": record.due_at,
                 "started_at": record.started_at,
@@ -475,6 +477,7 @@ class Store:
         hosts: list[str],
         ended_at: datetime,
         duration_ms: float,
+        hosts_refused: list[str] | None = None,
     ) -> None:
         def work() -> None:
             values = {
@@ -484,6 +487,7 @@ class Store:
                 "truncated": truncated,
                 "error": error,
                 "hosts": json.dumps(hosts),
+                "hosts_refused": json.dumps(hosts_refused or []),
                 "ended_at": ended_at,
                 "duration_ms": duration_ms,
             }

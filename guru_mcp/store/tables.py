@@ -97,6 +97,8 @@ class RunRow(SQLModel, table=True):
     truncated: bool = False
     error: str = Field(default="", sa_type=sa.Text)
     hosts: str = Field(default="[]", sa_type=sa.Text)
+    hosts_refused: str = Field(default="[]", sa_type=sa.Text)
+    """Hosts the run tried to reach and the egress policy refused (JSON list)."""
     schedule_id: int | None = Field(default=None, index=True)
     due_at: datetime | None = None
     started_at: datetime = Field(default_factory=utcnow, index=True)

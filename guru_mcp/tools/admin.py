@@ -183,6 +183,7 @@ async def _run(app: App, caller: Caller, args: RunArgs, trigger: Trigger) -> Any
         "output": outcome.result.text,
         "error": outcome.result.error or None,
         "hosts": outcome.result.hosts,
+        "hosts_refused": outcome.result.hosts_refused,
     }
 
 

@@ -125,7 +125,7 @@ async def test_a_private_address_is_refused_with_a_403_that_says_why(tmp_path, o
         )
     assert response.startswith(b"HTTP/1.1 403 Forbidden")
     assert b"egress refused: 127.0.0.1 is a loopback address" in response
-    assert server.hosts == [] and server.refused == ["127.0.0.1"]
+    assert server.hosts == [] and list(server.refused) == ["127.0.0.1"]
     assert seen == []
 
 

@@ -22,7 +22,7 @@ def runner_result(**overrides):
 
 def convert(result, **kw):
     return from_runner(
-        result, hosts=kw.pop("hosts", []), refused=[], output_limit=1024, memory_limit="512m", **kw
+        result, hosts=kw.pop("hosts", []), refused={}, output_limit=1024, memory_limit="512m", **kw
     )
 
 
