@@ -21,36 +21,17 @@ from guru_mcp.cron import validate_schedule
 from guru_mcp.errors import FieldError, NotFound, ValidationFailed
 from guru_mcp.lint import lint_python
 from guru_mcp.models import BUILTIN_VARIABLES, ActionSpec, ActionType, ApiCallConfig, PythonCodeConfig, StoredAction
+from guru_mcp.save_checks import check_python_reads, env_reads, missing_secret_hint, unknown_placeholder
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
 from guru_mcp.templating import placeholders
 
 log = logging.getLogger(__name__)
 
-_ENV_READERS = {("os", "getenv"), ("environ", "get"), ("os.environ", "get")}
-
-
 def env_names_read(code: str) -> set[str]:
     """Names a script reads from the environment with a literal: `os.environ['X']`, `.get('X')`,
     `os.getenv('X')`. Used to hand a Python action only the secrets it reads."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            func = node.func
-            if isinstance(func, ast.Attribute) and isinstance(node.args[0].value, str):
-                owner = ast.unparse(func.value).split(".")[-1] if isinstance(func.value, ast.expr) else ""
-                if (owner, func.attr) in _ENV_READERS or (ast.unparse(func.value), func.attr) in _ENV_READERS:
-                    names.add(node.args[0].value)
-            elif isinstance(func, ast.Name) and func.id == "getenv" and isinstance(node.args[0].value, str):
-                names.add(node.args[0].value)
-        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
-            if isinstance(node.slice.value, str) and ast.unparse(node.value).endswith("environ"):
-                names.add(node.slice.value)
-    return names
+    return {read.name for read in env_reads(code)}
 
 
 def secret_candidates(spec: ActionSpec) -> frozenset[str]:
@@ -184,16 +165,17 @@ class Catalog:
         for name in sorted(params & secrets):
             errors.append(FieldError("parameters", f"parameter {name!r} has the same name as a secret"))
         missing: set[str] = set()
+        known = params | set(BUILTIN_VARIABLES) | secrets
         if isinstance(spec.config, ApiCallConfig):
             for where, name in placeholders(spec.config):
-                if name in params or name in BUILTIN_VARIABLES or name in secrets:
+                if name in known:
                     continue
                 if name.isupper():
+                    if name not in missing and (hint := missing_secret_hint(name, where, known)):
+                        warnings.append(hint)
                     missing.add(name)
                 else:
-                    errors.append(
-                        FieldError(where, f"{{{name}}} names no parameter, built-in variable or secret")
-                    )
+                    errors.append(FieldError(where, unknown_placeholder(name, where, known)))
         elif isinstance(spec.config, PythonCodeConfig):
             code = spec.config.code
             if len(code.encode()) > self.settings.max_code_bytes:
@@ -206,6 +188,14 @@ class Catalog:
                 for problem in lint_python(code):
                     errors.append(FieldError("config.code", problem))
             missing |= set(spec.secrets) - secrets
+            for name in sorted(set(spec.secrets) - secrets):
+                if hint := missing_secret_hint(name, "secrets", known):
+                    warnings.append(hint)
+            findings = check_python_reads(
+                code, params=params, builtins=BUILTIN_VARIABLES, declared=set(spec.secrets), existing=secrets
+            )
+            errors.extend(FieldError("config.code", problem) for problem in findings.errors)
+            warnings.extend(findings.warnings)
             unread = set(spec.secrets) - env_names_read(code)
             if unread:
                 warnings.append(f"secrets listed but never read with a literal name: {', '.join(sorted(unread))}")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -15,15 +16,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from guru_mcp.errors import FieldError, ValidationFailed
+from guru_mcp.save_checks import secret_name_problem
 
 BUILTIN_VARIABLES = ("GURUBASE_USER_EMAIL", "GURUBASE_USER_NAME", "GURUBASE_USER_GROUPS", "GURUBASE_GURU_SLUG")
 # Name patterns are applied with `fullmatch` only: `$` would also match before a trailing newline.
 ACTION_NAME_RE = re.compile(r"[a-z0-9_]{1,64}")
 PARAM_NAME_RE = re.compile(r"[A-Za-z_]{1,64}")
-SECRET_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 HEADER_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+ARGS_JSON_VARIABLE = "GURU_ARGS_JSON"
+"""The environment variable holding a Python action's arguments as typed JSON (sandbox/guru.py reads it)."""
 MIN_SECRET_LENGTH = 8
 """Shorter values could not be masked meaningfully (they would blot out ordinary words)."""
 
@@ -181,8 +184,6 @@ class ApiCallConfig(BaseModel):
     @classmethod
     def _body_from_text(cls, value: Any) -> Any:
         if isinstance(value, str):
-            import json
-
             if not value.strip():
                 return None
             try:
@@ -270,8 +271,9 @@ class ActionSpec(BaseModel):
     @classmethod
     def _check_secrets(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not SECRET_NAME_RE.fullmatch(name):
-                raise ValueError(f"{name!r} is not a valid secret name")
+            problem = secret_name_problem(name)
+            if problem:
+                raise ValueError(problem)
             if name in BUILTIN_VARIABLES:
                 raise ValueError(f"{name} is a reserved built-in variable name")
         return sorted(set(value))
@@ -442,17 +444,23 @@ class Job(BaseModel):
     timeout: float
 
     def environment(self) -> dict[str, str]:
-        """Environment variables for a Python action: arguments given (or defaulted), the built-in
-        variables, and the action's secrets. Optional parameters with no value are left unset, so
-        `os.environ.get(name, fallback)` works as scripts written for Gurubase expect."""
+        """Environment variables for a Python action: arguments given (or defaulted) as text (see
+        `env_text`), the built-in variables, the action's secrets, and `GURU_ARGS_JSON`: the
+        arguments typed, as JSON (what the sandbox's `guru.args()` reads). Optional parameters with no
+        value are left unset, so `os.environ.get(name, fallback)` works as scripts written for
+        Gurubase expect."""
         env = {name: env_text(value) for name, value in self.arguments.items() if value is not None}
         env.update(self.builtins)
         env.update(self.secrets)
+        typed = {name: value for name, value in self.arguments.items() if value is not None}
+        env[ARGS_JSON_VARIABLE] = json.dumps(typed, ensure_ascii=False)
         return env
 
 
 def env_text(value: Any) -> str:
-    """How a typed argument is written into text (environment variables, URL and header placeholders)."""
+    """How a typed argument is written into text (environment variables, URL and header placeholders):
+    a boolean as `true`/`false`, a whole number without a decimal point (`3`, also for 3.0), any other
+    number as Python writes it (`2.5`), a string as it is."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

@@ -7,9 +7,10 @@ The image comes in two layers so that the in-container runner can change cheaply
   ``sandbox/requirements.txt`` and ``sandbox/build_offline.sh``. It is built either from the
   Dockerfile (hosts that reach a registry) or offline from debootstrap + PyPI wheels + ``docker
   import`` (hosts that reach none);
-- the TOP image ``guru-mcp-sandbox:<tag>`` adds ``sandbox/runner.py`` as ``/opt/guru/runner.py``
-  (byte-compiled) on top of the base with a tiny generated Dockerfile. Its tag hashes the base tag
-  and the runner's bytes.
+- the TOP image ``guru-mcp-sandbox:<tag>`` adds ``sandbox/runner.py`` as ``/opt/guru/runner.py`` and
+  the actions' helper module ``sandbox/guru.py`` beside it (``import guru``; the runner's directory is
+  on ``sys.path``), byte-compiled, on top of the base with a tiny generated Dockerfile. Its tag hashes
+  the base tag and the bytes of both files.
 
 An image whose inputs did not change is never rebuilt (unless forced). Nothing here runs at import
 time; the module needs only the standard library and the ``docker`` SDK.
@@ -59,6 +60,8 @@ BASE_IMAGE = "guru-mcp-sandbox-base"
 IMAGE = "guru-mcp-sandbox"
 RUNNER_PATH = "/opt/guru/runner.py"
 """Where the runner lives inside the image."""
+HELPER_NAME = "guru.py"
+"""The helper module for actions' code (`guru.args()`), copied beside the runner."""
 
 BASE_INPUTS = ("Dockerfile", "requirements.txt", "build_offline.sh")
 """Files of ``sandbox/`` whose bytes decide the base tag."""
@@ -123,9 +126,12 @@ def base_tag(directory: Path | None = None) -> str:
     return _digest(parts)
 
 
-def top_tag(base: str, runner: bytes) -> str:
-    """The top image's tag: 12 hex digits of SHA-256 over the base tag and the runner's bytes."""
-    return _digest({"base": base.encode(), "runner.py": runner})
+def top_tag(base: str, runner: bytes, helper: bytes = b"") -> str:
+    """The top image's tag: 12 hex digits of SHA-256 over the base tag, the runner's and the helper's bytes."""
+    parts = {"base": base.encode(), "runner.py": runner}
+    if helper:
+        parts[HELPER_NAME] = helper
+    return _digest(parts)
 
 
 def _runner_bytes(directory: Path) -> bytes:
@@ -133,6 +139,13 @@ def _runner_bytes(directory: Path) -> bytes:
         return (directory / "runner.py").read_bytes()
     except FileNotFoundError as exc:
         raise SandboxImageError(f"sandbox runner missing: {directory / 'runner.py'}") from exc
+
+
+def _helper_bytes(directory: Path) -> bytes:
+    try:
+        return (directory / HELPER_NAME).read_bytes()
+    except FileNotFoundError as exc:
+        raise SandboxImageError(f"sandbox helper module missing: {directory / HELPER_NAME}") from exc
 
 
 def expected_base_ref() -> str:
@@ -147,7 +160,7 @@ def expected_tag() -> str:
         SandboxImageError: an input file (or ``sandbox/runner.py``) is missing.
     """
     directory = sandbox_dir()
-    return f"{IMAGE}:{top_tag(base_tag(directory), _runner_bytes(directory))}"
+    return f"{IMAGE}:{top_tag(base_tag(directory), _runner_bytes(directory), _helper_bytes(directory))}"
 
 
 def _has_image(client: docker.DockerClient, ref: str) -> bool:
@@ -284,14 +297,16 @@ def _build_base_offline(directory: Path, ref: str, progress: Callable[[str], Non
         raise SandboxImageError(f"offline sandbox build failed (exit {code}): " + " | ".join(tail[-5:]))
 
 
-def _top_context(base_ref: str, base: str, top: str, runner: bytes) -> io.BytesIO:
+def _top_context(base_ref: str, base: str, top: str, runner: bytes, helper: bytes) -> io.BytesIO:
+    helper_path = f"{Path(RUNNER_PATH).parent}/{HELPER_NAME}"
     dockerfile = "\n".join(
         [
             f"FROM {base_ref}",
             "USER 0",
             f"COPY runner.py {RUNNER_PATH}",
+            f"COPY {HELPER_NAME} {helper_path}",
             (
-                f"RUN chmod 0644 {RUNNER_PATH} && "
+                f"RUN chmod 0644 {RUNNER_PATH} {helper_path} && "
                 f"python3 -m compileall -q --invalidation-mode unchecked-hash {Path(RUNNER_PATH).parent}"
             ),
             f"USER {SANDBOX_UID}",
@@ -302,7 +317,7 @@ def _top_context(base_ref: str, base: str, top: str, runner: bytes) -> io.BytesI
     ).encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile), ("runner.py", runner)):
+        for name, data in (("Dockerfile", dockerfile), ("runner.py", runner), (HELPER_NAME, helper)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
@@ -359,7 +374,8 @@ def build_image(
     directory = sandbox_dir()
     base = base_tag(directory)
     runner = _runner_bytes(directory)
-    top = top_tag(base, runner)
+    helper = _helper_bytes(directory)
+    top = top_tag(base, runner, helper)
     ref = f"{IMAGE}:{top}"
     try:
         client = docker.from_env(timeout=_BUILD_CLIENT_TIMEOUT)
@@ -373,7 +389,7 @@ def build_image(
             progress(f"{ref} is up to date")
             return ref
         with _build_lock(progress):
-            return _build_locked(client, directory, base, top, runner, force, offline, progress)
+            return _build_locked(client, directory, base, top, runner, helper, force, offline, progress)
     except docker.errors.DockerException as exc:
         raise SandboxImageError(f"sandbox image build failed: {exc}") from exc
     finally:
@@ -386,6 +402,7 @@ def _build_locked(
     base: str,
     top: str,
     runner: bytes,
+    helper: bytes,
     force: bool,
     offline: bool | None,
     progress: Callable[[str], None],
@@ -408,7 +425,7 @@ def _build_locked(
     _stream_build(
         client,
         progress,
-        fileobj=_top_context(base_ref, base, top, runner),
+        fileobj=_top_context(base_ref, base, top, runner, helper),
         custom_context=True,
         tag=ref,
         network_mode="none",

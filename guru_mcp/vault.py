@@ -7,7 +7,8 @@ from typing import Any
 from guru_mcp.catalog import Catalog
 from guru_mcp.egress import host_pattern
 from guru_mcp.errors import FieldError, ValidationFailed
-from guru_mcp.models import BUILTIN_VARIABLES, MIN_SECRET_LENGTH, SECRET_NAME_RE
+from guru_mcp.models import BUILTIN_VARIABLES, MIN_SECRET_LENGTH
+from guru_mcp.save_checks import secret_name_problem
 from guru_mcp.secrets import REGISTRY, Keyring, SecretRegistry
 from guru_mcp.store import Store
 
@@ -31,8 +32,9 @@ class Vault:
         are enabled (`enabled`). The value is taken as given (a caller reading it from stdin strips one
         trailing newline first). `hosts`: where the secret may be sent (None keeps a replaced secret's
         list; an empty list means any host)."""
-        if not SECRET_NAME_RE.fullmatch(name):
-            raise ValidationFailed(FieldError("name", "use letters, digits and underscores, starting with a letter"))
+        problem = secret_name_problem(name)
+        if problem:
+            raise ValidationFailed(FieldError("name", problem))
         if name in BUILTIN_VARIABLES:
             raise ValidationFailed(FieldError("name", f"{name} is a reserved built-in variable name"))
         check_secret_value(value)

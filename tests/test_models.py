@@ -60,13 +60,13 @@ def test_parameter_names_are_letters_and_underscores_and_unique():
 
 
 def test_a_name_used_as_parameter_and_secret_is_refused():
-    with pytest.raises(ValidationFailed, match="both as parameter and secret: token"):
+    with pytest.raises(ValidationFailed, match="both as parameter and secret: TOKEN"):
         parse_spec(
             {
                 "name": "p",
                 "action_type": "PYTHON_CODE",
-                "parameters": [{"name": "token"}],
-                "secrets": ["token"],
+                "parameters": [{"name": "TOKEN"}],
+                "secrets": ["TOKEN"],
                 "config": {"code": "print(1)"},
             }
         )

@@ -1,0 +1,138 @@
+"""Mistakes caught when an action is saved, each said with what to do: the secret naming rule, secrets
+a Python action reads without declaring them, and "did you mean ...?" for names that almost match.
+
+Pure functions over an action and the names that exist; `Catalog.check` calls them. The rule that a
+secret reaches an action at run time is not decided here (see `catalog.secret_candidates`).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+SECRET_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+SECRET_NAME_RULE = "secret names are upper case: letters A-Z, digits and _, not starting with a digit, at most 128"
+
+# Variables a container has on its own: reading them is not reading a secret.
+_PLATFORM_NAMES = frozenset({
+    "PATH", "HOME", "HOSTNAME", "USER", "LOGNAME", "SHELL", "PWD", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "MPLCONFIGDIR", "MPLBACKEND", "OMP_NUM_THREADS",
+})
+_PLATFORM_PREFIXES = ("PYTHON", "LC_", "GURU_", "SSL_", "REQUESTS_", "CURL_", "XDG_")
+
+
+def secret_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a secret's name (with the name it could be), or None."""
+    if SECRET_NAME_RE.fullmatch(name):
+        return None
+    fixed = re.sub(r"[^A-Z0-9_]", "_", name.upper())
+    fixed = ("_" + fixed if fixed[:1].isdigit() else fixed)[:128]
+    hint = f" (e.g. {fixed!r})" if fixed and SECRET_NAME_RE.fullmatch(fixed) else ""
+    return f"{name!r}: {SECRET_NAME_RULE}{hint}"
+
+
+def looks_like_secret(name: str) -> bool:
+    """An UPPER_CASE name that is not one of the container's own variables."""
+    return (
+        SECRET_NAME_RE.fullmatch(name) is not None
+        and name not in _PLATFORM_NAMES
+        and not name.startswith(_PLATFORM_PREFIXES)
+    )
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """` (did you mean X?)` for the nearest known name, or ``."""
+    close = difflib.get_close_matches(name, sorted(set(known) - {name}), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class EnvRead:
+    name: str
+    line: int
+    has_fallback: bool
+    """`os.environ.get('X', 'fallback')` / `os.getenv('X', ...)`: the code expects it may be absent."""
+
+
+_READER_CALLS = {("os", "getenv"), ("environ", "get")}
+
+
+def env_reads(code: str) -> list[EnvRead]:
+    """Every literal read of an environment variable: `os.environ['X']`, `os.environ.get('X'[, d])`,
+    `os.getenv('X'[, d])`, `getenv('X')`. Empty for code that does not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return []
+    reads: list[EnvRead] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            first = node.args[0].value
+            if not isinstance(first, str):
+                continue
+            func = node.func
+            fallback = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
+            if isinstance(func, ast.Attribute):
+                owner = ast.unparse(func.value)
+                if (owner.split(".")[-1], func.attr) in _READER_CALLS:
+                    reads.append(EnvRead(first, node.lineno, fallback))
+            elif isinstance(func, ast.Name) and func.id == "getenv":
+                reads.append(EnvRead(first, node.lineno, fallback))
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            if isinstance(node.slice.value, str) and ast.unparse(node.value).endswith("environ"):
+                reads.append(EnvRead(node.slice.value, node.lineno, False))
+    return sorted(reads, key=lambda r: (r.line, r.name))
+
+
+@dataclass
+class Findings:
+    errors: list[str]
+    warnings: list[str]
+
+
+def check_python_reads(
+    code: str, *, params: set[str], builtins: Iterable[str], declared: set[str], existing: set[str]
+) -> Findings:
+    """Secrets the code reads without declaring them: a warning when the secret exists (declare it),
+    an error when nothing of that name exists (unless the read has a fallback: then a warning)."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    given = params | set(builtins) | declared
+    known = given | existing
+    seen: set[str] = set()
+    for read in env_reads(code):
+        name = read.name
+        if name in seen or name in given or not looks_like_secret(name):
+            continue
+        seen.add(name)
+        hint = did_you_mean(name, known)
+        if name in existing:
+            warnings.append(f"line {read.line} reads the secret {name} without declaring it: add it to \"secrets\"")
+        elif read.has_fallback:
+            warnings.append(
+                f"line {read.line} reads {name}, which is no parameter, declared secret or built-in variable"
+                f"{hint}; it will always get its fallback"
+            )
+        else:
+            errors.append(
+                f"line {read.line} reads {name}, which is no parameter, declared secret or built-in variable, "
+                f"and no secret of that name exists{hint}; if it is a secret still to be set, list it in "
+                "\"secrets\" (the action is stored disabled until it is set)"
+            )
+    return Findings(errors, warnings)
+
+
+def unknown_placeholder(name: str, where: str, known: Iterable[str]) -> str:
+    """The error for a `{name}` that names nothing (a lower-case name cannot be a secret)."""
+    return f"{{{name}}} names no parameter, built-in variable or secret{did_you_mean(name, known)}"
+
+
+def missing_secret_hint(name: str, where: str, known: Iterable[str]) -> str | None:
+    """A warning for a secret that does not exist yet but nearly matches one that does, else None."""
+    hint = did_you_mean(name, known)
+    if not hint:
+        return None
+    return f"{where}: no secret {name} exists{hint}; the action stays disabled until a secret {name} is set"
