@@ -28,7 +28,7 @@ from guru_mcp.settings import CONFIG_FILE_NAME, Settings, config_file_var
 
 ENV_PREFIX = "GURU_MCP_"
 SECRET_FIELDS = frozenset({"secret_key", "old_secret_keys"})
-FILE_ONLY_NOT = frozenset({"home"})
+NOT_IN_FILE = frozenset({"home"})
 """Settings that cannot come from the file (the file lives in the home)."""
 
 INITIAL_TEXT = """\
@@ -80,9 +80,9 @@ def read_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    known = sorted(set(Settings.model_fields) - FILE_ONLY_NOT)
+    known = sorted(set(Settings.model_fields) - NOT_IN_FILE)
     for key in data:
-        if key in FILE_ONLY_NOT:
+        if key in NOT_IN_FILE:
             raise ConfigError(f"{path}: {key!r} cannot be set in the file that lives in it; set {env_var(key)}")
         if key not in Settings.model_fields:
             raise ConfigError(f"{path}: unknown setting {key!r}{_suggest(key, known)}")
@@ -171,8 +171,8 @@ def write_initial(path: Path) -> bool:
 
 def parse_value(name: str, raw: str) -> Any:
     """A command-line value as the TOML value it becomes: lists from commas, numbers and booleans typed."""
-    if name not in Settings.model_fields or name in FILE_ONLY_NOT:
-        known = sorted(set(Settings.model_fields) - FILE_ONLY_NOT)
+    if name not in Settings.model_fields or name in NOT_IN_FILE:
+        known = sorted(set(Settings.model_fields) - NOT_IN_FILE)
         raise ConfigError(f"unknown setting {name!r}{_suggest(name, known)}")
     if name in SECRET_FIELDS:
         raise ConfigError(f"{name} is a key: keep it in the key file or set {env_var(name)}, not in config.toml")

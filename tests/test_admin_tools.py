@@ -90,9 +90,9 @@ async def test_secret_values_never_come_back_and_deleting_one_disables_its_users
 @pytest.mark.anyio
 async def test_a_parameter_may_not_share_its_name_with_a_secret(app):
     async with connect(app, ADMIN) as client:
-        data(await client.call_tool("admin_secret_set", {"name": "city", "value": "12345678"}))
+        data(await client.call_tool("admin_secret_set", {"name": "CITY", "value": "12345678"}))
         result = await client.call_tool(
-            "admin_action_create", {"action": api_action("w", "https://w.example/{city}", parameters=[{"name": "city"}])}
+            "admin_action_create", {"action": api_action("w", "https://w.example/{CITY}", parameters=[{"name": "CITY"}])}
         )
     assert result.is_error and "same name as a secret" in result.content[0].text
 
