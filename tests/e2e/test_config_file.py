@@ -69,14 +69,14 @@ def test_mistakes_in_the_file_are_one_line_errors_naming_the_setting(bare_env, t
     path = tmp_path / "home" / "config.toml"
     path.write_text(path.read_text() + 'egress_alow = ["127.0.0.1"]\n')
     failed = cli(bare_env, "actions", "list", check=False)
-    assert failed.returncode == 1
+    assert failed.returncode == 6  # unavailable: the configuration
     assert failed.stderr.strip() == f"error: {path}: unknown setting 'egress_alow' (did you mean egress_allow?)"
     path.write_text('sandbox_egress = "open"\n')
     failed = cli(bare_env, "actions", "list", check=False)
-    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.returncode == 6 and "Traceback" not in failed.stderr
     assert failed.stderr.startswith(f"error: {path}, setting 'sandbox_egress': Input should be")
     refused = cli(bare_env, "config", "set", "sandbox_pol_size", "3", check=False)
-    assert refused.returncode == 1 and "did you mean sandbox_pool_size?" in refused.stderr
+    assert refused.returncode == 6 and "did you mean sandbox_pool_size?" in refused.stderr
     with pytest.raises(ConfigError, match="environment variable GURU_MCP_SANDBOX_CPUS"):
         load_settings({**bare_env, "GURU_MCP_SANDBOX_CPUS": "lots"})
 
