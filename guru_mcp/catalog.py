@@ -28,9 +28,10 @@ from guru_mcp.templating import placeholders
 
 log = logging.getLogger(__name__)
 
+
 def env_names_read(code: str) -> set[str]:
     """Names a script reads from the environment with a literal: `os.environ['X']`, `.get('X')`,
-    `os.getenv('X')`. Used to hand a Python action only the secrets it reads."""
+    `os.getenv('X')` (for the save-time checks; reading a name does not declare a secret)."""
     return {read.name for read in env_reads(code)}
 
 

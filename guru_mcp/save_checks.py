@@ -110,7 +110,10 @@ def check_python_reads(
         seen.add(name)
         hint = did_you_mean(name, known)
         if name in existing:
-            warnings.append(f"line {read.line} reads the secret {name} without declaring it: add it to \"secrets\"")
+            warnings.append(
+                f"line {read.line} reads the secret {name} without declaring it, so the action will not receive "
+                "it: add it to \"secrets\""
+            )
         elif read.has_fallback:
             warnings.append(
                 f"line {read.line} reads {name}, which is no parameter, declared secret or built-in variable"

@@ -25,7 +25,10 @@ async def save(app, data: dict):
 async def test_reading_an_existing_secret_without_declaring_it_is_saved_with_a_warning_naming_it(app):
     await app.vault.set("default", "TICKETS_API_KEY", VALUE)
     result = await save(app, python_action("import os\nprint(os.environ['TICKETS_API_KEY'])\n"))
-    assert result.warnings == ['line 2 reads the secret TICKETS_API_KEY without declaring it: add it to "secrets"']
+    assert result.warnings == [
+        'line 2 reads the secret TICKETS_API_KEY without declaring it, so the action will not receive it: '
+        'add it to "secrets"'
+    ]
     declared = await save(app, python_action("import os\nprint(os.environ['TICKETS_API_KEY'])\n",
                                              secrets=["TICKETS_API_KEY"]))
     assert declared.warnings == [] and declared.action.enabled
@@ -101,7 +104,8 @@ async def test_the_warnings_reach_the_admin_through_the_tool_and_the_import(app,
         refused = await client.call_tool("admin_action_create", {"action": python_action(
             "import os\nprint(os.environ['TICKETS_API_KEYY'])\n", name="other")})
     assert created.structured_content["warnings"] == [
-        'line 2 reads the secret TICKETS_API_KEY without declaring it: add it to "secrets"'
+        'line 2 reads the secret TICKETS_API_KEY without declaring it, so the action will not receive it: '
+        'add it to "secrets"'
     ]
     assert refused.is_error and "(did you mean TICKETS_API_KEY?)" in refused.content[0].text
 
