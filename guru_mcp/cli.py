@@ -11,7 +11,7 @@ import getpass
 import secrets as pyrandom
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -19,10 +19,6 @@ from guru_mcp import cli_actions, cli_config, render
 from guru_mcp.cli_support import EXIT_CODES_HELP, REFUSED, UNAVAILABLE, call, echo_json, fail
 from guru_mcp.cli_support import run as _run
 from guru_mcp.cli_support import settings as _settings
-from guru_mcp.cli_support import with_app as _with_app
-
-if TYPE_CHECKING:
-    from guru_mcp.app import App
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -384,12 +380,7 @@ for _command in cli_actions.SCHEDULE_COMMANDS:
 @click.option("--guru", default=None)
 def schedules_list(as_json: bool, guru: str | None) -> None:
     """List schedules with their next fire times and last run status."""
-    from guru_mcp.tools.admin_schedules import list_schedules
-
-    async def work(app: App) -> Any:
-        return await list_schedules(app, guru or app.settings.default_guru)
-
-    rows = _with_app(work)
+    rows = call("admin_schedules_list", {}, guru)["schedules"]
     if as_json:
         echo_json(rows)
         return
