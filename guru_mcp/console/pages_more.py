@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,8 +89,21 @@ async def secret_set(ctx: Ctx) -> Response:
     form = await ctx.request.form()
     name = str(form.get("name", "")).strip()
     value = str(form.get("value", ""))
+    hosts_text = str(form.get("hosts", "")).strip()
+    limits: dict[str, Any] = {}
+    if form.get("hosts_mode") == "any":
+        limits["hosts"] = []
+    elif form.get("hosts_mode") == "only":
+        limits["hosts"] = [h for h in re.split(r"[,\s]+", hosts_text) if h]
     try:
-        result = await call(ctx, "admin_secret_set", name=name, value=value)
+        result = await call(
+            ctx,
+            "admin_secret_set",
+            name=name,
+            value=value,
+            enable_actions=form.get("enable_actions") == "on",
+            **limits,
+        )
     except ValidationFailed as exc:
         return await secrets_page(ctx, status=422, problem=str(exc), name=name)
     note = f"{'Created' if result['created'] else 'Replaced'} {result['name']}."

@@ -206,8 +206,11 @@ def test_a_secret_is_set_write_only_and_its_value_is_on_no_page(page, console, e
     page.goto(console.admin + "/secrets")
     page.fill("input[name=name]", "PTO_TOKEN")
     page.fill("input[name=value]", SECRET_VALUE)
+    page.check("input[name=hosts_mode][value=only]")
+    page.fill("input[name=hosts]", "127.0.0.1")
     page.click("#set button[type=submit]")
     page.get_by_text("Created PTO_TOKEN").wait_for()
+    assert "127.0.0.1" in page.locator("#secrets-table tr", has_text="PTO_TOKEN").inner_text()
     assert SECRET_VALUE not in page.content()
     # Use it: a header carrying the secret, sent to a path that echoes the request back (masked).
     page.goto(console.admin + "/actions/pto_balance")
