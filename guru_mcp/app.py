@@ -22,6 +22,7 @@ from guru_mcp.errors import ConfigError, StorageError
 from guru_mcp.executors import Executor, UnavailableExecutor
 from guru_mcp.executors.http import HttpExecutor
 from guru_mcp.liveness import Liveness, new_process_id
+from guru_mcp.identity.authn import Authenticator
 from guru_mcp.models import ActionType
 from guru_mcp.runs import RunService
 from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file, write_key_file
@@ -29,6 +30,7 @@ from guru_mcp.settings import Settings
 from guru_mcp.store import Store, create_db_engine, migrate
 from guru_mcp.store.faults import storage_error
 from guru_mcp.store.processes import ProcessStore, Recovered
+from guru_mcp.store.access import AccessStore
 from guru_mcp.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,10 @@ class App:
     policy: EgressPolicy
     sandbox: Any
     """The Python executor; has `status() -> dict`."""
+    access: AccessStore = None  # type: ignore[assignment]
+    """Gurus and static tokens."""
+    auth: Authenticator = None  # type: ignore[assignment]
+    """Bearer token -> Caller (static tokens, OAuth access tokens)."""
     scheduler: Any = None
     process_id: str = field(default_factory=new_process_id)
     """This process's name on the runs it starts and the schedule claims it makes."""
@@ -135,9 +141,12 @@ async def open_app(
         }
         chosen.update(executors or {})
         runs = RunService(settings, store, catalog, vault, chosen)
-        app = App(settings, store, keyring, catalog, vault, runs, policy, python_executor)
+        access = AccessStore(store)
+        auth = Authenticator(settings, access, http)
+        app = App(settings, store, keyring, catalog, vault, runs, policy, python_executor, access=access, auth=auth)
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
+        tg.start_soon(auth.run_usage_writer)
         if background:
             await _start_liveness(app, tg, stack)
             tg.start_soon(catalog.watch)

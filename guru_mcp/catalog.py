@@ -118,6 +118,9 @@ class Catalog:
             for guru, snap in list(self._snapshots.items()):
                 try:
                     version = await self.store.catalog_version(guru)
+                except NotFound:  # the guru was deleted (by another process)
+                    self.forget(guru)
+                    continue
                 except Exception:
                     log.exception("catalog poll failed")
                     continue
@@ -133,7 +136,6 @@ class Catalog:
         async with self._lock:
             snap = self._snapshots.get(guru)
             if snap is None:
-                await self.store.ensure_guru(guru)
                 version = await self.store.catalog_version(guru)
                 previous = self._previous.pop(guru, None)
                 reusable = {(e.stored.id, e.stored.revision): e for e in previous.entries.values()} if previous else {}
@@ -144,6 +146,12 @@ class Catalog:
                 snap = Snapshot(guru=guru, version=version, entries=entries)
                 self._snapshots[guru] = snap
             return snap
+
+    def forget(self, guru: str) -> None:
+        """Drop everything held about a deleted guru."""
+        self._snapshots.pop(guru, None)
+        self._previous.pop(guru, None)
+        self.store._guru_ids.pop(guru, None)
 
     async def get(self, guru: str, name: str) -> StoredAction:
         entry = (await self.snapshot(guru)).entries.get(name)
@@ -288,4 +296,6 @@ def describe(action: StoredAction) -> dict[str, Any]:
         row["request"] = f"{spec.config.method} {spec.config.endpoint}"
     if spec.schedule is not None:
         row["schedule"] = spec.schedule.model_dump()
+    if spec.groups:
+        row["groups"] = list(spec.groups)
     return row

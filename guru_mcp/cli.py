@@ -8,7 +8,6 @@ imported inside commands, so `--help` stays fast.
 from __future__ import annotations
 
 import getpass
-import secrets as pyrandom
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import click
 
 from guru_mcp import cli_actions, cli_config, render
+from guru_mcp.cli_access import new_token
 from guru_mcp.cli_support import EXIT_CODES_HELP, REFUSED, UNAVAILABLE, call, echo_json, fail
 from guru_mcp.cli_support import run as _run
 from guru_mcp.cli_support import settings as _settings
@@ -43,10 +43,6 @@ def main(verbose: bool, log_format: str) -> None:
     configure(verbose=verbose, log_format=log_format)  # type: ignore[arg-type]
 
 
-def _new_token() -> str:
-    return "gmcp_" + pyrandom.token_urlsafe(32)
-
-
 @main.command()
 @click.option("--email", default="", help="Email of the admin (becomes GURUBASE_USER_EMAIL).")
 @click.option("--name", default="", help="Display name of the admin.")
@@ -64,8 +60,12 @@ def init(email: str, name: str) -> None:
             click.echo(f"Configuration: {settings.config_file} (guru-mcp config show / config set)", err=True)
         load_keyring(settings, create=True)
         store = await open_store(settings)
-        token = _new_token()
-        await store.create_token(token, guru=settings.default_guru, label="init", is_admin=True, email=email, name=name)
+        token = new_token()
+        from guru_mcp.store.access import AccessStore
+
+        await AccessStore(store).create_token(
+            token, guru=settings.default_guru, label="init", is_admin=True, server_admin=True, email=email, name=name
+        )
         return token
 
     token = _run(work)
@@ -76,48 +76,10 @@ def init(email: str, name: str) -> None:
     click.echo(token)
 
 
-@main.group()
-def tokens() -> None:
-    """HTTP bearer tokens."""
+from guru_mcp.cli_access import gurus, tokens  # noqa: E402  (groups of their own module)
 
-
-@tokens.command("create")
-@click.option("--admin", is_flag=True, help="The token may use the admin tools.")
-@click.option("--label", default="", help="What the token is for.")
-@click.option("--email", default="", help="Caller email (GURUBASE_USER_EMAIL).")
-@click.option("--name", default="", help="Caller name (GURUBASE_USER_NAME).")
-@click.option("--groups", default="", help="Comma-separated groups (GURUBASE_USER_GROUPS).")
-@click.option("--guru", default=None, help="The guru (tenant) the token serves.")
-def tokens_create(admin: bool, label: str, email: str, name: str, groups: str, guru: str | None) -> None:
-    """Create a token and print it once."""
-    settings = _settings()
-    slug = guru or settings.default_guru
-
-    async def work() -> str:
-        from guru_mcp.app import open_store
-
-        store = await open_store(settings)
-        token = _new_token()
-        await store.create_token(
-            token, guru=slug, label=label, is_admin=admin, email=email, name=name, groups=groups,
-        )
-        return token
-
-    token = _run(work)
-    click.echo(token_summary(slug, admin=admin, email=email, name=name, groups=groups, label=label), err=True)
-    click.echo(token)
-
-
-def token_summary(guru: str, *, admin: bool, email: str, name: str, groups: str, label: str) -> str:
-    """One line saying for whom a token was made and what it may do."""
-    who = " ".join(part for part in (name, f"<{email}>" if email else "") if part) or "no user identity"
-    group_list = ", ".join(g.strip() for g in groups.split(",") if g.strip()) or "Everyone"
-    rights = "admin: the action tools and the admin_* tools" if admin else "the action tools only (no admin tools)"
-    labelled = f", label {label!r}" if label else ""
-    return render.clean(
-        f"Token for {who} (groups: {group_list}) on guru {guru!r}{labelled}; may use {rights}. "
-        "Shown once: send it as `Authorization: Bearer <token>`."
-    )
+main.add_command(tokens)
+main.add_command(gurus)
 
 
 @main.command()
@@ -145,7 +107,9 @@ def serve(transport: str, host: str, port: int, admin: bool, guru: str | None, i
             name=settings.stdio_user_name,
             groups=tuple(settings.stdio_user_groups),
             is_admin=admin,
+            server_admin=admin,
             guru=guru or settings.default_guru,
+            via="stdio",
         )
         _run(lambda: serving.serve_stdio(settings, caller))
         return

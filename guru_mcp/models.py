@@ -250,6 +250,21 @@ class ActionSpec(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     """Secret names a Python action reads (API-call actions name theirs as placeholders)."""
     schedule: ScheduleSpec | None = None
+    groups: list[str] | None = None
+    """The groups whose members may see and call this action's tool; absent means everyone."""
+
+    @field_validator("groups")
+    @classmethod
+    def _check_groups(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if any(not g.strip() or "," in g for g in value):
+            raise ValueError("group names must be non-empty and hold no commas")
+        return sorted({g.strip() for g in value}) or None
+
+    def visible_to(self, caller: Caller) -> bool:
+        """Whether the caller's groups allow them to see and call this action."""
+        return not self.groups or not set(self.groups).isdisjoint(caller.groups)
 
     @field_validator("action_type", mode="before")
     @classmethod
@@ -379,17 +394,36 @@ def _field_errors(exc: ValidationError, base: tuple[str, ...] = ()) -> list[Fiel
 
 
 class Caller(BaseModel):
-    """Who is calling: from the HTTP token or the stdio configuration."""
+    """Who is calling: from a static token, an OAuth access token, or the stdio configuration."""
 
     model_config = ConfigDict(frozen=True)
 
     key: str = "anonymous"
-    """Stable identity for per-caller limits (token id, `stdio`, `schedule:<id>`)."""
+    """Stable identity of the real user for per-caller limits: `user:<email>` when the email is known,
+    else the credential (`token:<id>`, `oauth:<issuer>#<sub>`), `stdio`, `schedule:<id>`."""
     email: str = ""
     name: str = ""
     groups: tuple[str, ...] = ()
     is_admin: bool = False
+    """May use the admin tools of `guru`."""
+    server_admin: bool = False
+    """Admin of every guru: may also create, list and delete gurus."""
     guru: str = "default"
+    via: str = ""
+    """How the caller authenticated: `token`, `oauth`, `stdio`, `schedule`, ..."""
+    subject: str = ""
+    """The credential's stable id: the token id, or the OAuth issuer and subject."""
+
+    def record(self) -> dict[str, Any]:
+        """What a run record keeps of who called."""
+        out: dict[str, Any] = {"key": self.key, "email": self.email, "name": self.name, "admin": self.is_admin}
+        if self.groups:
+            out["groups"] = list(self.groups)
+        if self.via:
+            out["via"] = self.via
+        if self.subject:
+            out["subject"] = self.subject
+        return out
 
     @property
     def who(self) -> str:

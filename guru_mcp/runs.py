@@ -96,7 +96,7 @@ class RunService:
             action_name=action_name,
             action_version=entry.stored.version,
             trigger=trigger,
-            caller={"key": caller.key, "email": caller.email, "name": caller.name, "admin": caller.is_admin},
+            caller=caller.record(),
             inputs=arguments,
             status=RunStatus.RUNNING,
             schedule_id=schedule_id,
@@ -174,6 +174,24 @@ class RunService:
                 yield scope
         finally:
             self._scopes.discard(scope)
+
+    async def deny(self, guru: str, entry: ActionEntry, arguments: dict[str, Any], caller: Caller, reason: str) -> None:
+        """Record a call that was refused before running (the caller may not use the action)."""
+        masker = await self._masker(guru, entry)
+        record = RunRecord(
+            id=str(uuid.uuid4()),
+            guru=guru,
+            action_id=entry.stored.id,
+            action_name=entry.stored.name,
+            action_version=entry.stored.version,
+            trigger=Trigger.TOOL_CALL,
+            caller=caller.record(),
+            inputs=masker.data(arguments),
+            status=RunStatus.DENIED,
+            started_at=datetime.now(UTC),
+        )
+        log.warning("denied %s to %s: %s", entry.stored.name, caller.email or caller.key, reason)
+        await self._record_whole(record, ExecResult(status=RunStatus.DENIED, text=reason, error=reason))
 
     async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
         return Masker((await self.vault.resolve(guru, entry.secret_names)).values())

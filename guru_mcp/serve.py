@@ -74,8 +74,9 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
     async with open_app(settings) as app:
         handle = build_server(app)
         await _settle(app, settings.default_guru)
-        anonymous = Caller(key="anonymous", guru=settings.default_guru) if insecure_no_auth else None
-        asgi = http_asgi(handle, app, host=host, anonymous=anonymous)
+        anonymous = Caller(key="anonymous", guru=settings.default_guru, via="none") if insecure_no_auth else None
+        public_url = settings.public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        asgi = http_asgi(handle, app, host=host, public_url=public_url, anonymous=anonymous)
         config = uvicorn.Config(
             asgi, host=host, port=port, log_level="warning", lifespan="on",
             timeout_graceful_shutdown=HTTP_CLOSE_TIMEOUT,
@@ -89,6 +90,11 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
         async with anyio.create_task_group() as tg:
             tg.start_soon(handle.notifier)
             tg.start_soon(on_signals, stop)
-            print(f"guru-mcp: serving MCP on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+            oauth = f"; OAuth issuer {app.auth.oauth.issuer}" if app.auth.oauth else ""
+            print(
+                f"guru-mcp: serving MCP on http://{host}:{port}/mcp and /g/{{guru}}/mcp (public URL {public_url}{oauth})",
+                file=sys.stderr,
+                flush=True,
+            )
             await server.serve()
             tg.cancel_scope.cancel()

@@ -1,8 +1,10 @@
 """The MCP server: tools computed per request from the catalog snapshot, called through `runs`.
 
-Identity comes from the transport: over HTTP from the bearer token (checked by `BearerAuth` before
+Identity comes from the transport: over HTTP from the bearer token (checked by `HttpAccess` before
 the MCP app sees the request), over stdio from the settings and the `--admin` flag. Admin tools are
-neither listed nor callable for other callers: to them the names do not exist.
+neither listed nor callable for other callers, and an action limited to some groups is neither
+listed nor callable for callers outside them: to them the names do not exist (a call is recorded as
+`denied`).
 
 Catalog changes reach clients of both protocol generations: handshake-era connections get
 `notifications/tools/list_changed` directly, 2026-07-28 clients through their `subscriptions/listen`
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,8 +22,6 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
@@ -30,14 +29,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guru_mcp.app import App
 from guru_mcp.errors import GuruError, to_tool_text
-from guru_mcp.logs import log_refusal
+from guru_mcp.identity.http import CALLER_SCOPE_KEY, HttpAccess
 from guru_mcp.models import Caller, Trigger
 from guru_mcp.tools.action_tools import ActionTools, error_result, tool_result
 from guru_mcp.tools.admin import all_admin_tools, call_admin_tool
 
 log = logging.getLogger(__name__)
 
-CALLER_SCOPE_KEY = "guru_mcp.caller"
 SERVER_NAME = "guru-mcp"
 
 
@@ -53,10 +51,11 @@ class ServerHandle:
 
 def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandle:
     """The MCP server for `app`. `stdio_caller` is the identity of a stdio client; HTTP callers
-    are identified per request from the scope set by `BearerAuth`."""
+    are identified per request from the scope set by `HttpAccess`."""
     action_tools = ActionTools()
     admin_tools = {tool.name: tool for tool in all_admin_tools()}
-    admin_listing = [tool.tool() for tool in admin_tools.values()]
+    admin_listing = [tool.tool() for tool in admin_tools.values() if not tool.server_only]
+    server_admin_listing = [tool.tool() for tool in admin_tools.values()]
     bus = InMemorySubscriptionBus()
     connections: weakref.WeakSet[Any] = weakref.WeakSet()
     send_change, receive_change = anyio.create_memory_object_stream[str](256)
@@ -73,20 +72,26 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
     # The wire form of each listing, per (guru, admin?), kept while its snapshot is current: with a
     # large catalog, dumping the Tool models on every tools/list was a measurable share of its cost.
     # The SDK copies a returned dict before shaping it, so handing out the same one is safe.
-    listings: dict[tuple[str, bool], tuple[Any, dict[str, Any]]] = {}
+    listings: dict[tuple[str, int, tuple[str, ...]], tuple[Any, dict[str, Any]]] = {}
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         caller = identify(ctx)
         _track(ctx)
         snap = await app.catalog.snapshot(caller.guru)
-        key = (caller.guru, caller.is_admin)
+        scoped = action_tools.group_scoped(snap)
+        level = 2 if caller.server_admin else 1 if caller.is_admin else 0
+        key = (caller.guru, level, tuple(sorted(caller.groups)) if scoped else ())
         cached = listings.get(key)
         if cached is not None and cached[0] is snap:
             return cached[1]
         tools = action_tools.tools(snap)
+        if scoped:
+            tools = [t for t in tools if t.name not in scoped or snap.entries[t.name].stored.spec.visible_to(caller)]
         if caller.is_admin:
-            tools = [*tools, *admin_listing]
+            tools = [*tools, *(server_admin_listing if caller.server_admin else admin_listing)]
         wire = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
+        if len(listings) > 1000:  # one entry per group combination seen: bounded
+            listings.clear()
         listings[key] = (snap, wire)
         return wire
 
@@ -95,12 +100,15 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
         name, arguments = params.name, dict(params.arguments or {})
         if name.startswith("admin_"):
             tool = admin_tools.get(name) if caller.is_admin else None
-            if tool is None:
+            if tool is None or (tool.server_only and not caller.server_admin):
                 raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
             return await _call_admin(app, caller, tool, arguments)
         snap = await app.catalog.snapshot(caller.guru)
         entry = snap.entries.get(name)
         if entry is None or not entry.stored.enabled:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+        if not entry.stored.spec.visible_to(caller):
+            await app.runs.deny(caller.guru, entry, arguments, caller, "the caller's groups may not use this action")
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
         try:
             outcome = await app.runs.run(caller.guru, name, arguments, caller, Trigger.TOOL_CALL)
@@ -195,116 +203,28 @@ def _version() -> str:
         return "0"
 
 
-class BearerAuth:
-    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>` naming a known token.
-
-    Successful look-ups are cached for `ttl` seconds (a revoked token stops working within that time).
-    """
-
-    def __init__(self, inner: ASGIApp, app: App, *, ttl: float = 30.0, anonymous: Caller | None = None) -> None:
-        self.inner = inner
-        self.app = app
-        self.ttl = ttl
-        self.anonymous = anonymous
-        self._cache: dict[str, tuple[float, Caller]] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.inner(scope, receive, send)
-            return
-        caller = self.anonymous or await self._caller(scope)
-        if caller is None:
-            _log_unauthorized(scope)
-            await _unauthorized(send)
-            return
-        scope[CALLER_SCOPE_KEY] = caller
-        # The SDK's session manager binds each Streamable HTTP session to the principal that opened it
-        # and answers 404 to any other (DELETE included); this is the principal it compares.
-        scope["user"] = AuthenticatedUser(
-            AccessToken(token="", client_id=caller.key, scopes=[], subject=caller.key, claims={"guru": caller.guru})
-        )
-        await self.inner(scope, receive, send)
-
-    async def _caller(self, scope: Scope) -> Caller | None:
-        header = ""
-        for key, value in scope.get("headers", []):
-            if key == b"authorization":
-                header = value.decode("latin-1")
-                break
-        return await self.authenticate(bearer_token(header))
-
-    async def authenticate(self, token: str) -> Caller | None:
-        """The caller a bearer token stands for, or None. The one place a token becomes a Caller:
-        the MCP endpoint and the admin console both use it."""
-        if not token:
-            return None
-        now = time.monotonic()
-        cached = self._cache.get(token)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        found = await self.app.store.find_token(token)
-        if found is None:
-            return None
-        row, guru = found
-        caller = Caller(
-            key=f"token:{row.id}",
-            email=row.user_email,
-            name=row.user_name,
-            groups=tuple(g for g in row.user_groups.split(",") if g),
-            is_admin=row.is_admin,
-            guru=guru,
-        )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[token] = (now + self.ttl, caller)
-        return caller
-
-
 def bearer_token(header: str) -> str:
     """The token of an `Authorization: Bearer <token>` header value, or ""."""
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _log_unauthorized(scope: Scope) -> None:
-    """One line per refused request; never the token itself."""
-    has_header = any(key == b"authorization" for key, _ in scope.get("headers", []))
-    client = scope.get("client") or ("?", 0)
-    log_refusal(
-        "unauthorized",
-        f"{scope.get('method', '?')} {scope.get('path', '?')} from {client[0]}: "
-        + ("unknown, revoked or malformed token" if has_header else "no bearer token"),
-        status=401,
-        method=scope.get("method"),
-        path=scope.get("path"),
-        client=client[0],
-    )
-
-
-async def _unauthorized(send: Send) -> None:
-    body = json.dumps({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b'Bearer realm="guru-mcp"'),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def http_asgi(handle: ServerHandle, app: App, *, host: str, anonymous: Caller | None = None) -> ASGIApp:
-    """The HTTP transport: MCP at `/mcp` behind `BearerAuth`, the admin console at `/admin` (which
-    authenticates the same tokens itself, to offer a login page and session cookies)."""
+def http_asgi(
+    handle: ServerHandle, app: App, *, host: str, public_url: str | None = None, anonymous: Caller | None = None
+) -> ASGIApp:
+    """The HTTP transport: MCP at `/mcp` and `/g/{slug}/mcp` behind `HttpAccess` (endpoints per guru,
+    authentication, resource metadata), and the admin console at `/admin`, which authenticates the same
+    tokens through the same `Authenticator` (to offer a login page and session cookies)."""
     from guru_mcp.console import CONSOLE_PREFIX, build_console  # the console's templates load only for HTTP
 
     starlette_app = handle.server.streamable_http_app(streamable_http_path="/mcp", host=host)
-    mcp_app = BearerAuth(starlette_app, app, anonymous=anonymous)
-    console = build_console(app, mcp_app.authenticate)
+    mcp_app = HttpAccess(starlette_app, app.auth, public_url=public_url or f"http://{host}", anonymous=anonymous)
+    resource = mcp_app.resource_url(None)
+
+    async def authenticate(token: str) -> Caller | None:
+        return await app.auth.caller(token, resource=resource)
+
+    console = build_console(app, authenticate)
 
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""

@@ -93,6 +93,43 @@ class Settings(BaseSettings):
     stdio_user_name: str = ""
     stdio_user_groups: CommaList = Field(default_factory=list)
 
+    # HTTP access: static tokens and OAuth 2.1 (guru-mcp is a resource server; see docs/identity.md)
+    public_url: str | None = None
+    """The server's public base URL, e.g. `https://mcp.example.com`: resource URLs (`/mcp`,
+    `/g/{slug}/mcp`) and the metadata document are built from it. Default: the address it listens on."""
+    token_cache_ttl: float = Field(default=2.0, ge=0)
+    """Seconds a static-token look-up is cached. A revocation is immediate in the process that made
+    it and takes at most this long in other replicas."""
+    oauth_issuer: str | None = None
+    """The authorization server's issuer URL. Setting it turns on JWT access tokens."""
+    oauth_jwks_url: str | None = None
+    """Where the issuer's signing keys are. Default: `jwks_uri` from the issuer's metadata."""
+    oauth_audience: CommaList = Field(default_factory=list)
+    """Accepted `aud` values. Default: the resource URL of the endpoint called (RFC 8707)."""
+    oauth_algorithms: CommaList = Field(default_factory=lambda: ["RS256", "ES256", "PS256", "EdDSA"])
+    oauth_leeway: float = Field(default=30.0, ge=0, le=300)
+    """Seconds of clock skew tolerated on `exp`, `nbf` and `iat`."""
+    oauth_scopes: CommaList = Field(default_factory=list)
+    """Scopes advertised in the resource metadata (and asked for by clients)."""
+    oauth_required_scopes: CommaList = Field(default_factory=list)
+    """Scopes every access token must carry."""
+    oauth_email_claim: str = "email"
+    oauth_name_claim: str = "name"
+    oauth_groups_claim: str = "groups"
+    """Claim names; a dotted path reads a nested claim (`realm_access.roles`)."""
+    oauth_subject_claim: str = "sub"
+    oauth_guru_claim: str = ""
+    """Claim naming the gurus a user may use (string or list). Empty: the URL decides."""
+    oauth_admin_groups: CommaList = Field(default_factory=list)
+    """Members of these groups are admins of the gurus they reach."""
+    oauth_admin_scope: str = "guru-mcp:admin"
+    oauth_server_admin_groups: CommaList = Field(default_factory=list)
+    """Members of these groups are server-wide admins (every guru, creating and deleting gurus)."""
+    oauth_server_admin_scope: str = "guru-mcp:server-admin"
+    oauth_jwks_cache_ttl: float = Field(default=3600.0, gt=0)
+    oauth_jwks_min_refresh_interval: float = Field(default=10.0, ge=0)
+    """Fewest seconds between two JWKS fetches caused by unknown key ids (bounds the cost of junk tokens)."""
+
     # Scheduler
     scheduler_enabled: bool = True
     scheduler_misfire_grace: float = Field(default=3600.0, ge=0)
@@ -123,7 +160,17 @@ class Settings(BaseSettings):
         return (init_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
 
     _split = field_validator(
-        "egress_allow", "sandbox_preimport", "stdio_user_groups", "old_secret_keys", mode="before"
+        "egress_allow",
+        "sandbox_preimport",
+        "stdio_user_groups",
+        "old_secret_keys",
+        "oauth_audience",
+        "oauth_algorithms",
+        "oauth_scopes",
+        "oauth_required_scopes",
+        "oauth_admin_groups",
+        "oauth_server_admin_groups",
+        mode="before",
     )(_split_commas)
 
     @property

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from guru_mcp.store.faults import guarded
 from guru_mcp.errors import Conflict, NotFound
 from guru_mcp.models import ActionSpec, RunRecord, RunStatus, StoredAction, Trigger
-from guru_mcp.store.tables import ActionRow, ActionVersionRow, GuruRow, RunRow, SecretRow, TokenRow, utcnow
+from guru_mcp.store.tables import ActionRow, ActionVersionRow, GuruRow, RunRow, SecretRow, utcnow
 from guru_mcp.versions import diff, summarize
 
 T = TypeVar("T")
@@ -64,7 +64,7 @@ class Store:
         row = session.exec(select(GuruRow).where(GuruRow.slug == slug)).first()
         if row is None:
             if not create:
-                raise NotFound(f"no guru {slug!r}")
+                raise NotFound(f"no guru {slug!r} (create it: guru-mcp gurus create {slug})")
             row = GuruRow(slug=slug)
             session.add(row)
             session.flush()
@@ -190,7 +190,7 @@ class Store:
 
         def work() -> tuple[StoredAction, bool]:
             with self._session() as s:
-                gid = self._guru_id(s, guru, create=True)
+                gid = self._guru_id(s, guru)
                 row = s.exec(select(ActionRow).where(ActionRow.guru_id == gid, ActionRow.name == spec.name)).first()
                 created = row is None
                 if row is None:
@@ -335,7 +335,7 @@ class Store:
 
         def work() -> bool:
             with self._session() as s:
-                gid = self._guru_id(s, guru, create=True)
+                gid = self._guru_id(s, guru)
                 row = s.exec(select(SecretRow).where(SecretRow.guru_id == gid, SecretRow.name == name)).first()
                 created = row is None
                 if row is None:
@@ -606,39 +606,5 @@ class Store:
                 )
                 s.commit()
                 return result.rowcount or 0  # type: ignore[attr-defined]
-
-        return await self._run(work)
-
-    async def create_token(
-        self, token: str, *, guru: str, label: str, is_admin: bool, email: str = "", name: str = "", groups: str = ""
-    ) -> int:
-        def work() -> int:
-            with self._session() as s:
-                row = TokenRow(
-                    token_hash=hash_token(token),
-                    label=label,
-                    guru_id=self._guru_id(s, guru, create=True),
-                    is_admin=is_admin,
-                    user_email=email,
-                    user_name=name,
-                    user_groups=groups,
-                )
-                s.add(row)
-                s.commit()
-                assert row.id is not None
-                return row.id
-
-        return await self._run(work)
-
-    async def find_token(self, token: str) -> tuple[TokenRow, str] | None:
-        """The token's row and its guru slug, or None if unknown or revoked."""
-
-        def work() -> tuple[TokenRow, str] | None:
-            with self._session() as s:
-                row = s.exec(select(TokenRow).where(TokenRow.token_hash == hash_token(token))).first()
-                if row is None or row.revoked:
-                    return None
-                slug = s.exec(select(GuruRow.slug).where(GuruRow.id == row.guru_id)).one()
-                return row, slug
 
         return await self._run(work)

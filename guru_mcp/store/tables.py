@@ -135,6 +135,12 @@ class TokenRow(SQLModel, table=True):
     user_groups: str = Field(default="", sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow)
     revoked: bool = False
+    server_admin: bool = False
+    """Admin of every guru (implies is_admin)."""
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    """Updated at most once a minute per process (not on every request)."""
+    revoked_at: datetime | None = None
 
 
 metadata = SQLModel.metadata

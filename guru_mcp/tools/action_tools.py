@@ -48,6 +48,16 @@ class ActionTools:
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[int, list[types.Tool]]] = {}
+        self._scoped: dict[str, tuple[int, frozenset[str]]] = {}
+
+    def group_scoped(self, snap: Snapshot) -> frozenset[str]:
+        """Names of the enabled actions limited to some groups (usually none: listing stays shared)."""
+        cached = self._scoped.get(snap.guru)
+        if cached is not None and cached[0] == snap.version:
+            return cached[1]
+        names = frozenset(e.stored.name for e in snap.enabled() if e.stored.spec.groups)
+        self._scoped[snap.guru] = (snap.version, names)
+        return names
 
     def tools(self, snap: Snapshot) -> list[types.Tool]:
         cached = self._cache.get(snap.guru)

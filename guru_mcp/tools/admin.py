@@ -13,6 +13,7 @@ from guru_mcp.catalog import describe
 from guru_mcp.errors import BadArguments, FieldError
 from guru_mcp.models import Caller, RunRecord, Trigger, parse_spec
 from guru_mcp.stats import parse_window, window_stats
+from guru_mcp.tools.admin_access import ACCESS_TOOLS
 from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
 from guru_mcp.tools.registry import AdminTool, NoArgs
 from guru_mcp.transfer import export_actions, import_actions
@@ -299,7 +300,7 @@ ADMIN_TOOLS: list[AdminTool] = [
 
 
 def all_admin_tools() -> list[AdminTool]:
-    return [*ADMIN_TOOLS, *SCHEDULE_TOOLS]
+    return [*ADMIN_TOOLS, *SCHEDULE_TOOLS, *ACCESS_TOOLS]
 
 
 def admin_tool(name: str) -> AdminTool:

@@ -23,6 +23,8 @@ class AdminTool:
     handler: Callable[[App, Caller, Any], Awaitable[Any]]
     destructive: bool = False
     read_only: bool = False
+    server_only: bool = False
+    """Only for server-wide admins (gurus): invisible and uncallable for admins of one guru."""
 
     def tool(self) -> types.Tool:
         schema = self.args.model_json_schema()
