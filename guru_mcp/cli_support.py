@@ -8,7 +8,7 @@ Exit codes (also in `guru-mcp --help` and the README):
 | 0 | done |
 | 1 | internal error (a bug; run with `-v` for the traceback) |
 | 2 | usage: a bad option or argument (the message names it) |
-| 3 | not found: no such action, run, secret or schedule |
+| 3 | not found: no such action, run, secret, schedule, token or guru |
 | 4 | refused: the input is invalid or the change is not allowed; nothing was changed |
 | 5 | conflict: someone changed it first (`--expected-version`), or it exists already |
 | 6 | unavailable: configuration, database, key file or sandbox problem; the message says what to fix |
@@ -56,7 +56,7 @@ Exit codes:
   0  done
   1  internal error (a bug; run with -v for the traceback)
   2  usage: a bad option or argument
-  3  not found: no such action, run, secret or schedule
+  3  not found: no such action, run, secret, schedule, token or guru
   4  refused: invalid input, or a change that is not allowed; nothing changed
   5  conflict: changed by someone else first (--expected-version), or exists already
   6  unavailable: configuration, database, key file or sandbox

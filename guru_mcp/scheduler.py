@@ -70,7 +70,7 @@ _FIRE, _VERIFY = 0, 1
 def schedule_caller(action: StoredAction) -> Caller:
     """Scheduled runs have no user: empty email and name, groups `Everyone` (as the seed says for
     non-UI callers)."""
-    return Caller(key=f"schedule:{action.id}", email="", name="", groups=(), is_admin=False, guru=action.guru)
+    return Caller(key=f"schedule:{action.id}", guru=action.guru, via="schedule")
 
 
 def fire_with(runs: RunService) -> FireFn:

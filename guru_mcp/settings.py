@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     stdio_user_name: str = ""
     stdio_user_groups: CommaList = Field(default_factory=list)
 
-    # HTTP access: static tokens and OAuth 2.1 (guru-mcp is a resource server; see docs/identity.md)
+    # HTTP access: static tokens and OAuth 2.1 (guru-mcp is a resource server; see the README)
     public_url: str | None = None
     """The server's public base URL, e.g. `https://mcp.example.com`: resource URLs (`/mcp`,
     `/g/{slug}/mcp`) and the metadata document are built from it. Default: the address it listens on."""
