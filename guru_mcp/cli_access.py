@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from guru_mcp.cli_support import REFUSED, echo_json, fail, run, settings
+from guru_mcp.cli_support import REFUSED, echo_json, fail, run
+from guru_mcp.cli_support import settings as load_settings
 
 if TYPE_CHECKING:
     from guru_mcp.settings import Settings
@@ -27,7 +28,7 @@ async def _access(chosen: Settings | None = None) -> AccessStore:
     from guru_mcp.app import open_store
     from guru_mcp.store.access import AccessStore
 
-    return AccessStore(await open_store(chosen or settings()))
+    return AccessStore(await open_store(chosen or load_settings()))
 
 
 @click.group()
@@ -63,7 +64,7 @@ def tokens_create(
     expires: str | None,
 ) -> None:
     """Create a token and print it once."""
-    settings = settings()
+    settings = load_settings()
     expires_at = _expiry(expires)
 
     async def work() -> str:
@@ -191,7 +192,7 @@ def gurus_list(as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def gurus_delete(slug: str, yes: bool) -> None:
     """Delete a guru and everything it holds (actions, schedules, secrets, runs, tokens)."""
-    settings = settings()
+    settings = load_settings()
     if slug == settings.default_guru:
         fail(f"guru {slug!r} is the default guru (GURU_MCP_DEFAULT_GURU); it cannot be deleted", REFUSED)
     if not yes and not click.confirm(f"Delete guru {slug!r} and all its actions, secrets, runs and tokens?"):

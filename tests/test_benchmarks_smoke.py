@@ -88,3 +88,11 @@ def test_the_console_benchmark_renders_every_page() -> None:
                     "one run with its snapshot", "analytics, all actions, 24 h", "analytics, all actions, 30 d"):
         assert variant in out
     assert "ok      bench_console" in out
+
+
+def test_the_auth_benchmark_prints_every_variant_and_the_verdict() -> None:
+    out = run_benchmarks("-k", "bench_auth", "--", "--iterations", "5", "--warmup", "1")
+    for variant in ("jwt RS256", "jwt ES256", "verify only (RS256)", "static token (cached)"):
+        assert variant in out
+    assert "jwt RS256 p50" in out and "target < 0.2 ms" in out
+    assert "ok      bench_auth" in out

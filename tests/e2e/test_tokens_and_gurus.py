@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from tests.conftest import wait_for
 from tests.e2e.conftest import cli
@@ -23,6 +24,25 @@ def status(url: str, token: str) -> int:
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
         timeout=30,
     ).status_code
+
+
+def database_bytes(env: dict[str, str]) -> bytes:
+    """Everything the database holds: the SQLite files as bytes, or every PostgreSQL row as text."""
+    url = env.get("GURU_MCP_DATABASE_URL")
+    if not url:
+        files = [p for p in Path(env["GURU_MCP_HOME"]).iterdir() if p.name.startswith("guru-mcp.db")]
+        return b"".join(p.read_bytes() for p in files)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+            return b"\n".join(
+                str(row[0]).encode()
+                for table in list(tables)
+                for row in conn.execute(sa.text(f'SELECT t::text FROM "{table}" t'))
+            )
+    finally:
+        engine.dispose()
 
 
 def test_tokens_are_listed_without_the_token_and_stored_only_as_hashes(cli_env, tmp_path):
@@ -49,14 +69,11 @@ def test_tokens_are_listed_without_the_token_and_stored_only_as_hashes(cli_env, 
     assert "revoked token" in revoked.stdout
     assert "ci" not in {r["label"] for r in json.loads(cli(cli_env, "tokens", "list", "--json").stdout)}
     missing = cli(cli_env, "tokens", "revoke", "999", check=False)
-    assert missing.returncode == 1 and missing.stderr.startswith("error: no token with id 999")
+    assert missing.returncode == 3 and missing.stderr.startswith("error: no token with id 999")
     bad_expiry = cli(cli_env, "tokens", "create", "--expires", "soon", check=False)
     assert bad_expiry.returncode == 2 and "30d" in bad_expiry.stderr
 
-    home = Path(cli_env["GURU_MCP_HOME"])
-    files = [p for p in home.iterdir() if p.name.startswith("guru-mcp.db")]
-    raw = b"".join(p.read_bytes() for p in files)
-    assert raw, files
+    raw = database_bytes(cli_env)
     for token in tokens:
         assert token.encode() not in raw and token[5:].encode() not in raw
     assert hashlib.sha256(admin.encode()).hexdigest().encode() in raw, "the scan reads the database"
@@ -95,7 +112,7 @@ def test_each_guru_has_its_own_endpoint_and_tokens(http_server, cli_env):
     created = cli(cli_env, "gurus", "create", "acme")
     assert "/g/acme/mcp" in created.stdout
     again = cli(cli_env, "gurus", "create", "acme", check=False)
-    assert again.returncode == 1 and "exists already" in again.stderr
+    assert again.returncode == 5 and "exists already" in again.stderr
     acme = cli(cli_env, "tokens", "create", "--guru", "acme", "--email", "ann@acme.example").stdout.strip()
     assert status(base + "/g/acme/mcp", acme) == 200
     assert status(http_server.url, acme) == 200  # /mcp serves the token's own guru
@@ -108,9 +125,9 @@ def test_each_guru_has_its_own_endpoint_and_tokens(http_server, cli_env):
     listing = cli(cli_env, "gurus", "list").stdout
     assert "acme" in listing and "default" in listing
     refused = cli(cli_env, "gurus", "delete", "default", "--yes", check=False)
-    assert refused.returncode == 1 and "default guru" in refused.stderr
+    assert refused.returncode == 4 and "default guru" in refused.stderr
     cli(cli_env, "gurus", "delete", "acme", "--yes")
     wait_for(lambda: status(base + "/g/acme/mcp", http_server.admin_token) == 404, timeout=15)
     assert status(base + "/g/acme/mcp", acme) in (401, 404)
     unknown = cli(cli_env, "actions", "list", "--guru", "nope", check=False)
-    assert unknown.returncode == 1 and "gurus create nope" in unknown.stderr
+    assert unknown.returncode == 3 and "gurus create nope" in unknown.stderr
