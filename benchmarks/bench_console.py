@@ -31,7 +31,6 @@ from benchmarks._util import LOOPBACK, guru_settings, header, iterations_arg, me
 from guru_mcp.app import open_app
 from guru_mcp.console import build_console
 from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
-from guru_mcp.server import BearerAuth
 
 GURU = "default"
 TOKEN = "gmcp_bench_console_admin"
@@ -89,11 +88,11 @@ async def main(iterations: int, actions: int, runs: int) -> None:
     header(f"console: {iterations} requests per page, {actions} actions, {runs} runs over 30 days")
     with tempfile.TemporaryDirectory() as tmp:
         async with open_app(guru_settings(Path(tmp)), background=False, sandbox=False) as app:
-            await app.store.create_token(
+            await app.access.create_token(
                 TOKEN, guru=GURU, label="bench", is_admin=True, email="bench@example.com"
             )
             run_id = await _populate(app, actions, runs)
-            console = build_console(app, BearerAuth(None, app).authenticate)
+            console = build_console(app, app.auth.caller)
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=console),
                 base_url="http://console.bench",

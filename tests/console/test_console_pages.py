@@ -10,7 +10,6 @@ import pytest
 
 from guru_mcp.console import build_console
 from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
-from guru_mcp.server import BearerAuth
 from tests.conftest import api_action
 
 TOKEN = "gmcp_console_pages_admin_token"
@@ -19,8 +18,8 @@ SECRET = "v3ry-s3cret-value-42"
 
 @pytest.fixture
 async def admin(app):
-    await app.store.create_token(TOKEN, guru="default", label="t", is_admin=True, email="ada@corp.example")
-    asgi = build_console(app, BearerAuth(None, app).authenticate)
+    await app.access.create_token(TOKEN, guru="default", label="t", is_admin=True, email="ada@corp.example")
+    asgi = build_console(app, app.auth.caller)
     transport = httpx.ASGITransport(app=asgi)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://console.test", headers={"authorization": f"Bearer {TOKEN}"}
