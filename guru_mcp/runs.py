@@ -190,7 +190,6 @@ class RunService:
             status=RunStatus.DENIED,
             started_at=datetime.now(UTC),
         )
-        log.warning("denied %s to %s: %s", entry.stored.name, caller.email or caller.key, reason)
         await self._record_whole(record, ExecResult(status=RunStatus.DENIED, text=reason, error=reason))
 
     async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
