@@ -64,6 +64,8 @@ def test_every_admin_tool_has_a_cli_command():
         "admin_sandbox_status": "sandbox status", "admin_schedule_set": "schedules set",
         "admin_schedule_pause": "schedules pause", "admin_schedule_resume": "schedules resume",
         "admin_schedule_clear": "schedules clear", "admin_schedules_list": "schedules list",
+        "admin_tokens_list": "tokens list", "admin_token_revoke": "tokens revoke",
+        "admin_gurus_list": "gurus list", "admin_guru_create": "gurus create", "admin_guru_delete": "gurus delete",
     }
     tools = {t.name for t in all_admin_tools()}
     assert tools - set(commands) == set(), "an admin tool without a CLI command"
