@@ -83,8 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mcp-call: no answer within {CALL_TIMEOUT:g} s", file=sys.stderr)
         return 1
     except Exception as exc:  # a connection failure: one line, not a traceback
-        print(f"mcp-call: {type(exc).__name__}: {exc}", file=sys.stderr)
+        leaf = _leaf(exc)
+        hint = f" (check the URL {args.http} and the token)" if args.http else ""
+        print(f"mcp-call: {type(leaf).__name__}: {str(leaf).splitlines()[0] if str(leaf) else ''}{hint}", file=sys.stderr)
         return 1
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real error inside (nested) task-group exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 if __name__ == "__main__":

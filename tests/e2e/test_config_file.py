@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import httpx
 import httpx2
@@ -112,11 +113,25 @@ async def test_stdio_and_http_both_take_the_egress_allow_list_from_the_file(bare
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=30) as http:
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 over_http = await client.call_tool("ping_local", {})
+        # the quick start's client, over HTTP this time, with the token `init` printed
+        mcp_call = subprocess.run(
+            [sys.executable, "-m", "guru_mcp.mcp_call", "--http", url, "--token", admin, "ping_local"],
+            env=bare_env, capture_output=True, text=True, timeout=120,
+        )
+        bad_token = subprocess.run(
+            [sys.executable, "-m", "guru_mcp.mcp_call", "--http", url, "--token", "wrong", "ping_local"],
+            env=bare_env, capture_output=True, text=True, timeout=120,
+        )
     finally:
         server.terminate()
         server.wait(15)
     assert not over_http.is_error, over_http.content[0].text
-    assert [r["path"] for r in echo_server.requests] == ["/ping", "/ping"]
+    assert mcp_call.returncode == 0, mcp_call.stderr
+    assert json.loads(mcp_call.stdout)["success"] is True
+    assert bad_token.returncode == 1 and bad_token.stderr.startswith("mcp-call: ")
+    assert bad_token.stderr.rstrip().endswith(f"(check the URL {url} and the token)")
+    assert len(bad_token.stderr.strip().splitlines()) == 1
+    assert [r["path"] for r in echo_server.requests] == ["/ping", "/ping", "/ping"]
 
 
 def _answers(url: str) -> bool:
