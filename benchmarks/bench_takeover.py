@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--signal", choices=["KILL", "STOP"], default="KILL")
     parser.add_argument("--lapse", type=float, default=None, help="GURU_MCP_PROCESS_LAPSE (default: the setting's)")
     args = parser.parse_args()
-    header("bench_takeover: SIGKILL of the claim holder -> the other replica fires the schedule")
+    header(f"bench_takeover: SIG{args.signal} of the claim holder -> the other replica fires the schedule")
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hold)
     httpd.daemon_threads = True

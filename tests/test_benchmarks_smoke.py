@@ -96,3 +96,10 @@ def test_the_auth_benchmark_prints_every_variant_and_the_verdict() -> None:
         assert variant in out
     assert "jwt RS256 p50" in out and "target < 0.2 ms" in out
     assert "ok      bench_auth" in out
+
+
+def test_the_takeover_benchmark_kills_the_claim_holder_and_prints_the_figures() -> None:
+    out = run_benchmarks("-k", "bench_takeover", "--", "--kills", "2", timeout=300)
+    assert out.count("the other replica fired after") == 2
+    assert "SIGKILL -> fired elsewhere" in out and "p50" in out
+    assert "ok      bench_takeover" in out

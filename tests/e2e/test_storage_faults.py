@@ -108,3 +108,119 @@ def test_an_unreachable_database_server_is_one_clear_line(cli_env) -> None:
     assert done.returncode == 6, done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "unreachable" in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+class TcpRelay:
+    """A loopback TCP relay to PostgreSQL that the test can cut and restore (the database going away
+    and coming back, as seen by the server)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target = target
+        self.port = free_port()
+        self._socket, self._threading = socket, threading
+        self._conns: list = []
+        self._listener = None
+        self.start()
+
+    def start(self) -> None:
+        listener = self._socket.socket()
+        listener.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        self._threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = self._socket.create_connection(self.target, timeout=10)
+            upstream.settimeout(None)
+            self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        assert self._listener is not None
+        self._listener.close()
+        for conn in self._conns:
+            try:
+                conn.shutdown(self._socket.SHUT_RDWR)
+                conn.close()
+            except OSError:
+                pass
+        self._conns.clear()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> Iterator[str]:
+    """A fresh PostgreSQL database, on the SQLite pass too (this test is about PostgreSQL)."""
+    from tests.databases import DEFAULT_SERVER, ENV, PostgresServer
+
+    server = postgres_server
+    own = server is None
+    if own:
+        import os
+
+        server = PostgresServer.from_url(os.environ.get(ENV) or DEFAULT_SERVER)
+        try:
+            server.check()
+        except RuntimeError as exc:
+            unavailable(str(exc))
+    name = server.create()
+    try:
+        yield server.url_of(name)
+    finally:
+        server.drop(name)
+        if own:
+            server.drop_all()
+
+
+@pytest.mark.timeout(120)
+def test_postgresql_going_away_gives_a_clear_tool_error_and_serving_resumes_when_it_is_back(
+    cli_env, postgres_url, echo_server: EchoServer, tmp_path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    target = make_url(postgres_url)
+    relay = TcpRelay((target.host or "127.0.0.1", target.port or 5432))
+    env = cli_env | {"GURU_MCP_DATABASE_URL": target.set(host="127.0.0.1", port=relay.port).render_as_string(
+        hide_password=False
+    )}
+    cli(env, "init")
+    (tmp_path / "hi.json").write_text(json.dumps(api_action("hi", echo_server.url + "/hi")))
+    cli(env, "actions", "import", str(tmp_path / "hi.json"))
+    server = StdioServer(env, tmp_path / "serve.log")
+    try:
+        assert not server.response(server.call("hi"))["result"].get("isError")
+        relay.cut()
+        down = server.response(server.call("hi"))
+        assert down["result"].get("isError") is True, down
+        assert "database server is unreachable" in text_of(down), text_of(down)
+        listed = server.response(server.send("tools/list"))
+        assert [t["name"] for t in listed["result"]["tools"]] == ["hi"]
+        relay.start()
+        back = server.response(server.call("hi"))
+        assert not back["result"].get("isError"), text_of(back)
+    finally:
+        server.stop()
+        relay.cut()
