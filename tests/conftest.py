@@ -34,6 +34,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"database the suite runs on (default: postgres when {ENV} is set, else sqlite)",
     )
+    parser.addoption(
+        "--db-tests-only",
+        action="store_true",
+        help="run only the tests that use the suite's database (the `db_url` fixture, through "
+        "`settings`, `app`, `cli_env`...): the others would run exactly as in the SQLite pass",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--db-tests-only"):
+        return
+    keep = [item for item in items if "db_url" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def _db_choice(config: pytest.Config) -> str:
