@@ -64,7 +64,8 @@ async def test_a_plain_request_holding_a_host_limited_secret_is_refused_for_othe
         response = await exchange(server.socket_path, get(port, header))
     assert response.startswith(b"HTTP/1.1 403")
     assert b"secret API_KEY may only be sent to api.example.com" in response
-    assert seen == [] and server.refused == ["127.0.0.1"]
+    assert seen == [] and list(server.refused) == ["127.0.0.1"]
+    assert "limited to other hosts" in server.refused["127.0.0.1"]
 
 
 async def test_a_body_holding_a_host_limited_secret_is_refused_for_other_hosts(tmp_path, origin):
