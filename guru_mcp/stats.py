@@ -24,7 +24,7 @@ Fact = tuple[str, str, str, float | None, datetime]
 WINDOW_CHOICES = ("24h", "7d", "30d")
 """The windows the console offers; the tool takes any `<number><m|h|d>` or `all`."""
 
-_WINDOW_RE = re.compile(r"^\s*(\d{1,5})\s*([mhd])\s*$")
+_WINDOW_RE = re.compile(r"(\d{1,5})\s*([mhd])")  # applied with fullmatch to the stripped label
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 _MAX_WINDOW = timedelta(days=3660)
 
@@ -45,7 +45,7 @@ def parse_window(text: str | None, *, field: str = "window") -> Window:
     label = (text or "24h").strip().lower()
     if label == "all":
         return Window("all", None)
-    match = _WINDOW_RE.match(label)
+    match = _WINDOW_RE.fullmatch(label)
     if not match or int(match.group(1)) == 0:
         raise ValidationFailed(
             FieldError(field, f"{text!r} is not a window: use e.g. 24h, 7d, 30d, 90m or all")
