@@ -145,7 +145,7 @@ class EgressPolicy:
         host = host.strip("[]")
         unusual = unusual_ip_spelling(host)
         if unusual:
-            raise EgressDenied(unusual)
+            raise EgressDenied(unusual, host)
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
         except ValueError:

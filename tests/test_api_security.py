@@ -136,7 +136,8 @@ async def test_a_templated_host_in_an_unusual_spelling_gets_a_clear_refusal(app,
         result = await client.call_tool("odd", {"target": host})
     text = result.content[0].text
     assert result.is_error and "unusual spelling" in text and "internal error" not in text
-    assert (await only_run(app)).status is RunStatus.DENIED
+    run = await only_run(app)
+    assert run.status is RunStatus.DENIED and run.hosts_refused == [host]
 
 
 @pytest.mark.parametrize("host", ODD_HOSTS)
@@ -172,7 +173,8 @@ async def test_a_secret_limited_to_other_hosts_is_not_sent(app, echo_server):
     text = result.content[0].text
     assert "API_KEY" in text and "api.example.com" in text
     assert echo_server.requests == []
-    assert (await only_run(app)).status is RunStatus.DENIED
+    run = await only_run(app)
+    assert run.status is RunStatus.DENIED and run.hosts_refused == ["127.0.0.1"]
 
 
 @pytest.mark.anyio

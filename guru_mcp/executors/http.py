@@ -70,7 +70,7 @@ def _checked_host(url: str) -> str:
     host = urlsplit(url).hostname or ""
     unusual = unusual_ip_spelling(host)
     if unusual:
-        raise EgressDenied(unusual)
+        raise EgressDenied(unusual, host)
     return host
 
 
@@ -158,7 +158,8 @@ class HttpExecutor:
             raise EgressDenied(
                 f"{old.url.host} redirected to another origin ({host}); not followed. To follow redirects to "
                 "other origins set config.follow_redirects to true (headers and body holding secrets are then "
-                "dropped on the way)"
+                "dropped on the way)",
+                host,
             )
         method = old.method
         if (status == 303 and method != "HEAD") or (status == 302 and method != "HEAD") or (
@@ -240,5 +241,6 @@ def _check_secret_hosts(job: Job, outgoing: _Outgoing, host: str) -> None:
         allowed = job.secret_hosts.get(name)
         if allowed and not host_allowed(host, allowed):
             raise EgressDenied(
-                f"secret {name} may only be sent to {', '.join(allowed)}; refused for this request to {host}"
+                f"secret {name} may only be sent to {', '.join(allowed)}; refused for this request to {host}",
+                host,
             )
