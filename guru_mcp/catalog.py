@@ -24,6 +24,7 @@ from guru_mcp.models import BUILTIN_VARIABLES, ActionSpec, ActionType, ApiCallCo
 from guru_mcp.save_checks import check_python_reads, env_reads, missing_secret_hint, unknown_placeholder
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
+from guru_mcp.structured import validator_for
 from guru_mcp.templating import placeholders
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class ActionEntry:
     stored: StoredAction
     validator: Draft202012Validator
     secret_names: frozenset[str]
+    output_validator: Draft202012Validator | None = None
 
 
 def _entry(action: StoredAction) -> ActionEntry:
@@ -61,6 +63,7 @@ def _entry(action: StoredAction) -> ActionEntry:
         stored=action,
         validator=Draft202012Validator(action.spec.input_schema()),
         secret_names=secret_candidates(action.spec),
+        output_validator=validator_for(action.spec),
     )
 
 

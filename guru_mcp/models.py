@@ -234,6 +234,52 @@ class ScheduleSpec(BaseModel):
     misfire: Literal["run_once", "skip"] = "run_once"
 
 
+class Annotations(BaseModel):
+    """Hints for clients about what an action does; each one left out keeps its default
+    (`ActionSpec.hints`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read_only: bool | None = None
+    destructive: bool | None = None
+    idempotent: bool | None = None
+    open_world: bool | None = None
+
+
+class IconSpec(BaseModel):
+    """An icon a client may show beside the tool: an `https:` or `data:` URI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    src: str
+    mime_type: str | None = None
+    sizes: list[str] | None = None
+
+    @field_validator("src")
+    @classmethod
+    def _check_src(cls, value: str) -> str:
+        if not value.startswith(("https://", "data:image/")):
+            raise ValueError("an icon's src must be an https:// URL or a data:image/... URI")
+        if len(value) > 64 * 1024:
+            raise ValueError("an icon's src may be at most 64 kB")
+        return value
+
+
+def _check_output_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    from jsonschema import Draft202012Validator, SchemaError
+
+    if value.get("type") != "object":
+        raise ValueError('the output schema must describe an object ("type": "object" at its root)')
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "root"
+        raise ValueError(f"not a valid JSON Schema (at {where}): {exc.message}") from None
+    return value
+
+
 class ActionSpec(BaseModel):
     """An action definition, as an admin writes it and as it is exported."""
 
@@ -252,6 +298,13 @@ class ActionSpec(BaseModel):
     schedule: ScheduleSpec | None = None
     groups: list[str] | None = None
     """The groups whose members may see and call this action's tool; absent means everyone."""
+    output_schema: dict[str, Any] | None = None
+    """JSON Schema (an object) of the structured result: an API call's response body, or the JSON
+    document a Python action prints as its last line of output. Results are checked against it."""
+    confirm: bool | None = None
+    """Ask the user before each run (through MCP elicitation). Default: yes for DELETE calls."""
+    annotations: Annotations | None = None
+    icons: list[IconSpec] | None = None
 
     @field_validator("groups")
     @classmethod
@@ -265,6 +318,11 @@ class ActionSpec(BaseModel):
     def visible_to(self, caller: Caller) -> bool:
         """Whether the caller's groups allow them to see and call this action."""
         return not self.groups or not set(self.groups).isdisjoint(caller.groups)
+
+    @field_validator("output_schema")
+    @classmethod
+    def _valid_output_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_output_schema(value)
 
     @field_validator("action_type", mode="before")
     @classmethod
@@ -321,6 +379,30 @@ class ActionSpec(BaseModel):
     @property
     def display_title(self) -> str:
         return self.title or self.name.replace("_", " ").capitalize()
+
+    @property
+    def method(self) -> str | None:
+        return self.config.method if isinstance(self.config, ApiCallConfig) else None
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Whether a call must be confirmed by the user first: `confirm`, else DELETE calls."""
+        return self.confirm if self.confirm is not None else self.method == "DELETE"
+
+    def hints(self) -> Annotations:
+        """The tool annotations: the action's own, else derived from its method (a GET is read-only,
+        a DELETE destructive, GET/PUT/DELETE idempotent; Python actions: not read-only, unknown
+        otherwise); every action reaches the outside world unless it says otherwise."""
+        method = self.method
+        own = self.annotations or Annotations()
+        return Annotations(
+            read_only=own.read_only if own.read_only is not None else method == "GET",
+            destructive=own.destructive if own.destructive is not None else (method == "DELETE" if method else None),
+            idempotent=own.idempotent
+            if own.idempotent is not None
+            else (method in ("GET", "PUT", "DELETE") if method else None),
+            open_world=own.open_world if own.open_world is not None else True,
+        )
 
     def timeout(self, default: float, maximum: float) -> float:
         return min(self.config.timeout or default, maximum)
@@ -514,6 +596,8 @@ class ExecResult(BaseModel):
     """Hosts the run contacted (API-call target, sandbox egress)."""
     hosts_refused: list[str] = Field(default_factory=list)
     """Hosts the run tried to reach and the egress policy refused."""
+    structured: dict[str, Any] | None = None
+    """The result checked against the action's `output_schema` (only for actions that declare one)."""
 
 
 class RunRecord(BaseModel):

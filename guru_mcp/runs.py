@@ -20,12 +20,15 @@ import anyio
 
 from guru_mcp.catalog import ActionEntry, Catalog
 from guru_mcp.errors import Busy, EgressDenied, NotFound, RunFailure, ShuttingDown, ToolError
+from guru_mcp import progress
 from guru_mcp.executors import Executor
 from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
 from guru_mcp.logs import first_line, log_refusal, log_run
+from guru_mcp.progress import ProgressSend
 from guru_mcp.secrets import Masker
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
+from guru_mcp.structured import apply_output_schema
 from guru_mcp.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -79,30 +82,14 @@ class RunService:
         schedule_id: int | None = None,
         due_at: datetime | None = None,
         allow_disabled: bool = False,
+        progress: ProgressSend | None = None,
     ) -> RunOutcome:
         """Run an action. Raises NotFound/ToolError only if there is no enabled action of that name;
-        every other failure is returned as a recorded, masked result."""
-        snap = await self.catalog.snapshot(guru)
-        entry = snap.entries.get(action_name)
-        if entry is None:
-            raise NotFound(f"no action named {action_name!r}")
-        if not entry.stored.enabled and not allow_disabled:
-            raise ToolError(f"action {action_name!r} is disabled ({entry.stored.disabled_reason or 'by an admin'})")
+        every other failure is returned as a recorded, masked result. `progress`, when given, gets
+        the run's progress notifications (see `guru_mcp.progress`)."""
+        entry = await self._entry(guru, action_name, allow_disabled)
         arguments = dict(arguments or {})
-        record = RunRecord(
-            id=str(uuid.uuid4()),
-            guru=guru,
-            action_id=entry.stored.id,
-            action_name=action_name,
-            action_version=entry.stored.version,
-            trigger=trigger,
-            caller=caller.record(),
-            inputs=arguments,
-            status=RunStatus.RUNNING,
-            schedule_id=schedule_id,
-            due_at=due_at,
-            started_at=datetime.now(UTC),
-        )
+        record = self._new_record(guru, entry, arguments, caller, trigger, schedule_id, due_at)
         problems = sorted(entry.validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if problems:
             message = "invalid arguments: " + "; ".join(
@@ -132,7 +119,7 @@ class RunService:
         try:
             if self.stopping:
                 await self._refuse(guru, entry, record, RunStatus.CANCELLED, ShuttingDown())
-            return await self._execute(guru, entry, arguments, caller, record)
+            return await self._execute(guru, entry, arguments, caller, record, progress)
         finally:
             sem.release()
             self._in_flight -= 1
@@ -192,11 +179,77 @@ class RunService:
         )
         await self._record_whole(record, ExecResult(status=RunStatus.DENIED, text=reason, error=reason))
 
+    async def record_denied(
+        self,
+        guru: str,
+        action_name: str,
+        arguments: dict[str, Any] | None,
+        caller: Caller,
+        trigger: Trigger,
+        reason: str,
+    ) -> RunOutcome:
+        """Record a call that was not run because it was refused (the user declined to confirm it,
+        or could not be asked): status `denied`, masked inputs, `reason` as the error."""
+        entry = await self._entry(guru, action_name, allow_disabled=False)
+        arguments = dict(arguments or {})
+        record = self._new_record(guru, entry, arguments, caller, trigger, None, None)
+        masker = await self._masker(guru, entry)
+        record.inputs = masker.data(arguments)
+        record.caller = masker.data(record.caller)
+        message = masker.text(reason)
+        result = ExecResult(status=RunStatus.DENIED, text=message, error=message, data={"success": False, "error": message})
+        await self._record_whole(record, result)
+        return RunOutcome(record, result)
+
+    async def _entry(self, guru: str, action_name: str, allow_disabled: bool) -> ActionEntry:
+        snap = await self.catalog.snapshot(guru)
+        entry = snap.entries.get(action_name)
+        if entry is None:
+            raise NotFound(f"no action named {action_name!r}")
+        if not entry.stored.enabled and not allow_disabled:
+            raise ToolError(f"action {action_name!r} is disabled ({entry.stored.disabled_reason or 'by an admin'})")
+        return entry
+
+    @staticmethod
+    def _new_record(
+        guru: str,
+        entry: ActionEntry,
+        arguments: dict[str, Any],
+        caller: Caller,
+        trigger: Trigger,
+        schedule_id: int | None,
+        due_at: datetime | None,
+    ) -> RunRecord:
+        return RunRecord(
+            id=str(uuid.uuid4()),
+            guru=guru,
+            action_id=entry.stored.id,
+            action_name=entry.stored.name,
+            action_version=entry.stored.version,
+            trigger=trigger,
+            caller=caller.record(),
+            inputs=arguments,
+            status=RunStatus.RUNNING,
+            schedule_id=schedule_id,
+            due_at=due_at,
+            started_at=datetime.now(UTC),
+        )
+
+    async def masker_for(self, guru: str, entry: ActionEntry) -> Masker:
+        """A masker for the secrets this action uses."""
+        return await self._masker(guru, entry)
+
     async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
         return Masker((await self.vault.resolve(guru, entry.secret_names)).values())
 
     async def _execute(
-        self, guru: str, entry: ActionEntry, arguments: dict[str, Any], caller: Caller, record: RunRecord
+        self,
+        guru: str,
+        entry: ActionEntry,
+        arguments: dict[str, Any],
+        caller: Caller,
+        record: RunRecord,
+        send_progress: ProgressSend | None = None,
     ) -> RunOutcome:
         spec = entry.stored.spec
         secrets, secret_hosts = await self.vault.resolve_scoped(guru, entry.secret_names)
@@ -216,31 +269,17 @@ class RunService:
             timeout=timeout,
         )
         try:
-            missing = _missing_secrets(spec, entry.secret_names, secrets)
-            if missing:
-                raise RunFailure(f"secret {', '.join(missing)} is not set; an admin must set it")
-            executor = self.executors[spec.action_type]
-            with self._cancellable() as stop:
-                # The executor enforces the timeout itself (and cleans up); this is the backstop.
-                with anyio.fail_after(longest_run(self.settings, spec)):
-                    result = await executor.execute(job)
-            if stop.cancelled_caught:  # `drain` gave up waiting for this run
-                result = _failed(RunStatus.CANCELLED, SHUT_DOWN)
-        except TimeoutError:
-            result = _failed(RunStatus.TIMEOUT, f"{spec.name} timed out after {timeout:g} s")
-        except EgressDenied as exc:
-            result = _failed(RunStatus.DENIED, str(exc))
-            if exc.host:
-                result.hosts_refused = [exc.host]
-        except RunFailure as exc:
-            result = _failed(RunStatus(exc.status), str(exc))
+            async with progress.open_stream(send_progress, masker) as stream:
+                if stream is not None:
+                    stream.report(None, f"started {spec.name}", force=True)
+                result = await self._attempt(entry, job)
+                result = apply_output_schema(spec, entry.output_validator, result)
+                if stream is not None:
+                    stream.report(1.0, f"{spec.name} finished: {result.status.value}", force=True)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._finish(record, _failed(RunStatus.CANCELLED, "the run was cancelled"), started, masker)
             raise
-        except Exception as exc:
-            log.exception("action %s crashed", spec.name)
-            result = _failed(RunStatus.ERROR, f"internal error while running {spec.name}: {type(exc).__name__}")
         result = ExecResult(
             status=result.status,
             text=masker.text(result.text),
@@ -249,10 +288,39 @@ class RunService:
             truncated=result.truncated,
             hosts=masker.data(list(result.hosts)),
             hosts_refused=masker.data(list(result.hosts_refused)),
+            structured=masker.data(result.structured) if result.structured is not None else None,
         )
         with anyio.CancelScope(shield=True):
             await self._finish(record, result, started, masker)
         return RunOutcome(record, result)
+
+    async def _attempt(self, entry: ActionEntry, job: Job) -> ExecResult:
+        """Execute the job; every failure but cancellation becomes a failed result (unmasked)."""
+        spec = job.action
+        try:
+            missing = _missing_secrets(spec, entry.secret_names, job.secrets)
+            if missing:
+                raise RunFailure(f"secret {', '.join(missing)} is not set; an admin must set it")
+            executor = self.executors[spec.action_type]
+            with self._cancellable() as stop:
+                # The executor enforces the timeout itself (and cleans up); this is the backstop.
+                with anyio.fail_after(longest_run(self.settings, spec)):
+                    result = await executor.execute(job)
+            if stop.cancelled_caught:  # `drain` gave up waiting for this run
+                return _failed(RunStatus.CANCELLED, SHUT_DOWN)
+            return result
+        except TimeoutError:
+            return _failed(RunStatus.TIMEOUT, f"{spec.name} timed out after {job.timeout:g} s")
+        except EgressDenied as exc:
+            result = _failed(RunStatus.DENIED, str(exc))
+            if exc.host:
+                result.hosts_refused = [exc.host]
+            return result
+        except RunFailure as exc:
+            return _failed(RunStatus(exc.status), str(exc))
+        except Exception as exc:
+            log.exception("action %s crashed", spec.name)
+            return _failed(RunStatus.ERROR, f"internal error while running {spec.name}: {type(exc).__name__}")
 
     async def _finish(self, record: RunRecord, result: ExecResult, started: float, masker: Masker) -> None:
         limit = self.settings.run_output_limit

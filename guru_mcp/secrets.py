@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ class Keyring:
 
     def __init__(self, primary: bytes, older: Iterable[bytes] = ()) -> None:
         self.primary_id = key_id(primary)
+        self._primary = primary
         self._keys = {key_id(k): AESGCM(k) for k in (*older, primary)}
         self._primary = primary
 
@@ -86,6 +88,10 @@ class Keyring:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"guru-mcp:{purpose}".encode()).derive(
             self._primary
         )
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for another purpose, derived from the primary key (same on every replica)."""
+        return hmac.new(self._primary, f"guru-mcp:derive:{purpose}".encode(), hashlib.sha256).digest()
 
     @staticmethod
     def _aad(guru: str, name: str) -> bytes:

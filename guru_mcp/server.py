@@ -23,14 +23,17 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guru_mcp.app import App
 from guru_mcp.errors import GuruError, to_tool_text
 from guru_mcp.identity.http import CALLER_SCOPE_KEY, HttpAccess
 from guru_mcp.models import Caller, Trigger
+from guru_mcp.tools import confirmation
 from guru_mcp.tools.action_tools import ActionTools, error_result, tool_result
 from guru_mcp.tools.admin import all_admin_tools, call_admin_tool
 
@@ -102,7 +105,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             tool = admin_tools.get(name) if caller.is_admin else None
             if tool is None or (tool.server_only and not caller.server_admin):
                 raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
-            return await _call_admin(app, caller, tool, arguments)
+            return await call_admin(ctx, params, caller, tool)
         snap = await app.catalog.snapshot(caller.guru)
         entry = snap.entries.get(name)
         if entry is None or not entry.stored.enabled:
@@ -111,10 +114,38 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             await app.runs.deny(caller.guru, entry, arguments, caller, "the caller's groups may not use this action")
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
         try:
-            outcome = await app.runs.run(caller.guru, name, arguments, caller, Trigger.TOOL_CALL)
+            if entry.stored.spec.needs_confirmation and entry.validator.is_valid(arguments):
+                masked = (await app.runs.masker_for(caller.guru, entry)).data(arguments)
+                decision = await confirmation.ask(ctx, params, confirmation.question("action", name, masked))
+                if isinstance(decision, types.InputRequiredResult):
+                    return decision
+                refusal = _refusal(app, caller, decision)
+                if refusal:
+                    outcome = await app.runs.record_denied(
+                        caller.guru, name, arguments, caller, Trigger.TOOL_CALL, refusal
+                    )
+                    _raise_if_capability_missing(ctx, decision, refusal)
+                    return tool_result(outcome)
+            outcome = await app.runs.run(
+                caller.guru, name, arguments, caller, Trigger.TOOL_CALL, progress=_progress_sender(ctx)
+            )
         except GuruError as exc:
             return error_result(to_tool_text(exc))
         return tool_result(outcome)
+
+    async def call_admin(ctx: Any, params: types.CallToolRequestParams, caller: Caller, tool: Any) -> Any:
+        arguments = dict(params.arguments or {})
+        if tool.confirm:
+            masked = (await app.masker(caller.guru)).data(arguments)
+            decision = await confirmation.ask(ctx, params, confirmation.question("admin tool", tool.name, masked))
+            if isinstance(decision, types.InputRequiredResult):
+                return decision
+            refusal = _refusal(app, caller, decision)
+            if refusal:
+                log.info("admin tool %s not run: %s", tool.name, refusal)
+                _raise_if_capability_missing(ctx, decision, refusal)
+                return error_result(refusal)
+        return await _call_admin(app, caller, tool, arguments)
 
     def _track(ctx: Any) -> None:
         # Handshake-era connections get list_changed on their own channel. The SDK hands handlers a
@@ -137,6 +168,15 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
         on_subscriptions_listen=ListenHandler(bus),
     )
     server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
+    server.middleware.append(
+        RequestStateBoundary(
+            RequestStateSecurity(
+                keys=[app.keyring.derive("mcp-request-state")],
+                bind_principal=lambda ctx: identify(ctx).key,
+            ),
+            default_audience=SERVER_NAME,
+        )
+    )
     app.catalog.add_listener(lambda guru: _offer(send_change, guru))
 
     async def notifier() -> None:
@@ -170,6 +210,43 @@ class _GuruServer(Server[Any]):
         return super().create_initialization_options(
             notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
         )
+
+
+def _refusal(app: App, caller: Caller, decision: confirmation.Decision) -> str:
+    """Why a call is not run ("" when it may run)."""
+    if decision is confirmation.Decision.APPROVED:
+        return ""
+    if decision is confirmation.Decision.DECLINED:
+        return "not run: the user declined to confirm it"
+    if app.settings.allows_unconfirmed(caller.guru):
+        return ""
+    return (
+        "not run: this call needs the user's confirmation and this MCP client cannot ask (it does not "
+        "support elicitation); use a client that does, or an admin can allow unconfirmed runs for this "
+        "guru (GURU_MCP_UNCONFIRMED_GURUS)"
+    )
+
+
+def _raise_if_capability_missing(ctx: Any, decision: confirmation.Decision, refusal: str) -> None:
+    """2026-07-28 has an error for this: a request that needs a capability the client did not
+    declare is answered with -32021 naming it (handshake-era clients get a tool error instead)."""
+    if decision is confirmation.Decision.UNSUPPORTED and ctx.protocol_version in _MODERN:
+        raise MCPError(
+            types.MISSING_REQUIRED_CLIENT_CAPABILITY, refusal, data={"requiredCapabilities": {"elicitation": {}}}
+        )
+
+
+def _progress_sender(ctx: Any) -> Any:
+    """Where this request's progress goes: the client's progress token, if it sent one."""
+    params = getattr(ctx, "params", None)
+    if progress_token_from_params(params) is None:
+        return None
+    session = ctx.session
+
+    async def send(progress: float, total: float | None, message: str) -> None:
+        await session.report_progress(progress, total, message)
+
+    return send
 
 
 def _offer(stream: Any, guru: str) -> None:

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     default_guru: str = "default"
     """The guru (tenant) a connection serves unless its token names another."""
 
+    unconfirmed_gurus: CommaList = Field(default_factory=list)
+    """Gurus whose calls needing confirmation run unconfirmed when the client cannot ask the user
+    (no elicitation support); `*` for every guru. Default: none (such calls are refused)."""
+
     # Runs
     max_concurrent_runs_per_caller: int = Field(default=3, ge=1)
     run_queue_timeout: float = Field(default=30.0, gt=0)
@@ -170,8 +174,12 @@ class Settings(BaseSettings):
         "oauth_required_scopes",
         "oauth_admin_groups",
         "oauth_server_admin_groups",
+        "unconfirmed_gurus",
         mode="before",
     )(_split_commas)
+
+    def allows_unconfirmed(self, guru: str) -> bool:
+        return "*" in self.unconfirmed_gurus or guru in self.unconfirmed_gurus
 
     @property
     def db_url(self) -> str:

@@ -255,12 +255,32 @@ ADMIN = Caller(key="admin", email="ada@corp.example", name="Ada", groups=("ops",
 USER = Caller(key="user", email="alex@corp.example", name="Alex", groups=("hr", "eng"))
 
 
+async def accept_confirmation(ctx, params):
+    """An elicitation handler standing for a user who confirms whatever is asked."""
+    import mcp_types
+
+    return mcp_types.ElicitResult(action="accept", content={"confirm": True})
+
+
+async def decline_confirmation(ctx, params):
+    """An elicitation handler standing for a user who declines."""
+    import mcp_types
+
+    return mcp_types.ElicitResult(action="decline")
+
+
 @asynccontextmanager
-async def connect(app: App, caller: Caller = ADMIN, *, mode: str = "legacy", on_message=None):
-    """An MCP client connected in-process to a server built on `app`, with its notifier running."""
+async def connect(
+    app: App, caller: Caller = ADMIN, *, mode: str = "legacy", on_message=None, elicitation=accept_confirmation
+):
+    """An MCP client connected in-process to a server built on `app`, with its notifier running.
+    `elicitation` answers confirmation questions (default: the user accepts; None: the client cannot
+    be asked)."""
     handle = build_server(app, stdio_caller=caller)
     async with anyio.create_task_group() as tg:
         tg.start_soon(handle.notifier)
-        async with Client(handle.server, mode=mode, message_handler=on_message) as client:
+        async with Client(
+            handle.server, mode=mode, message_handler=on_message, elicitation_callback=elicitation
+        ) as client:
             yield client
         tg.cancel_scope.cancel()

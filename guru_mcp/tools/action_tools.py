@@ -23,22 +23,28 @@ def describe_for_model(spec: ActionSpec) -> str:
         )
     else:
         parts.append("Runs a Python script in a sandbox and returns what it prints.")
+    if spec.needs_confirmation:
+        parts.append("The user is asked to confirm each call before it runs.")
     return "\n\n".join(parts)
 
 
 def action_tool(spec: ActionSpec) -> types.Tool:
-    method = spec.config.method if isinstance(spec.config, ApiCallConfig) else None
+    hints = spec.hints()
     return types.Tool(
         name=spec.name,
         title=spec.display_title,
         description=describe_for_model(spec),
         input_schema=spec.input_schema(),
+        output_schema=spec.output_schema,
+        icons=[types.Icon(src=i.src, mime_type=i.mime_type, sizes=i.sizes) for i in spec.icons]
+        if spec.icons
+        else None,
         annotations=types.ToolAnnotations(
             title=spec.display_title,
-            read_only_hint=method == "GET",
-            destructive_hint=method == "DELETE" if method else None,
-            idempotent_hint=method in ("GET", "PUT", "DELETE") if method else None,
-            open_world_hint=True,
+            read_only_hint=hints.read_only,
+            destructive_hint=hints.destructive,
+            idempotent_hint=hints.idempotent,
+            open_world_hint=hints.open_world,
         ),
     )
 
@@ -68,8 +74,20 @@ class ActionTools:
         return tools
 
 
+RUN_ID_META = "guru-mcp/run_id"
+
+
 def tool_result(outcome: RunOutcome) -> types.CallToolResult:
+    """The tool result of a run. An action with an `output_schema` returns the checked document as
+    structured content (what the schema describes; the run id travels in `_meta`); any other
+    action returns `{success, ..., run_id}`."""
     result = outcome.result
+    if result.structured is not None and result.status is RunStatus.OK:
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=result.text or "(no output)")],
+            structured_content=result.structured,
+            _meta={RUN_ID_META: outcome.record.id},
+        )
     structured: dict[str, Any] = dict(result.data) if result.data else {}
     structured.setdefault("success", result.status is RunStatus.OK)
     structured["run_id"] = outcome.record.id

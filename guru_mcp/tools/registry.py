@@ -25,6 +25,12 @@ class AdminTool:
     read_only: bool = False
     server_only: bool = False
     """Only for server-wide admins (gurus): invisible and uncallable for admins of one guru."""
+    confirm: bool | None = None
+    """Ask the user before it runs (default: when destructive)."""
+
+    def __post_init__(self) -> None:
+        if self.confirm is None:
+            self.confirm = self.destructive
 
     def tool(self) -> types.Tool:
         schema = self.args.model_json_schema()
