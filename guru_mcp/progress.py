@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 import anyio
@@ -29,7 +30,8 @@ ProgressSend = Callable[[float, float | None, str], Awaitable[None]]
 """Sends one progress notification: (progress, total, message)."""
 
 MIN_INTERVAL = 0.1
-"""Seconds between two notifications of one run; what comes sooner is held and sent with the next."""
+"""Seconds between two notifications of one run; what comes sooner is held back, and a newer report
+replaces a held one (forced reports, like start and end, are never dropped)."""
 SEND_TIMEOUT = 2.0
 """A client that does not take a notification within this time misses it (the run goes on)."""
 MESSAGE_LIMIT = 500
@@ -38,7 +40,11 @@ _current: ContextVar[ProgressStream | None] = ContextVar("guru_mcp_progress", de
 
 
 class ProgressStream:
-    """One run's notifications: masked, at most one per `min_interval`, values increasing."""
+    """One run's notifications: masked, at most one per `min_interval`, values increasing.
+
+    `report` never blocks and never raises: a sender task (started by `open_stream`) delivers, so a
+    slow client cannot slow the run down, and a report held back by the rate limit still goes out
+    when its turn comes, even if nothing follows it."""
 
     def __init__(
         self,
@@ -55,26 +61,54 @@ class ProgressStream:
         self._value = -1.0
         self._total: float | None = None
         self._last_sent = float("-inf")
+        self._queue: deque[tuple[float | None, str]] = deque()
         self._held: tuple[float | None, str] | None = None
+        self._wake = anyio.Event()
+        self._closing = False
         self.sent = 0
 
-    async def report(self, fraction: float | None, message: str, *, force: bool = False) -> None:
-        """Report `message` (and, if known, the fraction done, 0..1). Never raises."""
-        now = self._clock()
-        if not force and now - self._last_sent < self._min_interval:
+    def report(self, fraction: float | None, message: str, *, force: bool = False) -> None:
+        """Report `message` (and, if known, the fraction done, 0..1). `force`: never dropped nor
+        delayed (what is held back goes first)."""
+        if force:
+            if self._held is not None:
+                self._queue.append(self._held)
+                self._held = None
+            self._queue.append((fraction, message))
+        else:
             self._held = (fraction, message)
-            return
-        self._held = None
-        await self._emit(fraction, message, now)
+        self._wake.set()
 
-    async def flush(self) -> None:
-        """Send what the rate limit held back (at the end of the run)."""
-        if self._held is not None:
-            fraction, message = self._held
-            self._held = None
-            await self._emit(fraction, message, self._clock())
+    async def run(self) -> None:
+        """Deliver until `close` and everything reported before it is sent."""
+        while True:
+            if self._queue:
+                fraction, message = self._queue.popleft()
+                await self._emit(fraction, message)
+                continue
+            if self._held is not None:
+                wait = self._last_sent + self._min_interval - self._clock()
+                if wait > 0 and not self._closing:
+                    with anyio.move_on_after(wait):
+                        await self._wait()
+                    continue
+                fraction, message = self._held
+                self._held = None
+                await self._emit(fraction, message)
+                continue
+            if self._closing:
+                return
+            await self._wait()
 
-    async def _emit(self, fraction: float | None, message: str, now: float) -> None:
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+
+    async def _wait(self) -> None:
+        await self._wake.wait()
+        self._wake = anyio.Event()
+
+    async def _emit(self, fraction: float | None, message: str) -> None:
         if fraction is not None:
             self._total = 100.0
             target = min(max(float(fraction), 0.0), 1.0) * 100.0
@@ -82,7 +116,7 @@ class ProgressStream:
             target = self._value + (1.0 if self._total is None else 0.01)
         value = max(target, self._value + 0.01) if self._value >= 0 else max(target, 0.0)
         self._value = value
-        self._last_sent = now
+        self._last_sent = self._clock()
         text = self._masker.text(message)[:MESSAGE_LIMIT]
         try:
             with anyio.fail_after(SEND_TIMEOUT):
@@ -92,14 +126,22 @@ class ProgressStream:
             log.debug("a progress notification could not be sent", exc_info=True)
 
 
-@contextmanager
-def reporting(stream: ProgressStream | None) -> Iterator[None]:
-    """Make `stream` the current run's progress stream (None: nobody listens)."""
-    token = _current.set(stream)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+@asynccontextmanager
+async def open_stream(send: ProgressSend | None, masker: Masker) -> AsyncIterator[ProgressStream | None]:
+    """A run's progress stream with its sender task, made current for the block (None when nobody
+    listens). On a normal exit, what was reported is delivered before the block ends."""
+    if send is None:
+        yield None
+        return
+    stream = ProgressStream(send, masker)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stream.run)
+        token = _current.set(stream)
+        try:
+            yield stream
+        finally:
+            _current.reset(token)
+            stream.close()
 
 
 def wanted() -> bool:
@@ -111,4 +153,4 @@ async def report(fraction: float | None, message: str) -> None:
     """Report progress of the current run; nothing happens when nobody listens."""
     stream = _current.get()
     if stream is not None:
-        await stream.report(fraction, message)
+        stream.report(fraction, message)

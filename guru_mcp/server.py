@@ -238,8 +238,7 @@ def _raise_if_capability_missing(ctx: Any, decision: confirmation.Decision, refu
 
 def _progress_sender(ctx: Any) -> Any:
     """Where this request's progress goes: the client's progress token, if it sent one."""
-    params = getattr(ctx, "params", None)
-    if progress_token_from_params(params) is None:
+    if not _listens_for_progress(ctx):
         return None
     session = ctx.session
 
@@ -247,6 +246,17 @@ def _progress_sender(ctx: Any) -> Any:
         await session.report_progress(progress, total, message)
 
     return send
+
+
+def _listens_for_progress(ctx: Any) -> bool:
+    """Whether the caller asked for progress: a token in `_meta` (JSON-RPC transports), or a
+    callback on the in-process dispatcher, which carries no token. mcp 2.3 has no public accessor
+    for the latter, so the request's outbound channel is asked (a miss only means no progress)."""
+    if progress_token_from_params(getattr(ctx, "params", None)) is not None:
+        return True
+    outbound = getattr(ctx.session, "_request_outbound", None)
+    outbound = getattr(outbound, "_inner", outbound)  # 2026-07-28 wraps the channel
+    return any(getattr(outbound, name, None) is not None for name in ("_on_progress", "_progress_token", "progress_token"))
 
 
 def _offer(stream: Any, guru: str) -> None:

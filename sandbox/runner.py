@@ -17,12 +17,22 @@ Framing:
 
 - **stdin**: exactly one line of UTF-8 JSON, ended by `\\n`::
 
-      {"code": "<python source>", "env": {"NAME": "value", ...}, "max_output": 1048576, "timeout": 30}
+      {"code": "<python source>", "env": {"NAME": "value", ...}, "max_output": 1048576, "timeout": 30,
+       "events": false}
 
   `env` (parameters, the action's secrets, built-in variables) goes into `os.environ`. Secrets travel
   only here, never in the container's configuration. End of input before a full line: exit 0, silently.
-- **stdout** (the result channel): exactly one line of UTF-8 JSON, ended by `\\n`; the process then
-  waits for stdin to close (the server closes it or removes the container) and exits 0::
+  `events` (optional, default false): stream progress events while the code runs (below).
+- **stdout** (the result channel): with `events`, zero or more *event lines* first, each one line of
+  UTF-8 JSON whose first key is `"event"`::
+
+      {"event": "line", "text": "<a line the code printed on stdout, at most 500 characters>"}
+      {"event": "progress", "fraction": 0.5, "message": "<what the code passed to progress()>"}
+
+  at most one per `EVENT_INTERVAL` seconds (a newer event replaces one held back; the last one held is
+  written before the result). Then exactly one *result line* (never starting with `{"event"`), ended
+  by `\\n`; the process then waits for stdin to close (the server closes it or removes the container)
+  and exits 0::
 
       {"exit_code": 0, "stdout": "...", "stderr": "...", "stdout_truncated": false,
        "stderr_truncated": false, "error_kind": null, "duration_ms": 1.2}
@@ -36,6 +46,9 @@ Framing:
   process killed from outside (timeout, kernel OOM killer) writes no
   result line at all; the server reads that from the container's state.
 - **stderr**: free-form diagnostics of the runner itself; the server may ignore it.
+
+The code finds a function `progress(fraction=None, message="")` among its globals: it reports how far
+it is (`fraction` from 0 to 1, or None) with a short message; without `events` it does nothing.
 
 The runner is a convenience, not a boundary: the code can do anything the container allows.
 """
@@ -58,6 +71,68 @@ READY_MARKER = b"guru-runner: ready\n"
 """Written on stderr when start-up is done and the runner waits for its job (the warm pool waits for it)."""
 DRAIN_GRACE_SECONDS = 0.5
 """How long to wait for output still held by processes the code left running in the background."""
+EVENT_INTERVAL = 0.05
+"""Seconds between two event lines; what comes sooner is held back (only the newest is kept)."""
+EVENT_TEXT_LIMIT = 500
+PARTIAL_LINE_LIMIT = 4096
+"""Bytes of an unfinished stdout line kept for its line event (the full output is captured anyway)."""
+
+
+# --- events -----------------------------------------------------------------------------------------
+
+
+class Events:
+    """Event lines on the result channel, written by the code's thread and the stdout drain."""
+
+    def __init__(self, fd: int, enabled: bool) -> None:
+        self.fd = fd
+        self.enabled = enabled
+        self.lock = threading.Lock()
+        self.closed = False
+        self.last = float("-inf")
+        self.held: dict | None = None
+
+    def emit(self, event: dict) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            if self.closed:
+                return
+            now = time.monotonic()
+            if now - self.last < EVENT_INTERVAL:
+                self.held = event
+                return
+            self.held = None
+            self.last = now
+            self._write(event)
+
+    def close(self) -> None:
+        """Write what is held back; no event after this (the result line comes next)."""
+        with self.lock:
+            if self.held is not None and not self.closed:
+                self._write(self.held)
+            self.held = None
+            self.closed = True
+
+    def _write(self, event: dict) -> None:
+        line = json.dumps({"event": event.pop("event"), **event}, ensure_ascii=False) + "\n"
+        try:
+            _write_all(self.fd, line.encode("utf-8", "replace"))
+        except OSError:
+            self.enabled = False
+
+    def line(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        if text.strip():
+            self.emit({"event": "line", "text": text[:EVENT_TEXT_LIMIT]})
+
+    def progress(self, fraction: float | None = None, message: str = "") -> None:
+        """Report how far the action is: `fraction` done (0 to 1, or None) and a short message."""
+        if fraction is not None:
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+                raise ValueError("progress(fraction, message): fraction must be a number from 0 to 1, or None")
+            fraction = float(fraction)
+        self.emit({"event": "progress", "fraction": fraction, "message": str(message)[:EVENT_TEXT_LIMIT]})
 
 
 # --- egress forwarder -------------------------------------------------------------------------------
@@ -128,6 +203,9 @@ class _Drain:
     def __init__(self, fd: int, limit: int = 0) -> None:
         self.fd = fd
         self.limit = limit
+        self.on_line = None
+        """Called with each complete line read (set before any data can arrive), if set."""
+        self.partial = b""
         self.chunks: list[bytes] = []
         self.kept = 0
         self.truncated = False
@@ -143,6 +221,8 @@ class _Drain:
                 break
             if not data:
                 break
+            if self.on_line is not None:
+                self._lines(data)
             with self.lock:
                 room = self.limit - self.kept
                 if len(data) > room:
@@ -152,6 +232,15 @@ class _Drain:
                     self.chunks.append(data)
                     self.kept += len(data)
         os.close(self.fd)
+
+    def _lines(self, data: bytes) -> None:
+        *lines, rest = (self.partial + data).split(b"\n")
+        self.partial = rest[:PARTIAL_LINE_LIMIT]
+        if lines:
+            try:
+                self.on_line(lines[-1])  # only the newest complete line: older ones would be held back anyway
+            except Exception:  # noqa: BLE001 - reporting must never stop the capture
+                pass
 
     def result(self, grace: float) -> tuple[str, bool]:
         self.thread.join(grace)
@@ -192,14 +281,14 @@ def _time_up(_signum: int, _frame: object) -> None:
     raise _Timeout
 
 
-def execute(code: str, timeout: float | None = None) -> tuple[int, str | None]:
+def execute(code: str, timeout: float | None = None, extra_globals: dict | None = None) -> tuple[int, str | None]:
     """Run `code` as `__main__`; (exit code, error kind). Must be called with fds already redirected.
     With `timeout`, the code is interrupted after that many seconds: (124, "timeout")."""
     if timeout:
         signal.signal(signal.SIGALRM, _time_up)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        return _execute(code)
+        return _execute(code, extra_globals)
     except _Timeout:  # raised between the code's end and the timer's reset
         return 124, "timeout"
     finally:
@@ -207,10 +296,10 @@ def execute(code: str, timeout: float | None = None) -> tuple[int, str | None]:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _execute(code: str) -> tuple[int, str | None]:
+def _execute(code: str, extra_globals: dict | None = None) -> tuple[int, str | None]:
     linecache.cache[ACTION_FILENAME] = (len(code), None, code.splitlines(True), ACTION_FILENAME)
     module = types.ModuleType("__main__")
-    module.__dict__.update({"__builtins__": builtins, "__file__": ACTION_FILENAME})
+    module.__dict__.update({"__builtins__": builtins, "__file__": ACTION_FILENAME, **(extra_globals or {})})
     sys.modules["__main__"] = module
     sys.argv = [ACTION_FILENAME]
     try:
@@ -246,9 +335,10 @@ class Capture:
         err_r, self.err_w = os.pipe()
         self.drains = (_Drain(out_r), _Drain(err_r))
 
-    def begin(self, limit: int) -> None:
+    def begin(self, limit: int, on_line=None) -> None:
         for drain in self.drains:
             drain.limit = limit
+        self.drains[0].on_line = on_line
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(self.out_w, 1)
@@ -268,12 +358,13 @@ def run_job(job: dict, result_fd: int, capture: Capture | None = None) -> None:
     os.environ.update({str(k): str(v) for k, v in env.items()})
 
     runner_pid = os.getpid()
+    events = Events(result_fd, bool(job.get("events")))
     capture = capture or Capture()
     drains = capture.drains
-    capture.begin(limit)
+    capture.begin(limit, events.line if events.enabled else None)
 
     started = time.perf_counter()
-    exit_code, error_kind = execute(code, timeout)
+    exit_code, error_kind = execute(code, timeout, {"progress": events.progress})
     duration_ms = (time.perf_counter() - started) * 1000
 
     if os.getpid() != runner_pid:
@@ -296,6 +387,7 @@ def run_job(job: dict, result_fd: int, capture: Capture | None = None) -> None:
     deadline = time.monotonic() + DRAIN_GRACE_SECONDS
     stdout, stdout_truncated = drains[0].result(max(deadline - time.monotonic(), 0.0))
     stderr, stderr_truncated = drains[1].result(max(deadline - time.monotonic(), 0.0))
+    events.close()
     result = {
         "exit_code": exit_code,
         "stdout": stdout,

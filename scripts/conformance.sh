@@ -9,8 +9,9 @@
 #      .cache/conformance/<versions>/ unless already there (idempotent; only the npm registry is used).
 #   2. Starts a throwaway upstream on 127.0.0.1 (python -m http.server) that two fixture actions
 #      call, and a guru-mcp instance on 127.0.0.1 with auth off, a temp GURU_MCP_HOME and a random
-#      GURU_MCP_SECRET_KEY, after importing the fixture actions `test_simple_text` and
-#      `test_error_handling` (real API-call actions: the scenarios of those names call them).
+#      GURU_MCP_SECRET_KEY, after importing the fixture actions `test_simple_text`,
+#      `test_error_handling`, `test_tool_with_progress` and `test_elicitation` (real API-call actions,
+#      the last one marked `confirm`: the scenarios of those names call them).
 #   3. Runs the server scenarios at every protocol revision the SDK serves that the suite knows:
 #      2025-03-26 and 2025-06-18 (`--suite all --spec-version`), and the frozen requirement sets
 #      2025-11-25 and 2026-07-28 (`--requirements`, including their run-but-not-scored scenarios).
@@ -167,6 +168,23 @@ cat >"$WORK/fixtures.json" <<EOF
     "action_type": "API_CALL",
     "parameters": [],
     "config": {"endpoint": "$UPSTREAM/missing", "method": "GET"}
+  },
+  {
+    "name": "test_tool_with_progress",
+    "title": "Conformance fixture: progress",
+    "condition_prompt": "Conformance fixture: fetches a short document; like every action run, it reports progress (started, the HTTP status, finished) when the client asks.",
+    "action_type": "API_CALL",
+    "parameters": [],
+    "config": {"endpoint": "$UPSTREAM/simple.txt", "method": "GET"}
+  },
+  {
+    "name": "test_elicitation",
+    "title": "Conformance fixture: confirmation",
+    "condition_prompt": "Conformance fixture: an action marked confirm, so the user is asked (elicitation) before it runs.",
+    "action_type": "API_CALL",
+    "parameters": [{"name": "message", "type": "string", "required": true, "description": "Shown with the question."}],
+    "config": {"endpoint": "$UPSTREAM/simple.txt?note={message}", "method": "GET"},
+    "confirm": true
   }
 ]
 EOF

@@ -11,12 +11,14 @@ read and written without threads, on the event loop.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
 import shutil
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,9 @@ LABEL_PID = "guru-mcp.pid"
 RUNNER_COMMAND = ["python3", "-u", "/opt/guru/runner.py"]
 READY_MARKER = b"guru-runner: ready\n"
 """Written by the runner on stderr once its pre-imports are done and it waits for the job."""
+EVENT_PREFIX = b'{"event"'
+"""How the runner's event lines start (its result line never does)."""
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 SANDBOX_USER = "10001:10001"
 EGRESS_MOUNT = "/run/guru-egress"
 PROXY_PORT = 3128
@@ -278,13 +283,26 @@ class Sandbox:
                 continue
             view = view[sent:]
 
-    async def receive_result(self) -> Exchange:
-        """Read until the runner's one result line (or the end of the stream)."""
-        while b"\n" not in self._stdout:
+    async def receive_result(self, on_event: EventHandler | None = None) -> Exchange:
+        """Read until the runner's one result line (or the end of the stream). Event lines before it
+        (sandbox/runner.py) go to `on_event`, parsed; a malformed one is skipped."""
+        while True:
+            end = self._stdout.find(b"\n")
+            if end >= 0:
+                line = bytes(self._stdout[:end])
+                if not line.startswith(EVENT_PREFIX):
+                    return Exchange(line, bytes(self._stderr).replace(READY_MARKER, b""))
+                del self._stdout[: end + 1]
+                if on_event is not None:
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(event, dict):
+                        await on_event(event)
+                continue
             if not await self._read_some():
-                break
-        line, sep, _ = bytes(self._stdout).partition(b"\n")
-        return Exchange(line if sep else None, bytes(self._stderr).replace(READY_MARKER, b""))
+                return Exchange(None, bytes(self._stderr).replace(READY_MARKER, b""))
 
 
 async def _readable(sock: socket.socket) -> bool:

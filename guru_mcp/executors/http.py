@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from guru_mcp import progress
 from guru_mcp.egress import host_allowed, unusual_ip_spelling
 from guru_mcp.errors import EgressDenied, RunFailure
 from guru_mcp.models import PLACEHOLDER_RE, ApiCallConfig, ExecResult, Job, RunStatus
@@ -136,6 +137,7 @@ class HttpExecutor:
             if host not in hosts:
                 hosts.append(host)
             response, body, truncated = await self._send(request, host, job.timeout)
+            await progress.report(None, f"{request.method} {host}: HTTP {response.status_code}")
             location = response.headers.get("location")
             if response.status_code not in _REDIRECTS or not location or config.follow_redirects is False:
                 return self._result(response, body, truncated, hosts)

@@ -58,6 +58,7 @@ from anyio.abc import TaskGroup
 from docker import APIClient
 from docker.errors import DockerException, ImageNotFound
 
+from guru_mcp import progress
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.errors import RunFailure, SandboxUnavailable
 from guru_mcp.executors.container import ContainerRecipe, Exchange, Sandbox, new_socket_dir, reap_leftovers
@@ -405,11 +406,13 @@ class SandboxExecutor:
     # -- one run ------------------------------------------------------------------------------------
 
     async def _run(self, box: Sandbox, job: Job, config: PythonCodeConfig) -> ExecResult:
+        listened = progress.wanted()
         job_line = {
             "code": config.code,
             "env": job.environment(),
             "max_output": self.settings.sandbox_output_limit,
             "timeout": job.timeout,  # the runner stops the code then and reports its output so far
+            "events": listened,
         }
         payload = json.dumps(job_line).encode() + b"\n"
         if box.proxy is not None:
@@ -421,7 +424,7 @@ class SandboxExecutor:
                 await box.send(payload)
             except OSError:
                 raise _Undelivered from None
-            exchange = await box.receive_result()
+            exchange = await box.receive_result(_report_event if listened else None)
         hosts = list(box.proxy.hosts) if box.proxy is not None else []
         refused = dict(box.proxy.refused) if box.proxy is not None else {}
         if deadline.cancelled_caught or exchange is None:
@@ -478,6 +481,16 @@ class SandboxExecutor:
         except (DockerException, OSError):
             return False
         return bool(info.get("State", {}).get("OOMKilled"))
+
+
+async def _report_event(event: dict[str, Any]) -> None:
+    """An event line of the runner, as progress of the current run (masked by the run service)."""
+    if event.get("event") == "line":
+        await progress.report(None, str(event.get("text", "")))
+    elif event.get("event") == "progress":
+        fraction = event.get("fraction")
+        fraction = float(fraction) if isinstance(fraction, int | float) and not isinstance(fraction, bool) else None
+        await progress.report(fraction, str(event.get("message", "")))
 
 
 class _Undelivered(Exception):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,10 +140,17 @@ class HttpServer:
 def http_server(cli_env) -> Iterator[HttpServer]:
     admin = cli(cli_env, "init", "--email", "ada@corp.example").stdout.strip()
     user = cli(cli_env, "tokens", "create", "--email", "alex@corp.example", "--groups", "hr").stdout.strip()
+    with serve_http(cli_env, admin, user) as server:
+        yield server
+
+
+@contextmanager
+def serve_http(env: dict[str, str], admin: str, user: str) -> Iterator[HttpServer]:
+    """`guru-mcp serve` over HTTP on a free loopback port, on the database of `env`, until the block ends."""
     port = free_port()
     process = subprocess.Popen(
         [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-        env=cli_env,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -205,3 +205,60 @@ def test_the_egress_forwarder_relays_loopback_connections_to_the_unix_socket():
 def test_duration_is_reported_in_milliseconds():
     result = run("import time\ntime.sleep(0.05)")
     assert 40 <= result["duration_ms"] < 5000
+
+
+def run_with_events(code: str, **kw: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    proc = run_raw({"code": code, "env": {}, "max_output": 1 << 20, "events": True}, **kw)
+    lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert lines, proc.stderr
+    *events, result = lines
+    assert set(result) == RESULT_KEYS and all(set(e) >= {"event"} for e in events)
+    return events, result
+
+
+def test_with_events_each_flushed_line_and_progress_call_is_reported_before_the_result():
+    events, result = run_with_events(
+        "import time\n"
+        "for i in range(3):\n"
+        "    print(f'step {i}', flush=True)\n"
+        "    time.sleep(0.2)\n"
+        "progress(0.5, 'half way')\n"
+        "time.sleep(0.2)\n"
+        "progress(1, 'done')\n"
+    )
+    assert [e["text"] for e in events if e["event"] == "line"] == ["step 0", "step 1", "step 2"]
+    assert [(e["fraction"], e["message"]) for e in events if e["event"] == "progress"] == [
+        (0.5, "half way"), (1.0, "done")
+    ]
+    assert result["stdout"] == "step 0\nstep 1\nstep 2\n" and result["exit_code"] == 0
+
+
+def test_events_come_at_most_one_per_interval_and_the_last_held_one_still_arrives():
+    events, result = run_with_events(
+        "import time\nfor i in range(2000):\n    print(i, flush=True)\ntime.sleep(0.3)\nprogress(None, 'end')\n"
+    )
+    assert len(events) < 200
+    assert events[-1] == {"event": "progress", "fraction": None, "message": "end"}
+    assert result["stdout"].count("\n") == 2000
+
+
+def test_progress_is_always_defined_and_silent_without_events():
+    result = run("progress(0.3, 'quiet')\nprint('ok')")
+    assert result["stdout"] == "ok\n" and result["exit_code"] == 0
+
+
+def test_a_bad_fraction_is_the_scripts_error_with_a_clear_message():
+    events, result = run_with_events("progress(3, 'too far')")
+    assert result["exit_code"] == 1 and "fraction must be a number from 0 to 1" in result["stderr"]
+    assert events == []
+
+
+def test_a_script_cannot_fake_an_event_by_printing_one():
+    events, result = run_with_events('print(\'{"event": "progress", "fraction": 1}\')')
+    assert [e["event"] for e in events] == ["line"]
+    assert result["stdout"] == '{"event": "progress", "fraction": 1}\n'
+
+
+def test_the_newest_line_held_back_by_the_rate_limit_is_written_before_the_result():
+    events, _ = run_with_events("for i in range(2000):\n    print(i, flush=True)\n")
+    assert events[-1] == {"event": "line", "text": "1999"}
