@@ -135,7 +135,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
 
     async def call_admin(ctx: Any, params: types.CallToolRequestParams, caller: Caller, tool: Any) -> Any:
         arguments = dict(params.arguments or {})
-        if tool.confirm:
+        if tool.confirm and not arguments.get("dry_run"):  # a dry run changes nothing: no question
             masked = (await app.masker(caller.guru)).data(arguments)
             decision = await confirmation.ask(ctx, params, confirmation.question("admin tool", tool.name, masked))
             if isinstance(decision, types.InputRequiredResult):

@@ -211,3 +211,18 @@ async def test_a_2026_answer_is_only_accepted_with_the_state_the_server_sealed(a
         )
     assert isinstance(done, types.CallToolResult) and not done.is_error
     assert [r["path"] for r in echo_server.requests] == ["/orders/A-17"]
+
+
+@pytest.mark.anyio
+async def test_a_rollback_asks_first_but_its_dry_run_does_not(app, echo_server):
+    await add(app, api_action("ping", echo_server.url + "/v1"))
+    await add(app, api_action("ping", echo_server.url + "/v2"))
+    handler = Recorder(decline_confirmation)
+    async with connect(app, ADMIN, elicitation=handler) as client:
+        dry = await client.call_tool("admin_action_rollback", {"name": "ping", "version": 1, "dry_run": True})
+        assert not dry.is_error, dry.content[0].text
+        assert handler.asked == []
+        refused = await client.call_tool("admin_action_rollback", {"name": "ping", "version": 1})
+    assert refused.is_error and "declined" in refused.content[0].text
+    assert "admin_action_rollback" in handler.asked[0].message
+    assert (await app.catalog.snapshot("default")).entries["ping"].stored.spec.config.endpoint.endswith("/v2")

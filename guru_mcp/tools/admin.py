@@ -263,7 +263,8 @@ ADMIN_TOOLS: list[AdminTool] = [
     AdminTool("admin_action_diff", "Show field by field what changed between two versions of an action.",
               DiffArgs, _diff, read_only=True),
     AdminTool("admin_action_rollback", "Restore an earlier version's definition as a new version (enabled state "
-              "and schedule pause are kept). Use dry_run to see the diff first.", RollbackArgs, _rollback),
+              "and schedule pause are kept). Use dry_run to see the diff first.", RollbackArgs, _rollback,
+              confirm=True),
     AdminTool("admin_action_delete", "Delete an action for good, with its schedule. Its run history stays.",
               ByName, _delete, destructive=True),
     AdminTool("admin_action_enable", "Enable an action: it appears as a tool again. Refused while a secret it "
