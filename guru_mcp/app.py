@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from guru_mcp.agents.executor import AgentExecutor
 from guru_mcp.catalog import Catalog
 from guru_mcp.egress import EgressPolicy, build_http_client, build_http_transport
 from guru_mcp.errors import ConfigError, StorageError
@@ -31,6 +32,7 @@ from guru_mcp.store import Store, create_db_engine, migrate
 from guru_mcp.store.faults import storage_error
 from guru_mcp.store.processes import ProcessStore, Recovered
 from guru_mcp.store.access import AccessStore
+from guru_mcp.store.providers import ProviderStore
 from guru_mcp.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class App:
     """Gurus and static tokens."""
     auth: Authenticator = None  # type: ignore[assignment]
     """Bearer token -> Caller (static tokens, OAuth access tokens)."""
+    providers: ProviderStore = None  # type: ignore[assignment]
+    """Model providers of agents, per guru."""
     scheduler: Any = None
     process_id: str = field(default_factory=new_process_id)
     """This process's name on the runs it starts and the schedule claims it makes."""
@@ -112,7 +116,7 @@ async def open_app(
     keyring = load_keyring(settings, create=True)
     try:
         stale = await store.mark_stale_runs(
-            timedelta(seconds=max(settings.sandbox_max_timeout, settings.http_max_timeout) + settings.run_queue_timeout + 60)
+            timedelta(seconds=max(settings.sandbox_max_timeout, settings.http_max_timeout, settings.agent_max_timeout) + settings.run_queue_timeout + 60)
         )
     except StorageError as exc:  # a read-only database still serves reads
         log.info("could not settle runs cut off by an earlier stop: %s", exc)
@@ -130,20 +134,24 @@ async def open_app(
             if sandbox
             else UnavailableExecutor("the sandbox is not started for this command")
         )
-        catalog = Catalog(settings, store)
+        providers = ProviderStore(store)
+        catalog = Catalog(settings, store, providers)
         vault = Vault(store, keyring, catalog)
+        agents = AgentExecutor(catalog, providers, vault, http)
         chosen: dict[ActionType, Executor] = {
             ActionType.API_CALL: HttpExecutor(
                 http, transport=transport, response_limit=settings.http_response_limit,
                 max_redirects=settings.http_max_redirects,
             ),
             ActionType.PYTHON_CODE: python_executor,
+            ActionType.AGENT: agents,
         }
         chosen.update(executors or {})
         runs = RunService(settings, store, catalog, vault, chosen)
+        agents.runner = runs  # the agent's tool calls go back through the run path that runs the agent
         access = AccessStore(store)
         auth = Authenticator(settings, access, http)
-        app = App(settings, store, keyring, catalog, vault, runs, policy, python_executor, access=access, auth=auth)
+        app = App(settings, store, keyring, catalog, vault, runs, policy, python_executor, access=access, auth=auth, providers=providers)
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
         tg.start_soon(auth.run_usage_writer)

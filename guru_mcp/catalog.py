@@ -12,15 +12,25 @@ import ast
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from jsonschema import Draft202012Validator
 
+from guru_mcp.agents.conversation import ToolSpec
+from guru_mcp.agents.graph import agent_problems, users_of
 from guru_mcp.cron import validate_schedule
 from guru_mcp.errors import FieldError, NotFound, ValidationFailed
 from guru_mcp.lint import lint_python
-from guru_mcp.models import BUILTIN_VARIABLES, ActionSpec, ActionType, ApiCallConfig, PythonCodeConfig, StoredAction
+from guru_mcp.models import (
+    BUILTIN_VARIABLES,
+    ActionSpec,
+    ActionType,
+    AgentConfig,
+    ApiCallConfig,
+    PythonCodeConfig,
+    StoredAction,
+)
 from guru_mcp.save_checks import check_python_reads, env_reads, missing_secret_hint, unknown_placeholder
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
@@ -41,6 +51,8 @@ def secret_candidates(spec: ActionSpec) -> frozenset[str]:
     parameter or built-in variable, a Python action's `secrets` list. A name that code merely reads is
     not a declaration: a secret reaches only the actions that declare it."""
     params = {p.name for p in spec.parameters}
+    if isinstance(spec.config, AgentConfig):
+        return frozenset()  # an agent's tools resolve their own secrets; its API key is the provider's
     if isinstance(spec.config, ApiCallConfig):
         names = {name for _, name in placeholders(spec.config)}
     else:
@@ -77,6 +89,10 @@ class Snapshot:
         return [e for e in self.entries.values() if e.stored.enabled]
 
 
+class ProviderLookup(Protocol):
+    async def list(self, guru: str) -> list[Any]: ...
+
+
 @dataclass
 class SaveResult:
     action: StoredAction
@@ -88,9 +104,10 @@ class SaveResult:
 class Catalog:
     """Validated changes to actions, and snapshots of them."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, providers: ProviderLookup | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.providers = providers
         self._snapshots: dict[str, Snapshot] = {}
         self._previous: dict[str, Snapshot] = {}
         """The last snapshot of each guru, whose unchanged entries the next one reuses."""
@@ -165,13 +182,30 @@ class Catalog:
     async def list(self, guru: str) -> list[StoredAction]:
         return [e.stored for e in (await self.snapshot(guru)).entries.values()]
 
+    async def tool_specs(self, guru: str, names: list[str]) -> list[ToolSpec]:
+        """The tools an agent offers its model: those of `names` that exist, as the model sees them."""
+        snap = await self.snapshot(guru)
+        out = []
+        for name in names:
+            entry = snap.entries.get(name)
+            if entry is not None:
+                spec = entry.stored.spec
+                out.append(ToolSpec(spec.name, spec.describe_for_model(), spec.input_schema()))
+        return out
+
     # -- validation --------------------------------------------------------------------------------
 
-    async def check(self, guru: str, spec: ActionSpec) -> tuple[list[str], list[str]]:
+    async def check(
+        self, guru: str, spec: ActionSpec, pending: dict[str, ActionSpec] | None = None
+    ) -> tuple[list[str], list[str]]:
         """Validate what needs the outside world. Returns (missing secrets, warnings); raises
-        ValidationFailed naming the field for anything that must be fixed."""
+        ValidationFailed naming the field for anything that must be fixed. `pending` holds actions
+        saved together with this one (an import), which an agent may list as tools."""
         errors: list[FieldError] = []
         warnings: list[str] = []
+        if isinstance(spec.config, AgentConfig):
+            known = {e.stored.name: e.stored.spec for e in (await self.snapshot(guru)).entries.values()}
+            errors += agent_problems(spec, {**known, **(pending or {})})
         secrets = {s["name"] for s in await self.store.list_secrets(guru)} if await self._guru_exists(guru) else set()
         params = {p.name for p in spec.parameters}
         for name in sorted(params & secrets):
@@ -240,11 +274,17 @@ class Catalog:
         A change to its definition makes a new version attributed to `actor` (see `guru_mcp.versions`)."""
         missing, warnings = await self.check(guru, spec)
         enabled, reason = spec.enabled, ""
+        no_provider = await self.missing_provider(guru, spec)
         if missing:
             enabled = False
             reason = f"missing secrets: {', '.join(missing)}"
             if spec.enabled:
                 warnings.append(f"stored disabled: {reason}; set them, then enable the action")
+        elif no_provider:
+            enabled = False
+            reason = no_provider
+            if spec.enabled:
+                warnings.append(f"stored disabled: {reason}; configure it, then enable the agent")
         stored, created = await self.store.save_action(
             guru, spec, enabled=enabled, disabled_reason=reason, create=create, replace=replace,
             expected_version=expected_version, actor=actor, summary=summary,
@@ -261,6 +301,9 @@ class Catalog:
                     FieldError("secrets", f"set these secrets first: {', '.join(missing)}"),
                     prefix=f"cannot enable {name!r}",
                 )
+            no_provider = await self.missing_provider(guru, stored.spec)
+            if no_provider:
+                raise ValidationFailed(FieldError("config.provider", no_provider), prefix=f"cannot enable {name!r}")
         await self.store.set_enabled(guru, [name], enabled, "" if enabled else "disabled by an admin")
         self._changed(guru)
         return await self.get(guru, name)
@@ -273,9 +316,29 @@ class Catalog:
             self._changed(guru)
         return users
 
-    async def delete(self, guru: str, name: str) -> None:
+    async def missing_provider(self, guru: str, spec: ActionSpec) -> str:
+        """Why an agent cannot run for want of its model provider ("" when it can, or is no agent)."""
+        if not isinstance(spec.config, AgentConfig) or self.providers is None:
+            return ""
+        names = {p.name for p in await self.providers.list(guru)} if await self._guru_exists(guru) else set()
+        if spec.config.provider in names:
+            return ""
+        return f"model provider {spec.config.provider!r} is not configured (admin_provider_set)"
+
+    async def delete(self, guru: str, name: str) -> list[str]:
+        """Delete an action. Agents that list it as a tool are disabled; returns their names."""
+        snap = await self.snapshot(guru)
+        if name not in snap.entries:
+            raise NotFound(f"no action named {name!r}")
+        users = [
+            n for n in users_of(name, {k: e.stored.spec for k, e in snap.entries.items()})
+            if n != name and snap.entries[n].stored.enabled
+        ]
         await self.store.delete_action(guru, name)
+        if users:
+            await self.store.set_enabled(guru, users, False, f"its tool {name} was deleted")
         self._changed(guru)
+        return users
 
     def users_of_secret(self, snap: Snapshot, secret: str) -> list[str]:
         return sorted(name for name, e in snap.entries.items() if secret in e.secret_names)
@@ -297,6 +360,9 @@ def describe(action: StoredAction) -> dict[str, Any]:
     if spec.action_type is ActionType.API_CALL:
         assert isinstance(spec.config, ApiCallConfig)
         row["request"] = f"{spec.config.method} {spec.config.endpoint}"
+    if isinstance(spec.config, AgentConfig):
+        row["tools"] = list(spec.config.tools)
+        row["provider"] = spec.config.provider
     if spec.schedule is not None:
         row["schedule"] = spec.schedule.model_dump()
     if spec.groups:

@@ -154,14 +154,37 @@ def actions_list(as_json: bool, guru: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @click.option("--guru", default=None)
 def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: str | None) -> None:
-    """Import actions from export JSON files (Gurubase format accepted as-is)."""
-    reports = {}
+    """Import actions from export JSON files (Gurubase format accepted as-is). All files are checked
+    together, as one document: nothing changes if any is invalid, and an agent may list tools that
+    another file defines."""
+    import json
+
+    from guru_mcp.cli_support import report as report_error
+    from guru_mcp.errors import ValidationFailed
+    from guru_mcp.models import slugify
+    from guru_mcp.transfer import load_document
+
+    items: list[dict[str, Any]] = []
+    origin: dict[str, str] = {}
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             fail(f"{path}: not UTF-8 text (byte {exc.start}); an export file is JSON in UTF-8", REFUSED)
-        reports[str(path)] = call("admin_import", {"document": text, "dry_run": dry_run}, guru)
+        try:
+            found = load_document(text)
+        except ValidationFailed as exc:
+            report_error(ValidationFailed(exc.errors, prefix=str(path)))
+        for item in found:
+            name = str(item.get("name", ""))
+            origin.setdefault(name, str(path))
+            origin.setdefault(slugify(name), str(path))  # human Gurubase names are imported as slugs
+        items += found
+    combined = call("admin_import", {"document": json.dumps(items), "dry_run": dry_run}, guru)
+    reports: dict[str, dict[str, Any]] = {str(p): {"dry_run": dry_run, "actions": [], "notes": []} for p in files}
+    reports[str(files[0])]["notes"] = combined["notes"]
+    for row in combined["actions"]:
+        reports[origin.get(row["name"], str(files[0]))]["actions"].append(row)
     if as_json:
         echo_json(reports)
         return
@@ -173,6 +196,8 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: 
             line = f"  {row['change']:<9} {render.cell(row['name'])}"
             if row.get("missing_secrets"):
                 line += f"  (disabled until these secrets are set: {', '.join(row['missing_secrets'])})"
+            elif row.get("disabled_reason"):
+                line += f"  (disabled: {render.clean(row['disabled_reason'])})"
             click.echo(line)
             for change in render.changes(row.get("changes", []), indent="            "):
                 click.echo(change)
@@ -284,14 +309,18 @@ _TRIGGERS = ["tool_call", "test", "manual", "schedule"]
 @click.option("--action", default=None, help="Only runs of this action.")
 @click.option("--status", type=click.Choice(_STATUSES), default=None)
 @click.option("--trigger", type=click.Choice(_TRIGGERS), default=None)
+@click.option("--parent", "parent_run_id", default=None, help="Only the tool-call runs of this agent run.")
+@click.option("--top-level", is_flag=True, help="Leave out runs started by agents as tool calls.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (outputs cut at 500 characters).")
 @click.option("--guru", default=None)
 def runs_list(
-    action: str | None, status: str | None, trigger: str | None, limit: int, as_json: bool, guru: str | None
+    action: str | None, status: str | None, trigger: str | None, parent_run_id: str | None, top_level: bool,
+    limit: int, as_json: bool, guru: str | None,
 ) -> None:
-    """List recent runs, newest first (`guru-mcp runs show ID` shows one in full)."""
-    args = {"action": action, "status": status, "trigger": trigger, "limit": limit}
+    """List recent runs, newest first (`guru-mcp runs show ID` shows one in full, with an agent's tool calls)."""
+    args = {"action": action, "status": status, "trigger": trigger, "parent_run_id": parent_run_id,
+            "top_level": top_level or None, "limit": limit}
     rows = call("admin_runs_list", {k: v for k, v in args.items() if v is not None}, guru)["runs"]
     if as_json:
         echo_json(rows)
@@ -359,6 +388,69 @@ def schedules_list(as_json: bool, guru: str | None) -> None:
 
 
 main.add_command(cli_config.config)
+
+
+@main.group()
+def providers() -> None:
+    """Model providers for agents (API keys are kept as secrets)."""
+
+
+@providers.command("set")
+@click.argument("name", default="default")
+@click.option("--kind", type=click.Choice(["openai", "anthropic", "sampling"]), required=True)
+@click.option("--base-url", default="", help="openai: e.g. https://api.openai.com/v1; anthropic: optional.")
+@click.option("--model", default="", help="Model name, e.g. gpt-4.1-mini.")
+@click.option("--api-key-secret", default="", help="Name of the secret holding the API key.")
+@click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin (or a hidden prompt) and store it.")
+@click.option("--max-tokens", default=1024, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--guru", default=None)
+def providers_set(
+    name: str, kind: str, base_url: str, model: str, api_key_secret: str, api_key_stdin: bool, max_tokens: int,
+    as_json: bool, guru: str | None,
+) -> None:
+    """Create or replace a model provider. The API key never goes on the command line."""
+    arguments: dict[str, Any] = {"name": name, "kind": kind, "base_url": base_url, "model": model,
+                                 "api_key_secret": api_key_secret, "max_tokens": max_tokens}
+    if api_key_stdin:
+        arguments["api_key"] = getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.read().strip()
+    out = call("admin_provider_set", arguments, guru)
+    if as_json:
+        echo_json(out)
+        return
+    provider = out["provider"]
+    click.echo(f"{'created' if out['created'] else 'replaced'} provider {provider['name']} ({provider['kind']})")
+    if out.get("note"):
+        click.echo(render.clean(out["note"]))
+
+
+@providers.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--guru", default=None)
+def providers_list(as_json: bool, guru: str | None) -> None:
+    """List model providers (never their keys) and the agents using them."""
+    rows = call("admin_providers_list", {}, guru)["providers"]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no model providers (add one: guru-mcp providers set --kind openai ...)")
+    for p in rows:
+        key = f"key in {p['api_key_secret']}" if p["api_key_secret"] else "no key"
+        used = ", ".join(p["used_by"]) or "-"
+        click.echo(
+            f"{render.cell(p['name']):<16} {p['kind']:<10} {render.cell(p['model'] or '-'):<24} "
+            f"{render.cell(p['base_url'] or '-')}  ({key}; used by: {render.cell(used)})"
+        )
+
+
+@providers.command("delete")
+@click.argument("name")
+@click.option("--guru", default=None)
+def providers_delete(name: str, guru: str | None) -> None:
+    """Delete a model provider; agents using it fail until it is configured again."""
+    call("admin_provider_delete", {"name": name}, guru)
+    click.echo(f"deleted provider {render.cell(name)}")
 
 
 if __name__ == "__main__":

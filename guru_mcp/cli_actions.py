@@ -124,8 +124,10 @@ def actions_delete(name: str, yes: bool, guru: str | None) -> None:
         if not sys.stdin.isatty():
             fail("deleting needs confirmation: add --yes", USAGE)
         click.confirm(f"Delete action {name!r}?", abort=True)
-    call("admin_action_delete", {"name": name}, guru)
+    out = call("admin_action_delete", {"name": name}, guru)
     click.echo(f"deleted {render.cell(name)}")
+    if out.get("disabled_agents"):
+        click.echo(f"disabled agents that used it as a tool: {render.cell(', '.join(out['disabled_agents']))}")
 
 
 def _set_enabled(tool: str, names: tuple[str, ...], as_json: bool, guru: str | None) -> None:
@@ -155,14 +157,23 @@ def actions_disable(names: tuple[str, ...], as_json: bool, guru: str | None) -> 
     _set_enabled("admin_action_disable", names, as_json, guru)
 
 
-def _run_command(tool: str, name: str, args: tuple[str, ...], args_json: str | None, as_json: bool, guru: str | None) -> None:
+def _run_command(
+    tool: str, name: str, args: tuple[str, ...], args_json: str | None, as_json: bool, guru: str | None,
+    mock_tools: str | None = None,
+) -> None:
     arguments = pairs(args, "--arg")
     if args_json is not None:
         given = load_json(args_json, "--args")
         if not isinstance(given, dict):
             fail("--args: must be a JSON object")
         arguments = {**given, **arguments}
-    out = call(tool, {"name": name, "arguments": arguments}, guru)
+    request: dict[str, Any] = {"name": name, "arguments": arguments}
+    if mock_tools is not None:
+        mocks = load_json(mock_tools, "--mock-tools")
+        if not isinstance(mocks, dict):
+            fail("--mock-tools: must be a JSON object of tool name -> result")
+        request["mock_tools"] = mocks
+    out = call(tool, request, guru)
     if as_json:
         echo_json(out)
     else:
@@ -186,11 +197,15 @@ _ARGS = click.option("--args", "args_json", default=None, metavar="JSON", help="
 @click.argument("name")
 @_ARG
 @_ARGS
+@click.option("--mock-tools", default=None, metavar="JSON",
+              help="Agents: tool name -> result given to the model instead of running the tool (text, @file, -).")
 @_JSON
 @_GURU
-def actions_test(name: str, args: tuple[str, ...], args_json: str | None, as_json: bool, guru: str | None) -> None:
+def actions_test(
+    name: str, args: tuple[str, ...], args_json: str | None, mock_tools: str | None, as_json: bool, guru: str | None
+) -> None:
     """Run an action (even a disabled one) with sample arguments, recorded as a test run. Exit 7 if it fails."""
-    _run_command("admin_action_test", name, args, args_json, as_json, guru)
+    _run_command("admin_action_test", name, args, args_json, as_json, guru, mock_tools)
 
 
 @click.command("trigger")
@@ -307,6 +322,10 @@ def runs_show(run_id: str, as_json: bool, guru: str | None) -> None:
     ]
     if out.get("schedule_id") is not None:
         fields += [("schedule", out["schedule_id"]), ("due", out["due_at"])]
+    if out.get("parent_run_id"):
+        fields += [("parent", out["parent_run_id"]), ("depth", out["depth"])]
+    if out.get("usage"):
+        fields += [("usage", ", ".join(f"{k} {v}" for k, v in out["usage"].items()))]
     for label, value in fields:
         click.echo(f"{label + ':':<10} {render.cell(value)}")
     click.echo("inputs:    " + render.cell(out["inputs"]))
@@ -314,9 +333,19 @@ def runs_show(run_id: str, as_json: bool, guru: str | None) -> None:
         click.echo("error:     " + render.clean(out["error"]))
     click.echo("output" + (" (truncated):" if out["truncated"] else ":"))
     click.echo(render.clean(out["output"]))
+    if out.get("children"):
+        click.echo("tool calls:")
+        _echo_children(out["children"], "  ")
     click.echo("config snapshot:" if out.get("config_snapshot") else "config snapshot: (not recorded for this run)")
     if out.get("config_snapshot"):
         click.echo(render.clean(render.to_json(out["config_snapshot"])))
+
+
+def _echo_children(children: list[dict[str, Any]], indent: str) -> None:
+    for child in children:
+        took = f"{child['duration_ms']:.0f} ms" if child.get("duration_ms") is not None else "-"
+        click.echo(f"{indent}{render.cell(child['action_name'])}  {child['status']}  {took}  {render.cell(child['id'])}")
+        _echo_children(child.get("children", []), indent + "  ")
 
 
 RUN_COMMANDS = [runs_show]

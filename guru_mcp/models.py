@@ -3,6 +3,7 @@
 `ActionSpec` is the canonical form of an action. Its JSON form is the Gurubase export format
 (`name`, `condition_prompt`, `action_type`, `parameters`, `config`) plus our own optional fields
 (`title`, `instructions`, `enabled`, `secrets`, `schedule`), so a Gurubase export imports as-is.
+Three types: `PYTHON_CODE`, `API_CALL`, and `AGENT` (a model-driven loop over other actions).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ MIN_SECRET_LENGTH = 8
 class ActionType(StrEnum):
     PYTHON_CODE = "PYTHON_CODE"
     API_CALL = "API_CALL"
+    AGENT = "AGENT"
 
 
 class ParamType(StrEnum):
@@ -221,6 +223,73 @@ class PythonCodeConfig(BaseModel):
         return value
 
 
+MAX_AGENT_TOOL_CALLS = 100
+MAX_AGENT_DEPTH = 10
+
+
+class AgentConfig(BaseModel):
+    """An agent: a language model that may call the listed actions (or agents) of the same guru, in a
+    loop, until it gives a final answer or hits one of its limits."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    system_prompt: str
+    tools: list[str] = Field(default_factory=list)
+    """Names of the actions and agents of the same guru that the model may call."""
+    provider: str = "default"
+    """The name of a model provider configured for this guru (`admin_provider_set`)."""
+    model: str | None = None
+    """Overrides the provider's model for this agent."""
+    output_schema: dict[str, Any] | None = None
+    """When given, the final answer must be JSON valid against this JSON Schema."""
+    max_tool_calls: int = Field(default=10, ge=1, le=MAX_AGENT_TOOL_CALLS)
+    max_depth: int = Field(default=5, ge=1, le=MAX_AGENT_DEPTH)
+    """How deep runs started under this agent may nest (its own tools run at depth 1)."""
+    timeout: float | None = Field(default=None, gt=0)
+    """For the whole loop, model calls and tool runs together."""
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _check_prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("system_prompt is empty")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _check_tools(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("an agent needs at least one tool")
+        for name in value:
+            if not ACTION_NAME_RE.fullmatch(name):
+                raise ValueError(f"{name!r} is not an action name")
+        dupes = sorted({n for n in value if value.count(n) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return value
+
+    @field_validator("output_schema")
+    @classmethod
+    def _check_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"output_schema is not a valid JSON Schema: {exc.message}") from None
+        return value
+
+
+AGENT_DEFAULT_PARAMETERS = [
+    {"name": "request", "type": "string", "required": True,
+     "description": "What the agent should do, in the user's words, with every detail it needs."}
+]
+"""An agent defined without parameters takes one: the request in plain words."""
+
+
 class ScheduleSpec(BaseModel):
     """A cron schedule carried with an action (validated in depth by the scheduler)."""
 
@@ -291,7 +360,7 @@ class ActionSpec(BaseModel):
     instructions: str = ""
     action_type: ActionType
     parameters: list[Parameter] = Field(default_factory=list)
-    config: ApiCallConfig | PythonCodeConfig
+    config: ApiCallConfig | PythonCodeConfig | AgentConfig
     enabled: bool = True
     secrets: list[str] = Field(default_factory=list)
     """Secret names a Python action reads (API-call actions name theirs as placeholders)."""
@@ -358,8 +427,9 @@ class ActionSpec(BaseModel):
             kind = str(data.get("action_type", "")).strip().upper()
             config = data.get("config")
             if isinstance(config, dict) and kind in ActionType.__members__:
-                model = PythonCodeConfig if kind == ActionType.PYTHON_CODE else ApiCallConfig
-                data = {**data, "config": model.model_validate(config)}
+                data = {**data, "config": CONFIG_MODELS[ActionType(kind)].model_validate(config)}
+            if kind == ActionType.AGENT and not data.get("parameters"):
+                data = {**data, "parameters": AGENT_DEFAULT_PARAMETERS}
         return data
 
     @model_validator(mode="after")
@@ -371,7 +441,7 @@ class ActionSpec(BaseModel):
         clash = sorted(set(names) & set(self.secrets))
         if clash:
             raise ValueError(f"names used both as parameter and secret: {', '.join(clash)}")
-        expected = PythonCodeConfig if self.action_type is ActionType.PYTHON_CODE else ApiCallConfig
+        expected = CONFIG_MODELS[self.action_type]
         if not isinstance(self.config, expected):
             raise ValueError(f"config does not match action_type {self.action_type.value}")
         return self
@@ -407,6 +477,26 @@ class ActionSpec(BaseModel):
     def timeout(self, default: float, maximum: float) -> float:
         return min(self.config.timeout or default, maximum)
 
+    def describe_for_model(self) -> str:
+        """The tool description a model reads to decide when to call this action."""
+        parts = []
+        if self.condition_prompt:
+            parts.append(f"Use when: {self.condition_prompt.strip()}")
+        if self.instructions:
+            parts.append(self.instructions.strip())
+        if isinstance(self.config, ApiCallConfig):
+            parts.append("Makes one HTTP request and returns JSON {success, status_code, data}.")
+        elif isinstance(self.config, AgentConfig):
+            parts.append(
+                f"Runs an agent that works through several steps with these tools: {', '.join(self.config.tools)}; "
+                "returns its final answer."
+            )
+        else:
+            parts.append("Runs a Python script in a sandbox and returns what it prints.")
+        if self.needs_confirmation:
+            parts.append("The user is asked to confirm each call before it runs.")
+        return "\n\n".join(parts)
+
     def input_schema(self) -> dict[str, Any]:
         """The JSON Schema of the tool's arguments."""
         return {
@@ -435,12 +525,19 @@ class ActionSpec(BaseModel):
         return data
 
 
+CONFIG_MODELS: dict[ActionType, type[BaseModel]] = {
+    ActionType.PYTHON_CODE: PythonCodeConfig,
+    ActionType.API_CALL: ApiCallConfig,
+    ActionType.AGENT: AgentConfig,
+}
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("ApiCallConfig", "PythonCodeConfig"):
+        elif part in ("ApiCallConfig", "PythonCodeConfig", "AgentConfig"):
             continue
         else:
             out += f".{part}" if out else str(part)
@@ -456,7 +553,7 @@ def parse_spec(data: Any, *, where: str = "") -> ActionSpec:
     kind = str(data.get("action_type", "")).strip().upper()
     config = data.get("config")
     if kind in ActionType.__members__ and isinstance(config, dict):
-        model = PythonCodeConfig if kind == ActionType.PYTHON_CODE else ApiCallConfig
+        model = CONFIG_MODELS[ActionType(kind)]
         try:
             data = {**data, "config": model.model_validate(config)}
         except ValidationError as exc:
@@ -558,6 +655,18 @@ class Job(BaseModel):
     secret_hosts: dict[str, list[str]] = Field(default_factory=dict)
     """For secrets limited to some hosts: the hosts (names, `*.suffix`, IPs) they may be sent to."""
     timeout: float
+    guru: str = "default"
+    caller: Caller = Field(default_factory=Caller)
+    """Who asked: an agent's tool calls run with the same identity."""
+    trigger: Trigger = Trigger.TOOL_CALL
+    depth: int = 0
+    """0 for a run started by a client or a schedule; an agent's tool calls run one deeper."""
+    depth_limit: int | None = None
+    """The deepest a run under this one may go (the strictest limit of the agents above it)."""
+    mock_tools: dict[str, Any] | None = None
+    """Test mode for agents: tool name -> the result to feed back instead of running the tool."""
+    sampler: Any = None
+    """The calling client's MCP session when it can sample (for agents using MCP sampling)."""
 
     def environment(self) -> dict[str, str]:
         """Environment variables for a Python action: arguments given (or defaulted) as text (see
@@ -598,6 +707,8 @@ class ExecResult(BaseModel):
     """Hosts the run tried to reach and the egress policy refused."""
     structured: dict[str, Any] | None = None
     """The result checked against the action's `output_schema` (only for actions that declare one)."""
+    usage: dict[str, Any] = Field(default_factory=dict)
+    """Model usage (agents only)."""
 
 
 class RunRecord(BaseModel):
@@ -620,4 +731,88 @@ class RunRecord(BaseModel):
     started_at: datetime
     ended_at: datetime | None = None
     duration_ms: float | None = None
+    parent_run_id: str | None = None
+    """The agent run that started this one as a tool call."""
+    depth: int = 0
+    usage: dict[str, Any] = Field(default_factory=dict)
+    """Model usage of an agent run: model calls, input and output tokens, tool calls, stop reason."""
 
+
+
+class ProviderKind(StrEnum):
+    OPENAI = "openai"
+    """Any OpenAI-compatible chat-completions endpoint (OpenAI, Azure OpenAI, vLLM, Ollama, LiteLLM)."""
+    ANTHROPIC = "anthropic"
+    """The Anthropic Messages API."""
+    SAMPLING = "sampling"
+    """MCP sampling: the calling client's own model (the client must support sampling with tools)."""
+
+
+PROVIDER_NAME_RE = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+class ModelProvider(BaseModel):
+    """A language model agents can use, configured per guru by an admin. The API key is a secret of
+    the guru, referred to by name (`api_key_secret`), never stored here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = "default"
+    kind: ProviderKind
+    base_url: str = ""
+    """OpenAI: the URL that `/chat/completions` is appended to (e.g. https://api.openai.com/v1).
+    Anthropic: default https://api.anthropic.com (`/v1/messages` is appended)."""
+    model: str = ""
+    api_key_secret: str = ""
+    max_tokens: int = Field(default=1024, ge=1, le=200_000)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _lower_kind(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not PROVIDER_NAME_RE.fullmatch(value):
+            raise ValueError("use lowercase letters, digits, '-' and '_' (1-64 characters)")
+        return value
+
+    @field_validator("api_key_secret")
+    @classmethod
+    def _check_secret(cls, value: str) -> str:
+        problem = secret_name_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> ModelProvider:
+        if self.kind is ProviderKind.OPENAI:
+            if not self.base_url:
+                raise ValueError("an openai provider needs base_url (e.g. https://api.openai.com/v1)")
+            if not self.model:
+                raise ValueError("an openai provider needs model")
+        if self.kind is ProviderKind.ANTHROPIC:
+            self.base_url = self.base_url or "https://api.anthropic.com"
+            if not self.model:
+                raise ValueError("an anthropic provider needs model")
+            if not self.api_key_secret:
+                raise ValueError("an anthropic provider needs api_key_secret")
+        return self
+
+
+def parse_provider(data: dict[str, Any]) -> ModelProvider:
+    """Validate a model provider's settings; every problem names its field."""
+    try:
+        return ModelProvider.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_field_errors(exc), prefix=f"provider {data.get('name', 'default')!r}") from None

@@ -3,6 +3,10 @@
 Every call that names an action leaves exactly one run record, whatever happens: bad arguments,
 a refused host, a timeout, a crash, a cancellation. The record is written when the run starts and
 completed when it ends, so a run cut off by a crash is still there (marked at the next start-up).
+
+An agent's tool calls come back here (`run_child`): each is a run of its own, one level deeper, with
+the parent's run id, the same caller and trigger, masked and limited like any run. They do not take
+another of the caller's run slots (the agent's run holds one already, and nesting would deadlock).
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ from guru_mcp.vault import Vault
 log = logging.getLogger(__name__)
 
 SHUT_DOWN = "the server is shutting down; the run was cancelled (try again: another server may take it)"
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a run sits in an agent's run tree."""
+
+    parent_run_id: str | None = None
+    depth: int = 0
+    depth_limit: int | None = None
 
 
 @dataclass
@@ -83,13 +96,21 @@ class RunService:
         due_at: datetime | None = None,
         allow_disabled: bool = False,
         progress: ProgressSend | None = None,
+        mock_tools: dict[str, Any] | None = None,
+        sampler: Any = None,
+        lineage: Lineage = Lineage(),
     ) -> RunOutcome:
         """Run an action. Raises NotFound/ToolError only if there is no enabled action of that name;
         every other failure is returned as a recorded, masked result. `progress`, when given, gets
-        the run's progress notifications (see `guru_mcp.progress`)."""
+        the run's progress notifications (see `guru_mcp.progress`).
+
+        `mock_tools` (agents, test mode) answers the agent's tool calls instead of running them;
+        `sampler` is the calling client's MCP session, for agents that sample its model; `lineage`
+        places an agent's tool call in its run tree."""
         entry = await self._entry(guru, action_name, allow_disabled)
         arguments = dict(arguments or {})
         record = self._new_record(guru, entry, arguments, caller, trigger, schedule_id, due_at)
+        record.parent_run_id, record.depth = lineage.parent_run_id, lineage.depth
         problems = sorted(entry.validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if problems:
             message = "invalid arguments: " + "; ".join(
@@ -104,6 +125,9 @@ class RunService:
         for param in entry.stored.spec.parameters:
             if param.name not in arguments and param.default is not None:
                 arguments[param.name] = param.default
+        context = _Context(caller, trigger, mock_tools, sampler, lineage, progress)
+        if lineage.parent_run_id is not None:
+            return await self._execute(guru, entry, arguments, context, record)
 
         if self.stopping:
             await self._refuse(guru, entry, record, RunStatus.CANCELLED, ShuttingDown())
@@ -119,7 +143,7 @@ class RunService:
         try:
             if self.stopping:
                 await self._refuse(guru, entry, record, RunStatus.CANCELLED, ShuttingDown())
-            return await self._execute(guru, entry, arguments, caller, record, progress)
+            return await self._execute(guru, entry, arguments, context, record)
         finally:
             sem.release()
             self._in_flight -= 1
@@ -238,19 +262,62 @@ class RunService:
     async def masker_for(self, guru: str, entry: ActionEntry) -> Masker:
         """A masker for the secrets this action uses."""
         return await self._masker(guru, entry)
+    async def run_child(self, parent: Job, name: str, arguments: dict[str, Any]) -> tuple[str, str, bool]:
+        """One tool call of an agent, as a child run. Returns (run id, masked text, is_error)."""
+        outcome = await self.run(
+            parent.guru,
+            name,
+            arguments,
+            parent.caller,
+            parent.trigger,
+            mock_tools=parent.mock_tools,
+            sampler=parent.sampler,
+            lineage=Lineage(parent.run_id, parent.depth + 1, parent.depth_limit),
+        )
+        result = outcome.result
+        text = result.text or (result.error if result.status is not RunStatus.OK else "")
+        if result.status is not RunStatus.OK and result.error and result.error not in text:
+            text = f"{text}\n({result.status.value}: {result.error})"
+        return outcome.record.id, text, result.status is not RunStatus.OK
+
+    async def record_mocked(self, parent: Job, name: str, arguments: dict[str, Any], text: str) -> str:
+        """A tool call answered from test mocks: recorded as a finished child run, nothing executed."""
+        snap = await self.catalog.snapshot(parent.guru)
+        entry = snap.entries.get(name)
+        now = datetime.now(UTC)
+        caller = parent.caller
+        record = RunRecord(
+            id=str(uuid.uuid4()),
+            guru=parent.guru,
+            action_id=entry.stored.id if entry else None,
+            action_name=name,
+            action_version=entry.stored.version if entry else None,
+            trigger=parent.trigger,
+            caller={"key": caller.key, "email": caller.email, "name": caller.name, "admin": caller.is_admin},
+            inputs=arguments,
+            status=RunStatus.OK,
+            output=text[: self.settings.run_output_limit],
+            started_at=now,
+            ended_at=now,
+            duration_ms=0.0,
+            parent_run_id=parent.run_id,
+            depth=parent.depth + 1,
+            usage={"mocked": True},
+        )
+        if entry is not None:
+            masker = await self._masker(parent.guru, entry)
+            record.inputs, record.output = masker.data(arguments), masker.text(record.output)
+        await self.store.start_run(record)
+        return record.id
 
     async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
         return Masker((await self.vault.resolve(guru, entry.secret_names)).values())
 
     async def _execute(
-        self,
-        guru: str,
-        entry: ActionEntry,
-        arguments: dict[str, Any],
-        caller: Caller,
-        record: RunRecord,
-        send_progress: ProgressSend | None = None,
+        self, guru: str, entry: ActionEntry, arguments: dict[str, Any], context: _Context, record: RunRecord
     ) -> RunOutcome:
+        caller = context.caller
+        send_progress = context.progress
         spec = entry.stored.spec
         secrets, secret_hosts = await self.vault.resolve_scoped(guru, entry.secret_names)
         masker = Masker(secrets.values())
@@ -267,6 +334,13 @@ class RunService:
             secrets=secrets,
             secret_hosts=secret_hosts,
             timeout=timeout,
+            guru=guru,
+            caller=caller,
+            trigger=context.trigger,
+            depth=context.lineage.depth,
+            depth_limit=context.lineage.depth_limit,
+            mock_tools=context.mock_tools,
+            sampler=context.sampler,
         )
         try:
             async with progress.open_stream(send_progress, masker) as stream:
@@ -289,6 +363,7 @@ class RunService:
             hosts=masker.data(list(result.hosts)),
             hosts_refused=masker.data(list(result.hosts_refused)),
             structured=masker.data(result.structured) if result.structured is not None else None,
+            usage=result.usage,
         )
         with anyio.CancelScope(shield=True):
             await self._finish(record, result, started, masker)
@@ -335,6 +410,7 @@ class RunService:
         record.hosts_refused = masker.data(list(result.hosts_refused))
         record.ended_at = datetime.now(UTC)
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        record.usage = result.usage
         await self.store.finish_run(
             record.id,
             status=record.status,
@@ -345,6 +421,7 @@ class RunService:
             ended_at=record.ended_at,
             duration_ms=record.duration_ms,
             hosts_refused=record.hosts_refused,
+            usage=record.usage,
         )
         log_run(record)
         # One line per refused host (masked like the record), or the error's first line when the
@@ -371,8 +448,20 @@ class RunService:
         log_run(record)
 
 
+@dataclass(frozen=True)
+class _Context:
+    caller: Caller
+    trigger: Trigger
+    mock_tools: dict[str, Any] | None
+    sampler: Any
+    lineage: Lineage
+    progress: ProgressSend | None = None
+
+
 def action_timeout(settings: Settings, spec: ActionSpec) -> float:
     """The action's own timeout (its `config.timeout` or the default), capped by the setting."""
+    if spec.action_type is ActionType.AGENT:
+        return spec.timeout(settings.agent_default_timeout, settings.agent_max_timeout)
     if spec.action_type is ActionType.PYTHON_CODE:
         return spec.timeout(settings.sandbox_default_timeout, settings.sandbox_max_timeout)
     return spec.timeout(settings.http_default_timeout, settings.http_max_timeout)
@@ -380,7 +469,8 @@ def action_timeout(settings: Settings, spec: ActionSpec) -> float:
 
 def longest_run(settings: Settings, spec: ActionSpec) -> float:
     """How long a run may take at most: its timeout plus the time an executor needs to clean up."""
-    return action_timeout(settings, spec) + (15.0 if spec.action_type is ActionType.PYTHON_CODE else 1.0)
+    cleanup = {ActionType.PYTHON_CODE: 15.0, ActionType.AGENT: 20.0}.get(spec.action_type, 1.0)
+    return action_timeout(settings, spec) + cleanup
 
 
 def _failed(status: RunStatus, message: str) -> ExecResult:
@@ -391,6 +481,8 @@ def _missing_secrets(spec: Any, candidates: frozenset[str], found: Mapping[str, 
     """Secrets the action must have: API placeholders that are secrets, and Python's listed secrets."""
     if spec.action_type is ActionType.PYTHON_CODE:
         required = set(spec.secrets)
+    elif spec.action_type is ActionType.AGENT:
+        required = set()
     else:
         required = set(candidates)
     return sorted(required - set(found))

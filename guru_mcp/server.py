@@ -127,7 +127,8 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
                     _raise_if_capability_missing(ctx, decision, refusal)
                     return tool_result(outcome)
             outcome = await app.runs.run(
-                caller.guru, name, arguments, caller, Trigger.TOOL_CALL, progress=_progress_sender(ctx)
+                caller.guru, name, arguments, caller, Trigger.TOOL_CALL, progress=_progress_sender(ctx),
+                sampler=getattr(ctx, "session", None),  # for agents that sample the client's own model
             )
         except GuruError as exc:
             return error_result(to_tool_text(exc))

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     sandbox_egress: Literal["proxy", "none", "bridge"] = "proxy"
     max_code_bytes: int = Field(default=100_000, ge=1000)
 
+    # Agents
+    agent_default_timeout: float = Field(default=120.0, gt=0)
+    agent_max_timeout: float = Field(default=900.0, gt=0)
+    """The longest an agent's whole loop (model calls and tool runs) may take."""
+
     # Identity for stdio callers (HTTP callers get theirs from their token)
     stdio_user_email: str = ""
     stdio_user_name: str = ""

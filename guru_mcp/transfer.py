@@ -1,7 +1,8 @@
 """Import and export of actions as JSON: the Gurubase export format (one object or a list) plus ours.
 
 Import validates everything before changing anything; a dry run reports what would change.
-Secrets are carried by name only.
+Secrets are carried by name only. Agents travel like any action; their tools may be in the same
+document (they are saved first).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from guru_mcp.agents.graph import dependency_order
 from guru_mcp.catalog import Catalog
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import ACTION_NAME_RE, ActionSpec, parse_spec, slugify
@@ -60,9 +62,10 @@ async def import_actions(
     for dup in sorted({n for n in names if names.count(n) > 1}):
         errors.append(FieldError("name", f"{dup!r} appears more than once in the document"))
     checked: list[tuple[ActionSpec, list[str], list[str]]] = []
-    for spec in specs:
+    pending = {s.name: s for s in specs}
+    for spec in dependency_order(specs):
         try:
-            missing, warnings = await catalog.check(guru, spec)
+            missing, warnings = await catalog.check(guru, spec, pending)
             checked.append((spec, missing, warnings))
         except ValidationFailed as exc:
             errors.extend(FieldError(f"{exc.prefix} {e.field}".strip(), e.message) for e in exc.errors)
@@ -95,6 +98,8 @@ async def import_actions(
             saved = await catalog.save_spec(guru, spec, actor=actor, summary="" if old is None else "import: " + summarize(changes))
             row["version"] = saved.action.version
             row["enabled"] = saved.action.enabled
+            if saved.action.disabled_reason:
+                row["disabled_reason"] = saved.action.disabled_reason
         report.append(row)
     return {"dry_run": dry_run, "actions": report, "notes": notes}
 

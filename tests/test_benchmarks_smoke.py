@@ -53,6 +53,14 @@ def test_the_api_call_benchmark_prints_every_variant_and_the_overhead() -> None:
     assert "ok      bench_api_call" in out
 
 
+def test_the_agent_loop_benchmark_prints_every_variant_and_the_overhead_per_round() -> None:
+    out = run_benchmarks("-k", "bench_agent_loop", "--", "--iterations", "3", "--warmup", "1", "--tool-calls", "2")
+    for variant in ("httpx direct", "runs.run (no MCP)", "MCP in-process"):
+        assert variant in out
+    assert "3 model calls, 2 tool calls" in out and "per round" in out
+    assert "ok      bench_agent_loop" in out
+
+
 def test_the_tools_list_benchmark_prints_steady_state_and_after_change_figures() -> None:
     out = run_benchmarks(
         "-k", "bench_tools_list", "--", "--iterations", "3", "--warmup", "1", "--actions", "12", "--changes", "2"

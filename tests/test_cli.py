@@ -66,6 +66,8 @@ def test_every_admin_tool_has_a_cli_command():
         "admin_schedule_clear": "schedules clear", "admin_schedules_list": "schedules list",
         "admin_tokens_list": "tokens list", "admin_token_revoke": "tokens revoke",
         "admin_gurus_list": "gurus list", "admin_guru_create": "gurus create", "admin_guru_delete": "gurus delete",
+        "admin_provider_set": "providers set", "admin_providers_list": "providers list",
+        "admin_provider_delete": "providers delete",
     }
     tools = {t.name for t in all_admin_tools()}
     assert tools - set(commands) == set(), "an admin tool without a CLI command"

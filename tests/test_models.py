@@ -97,7 +97,7 @@ def test_a_config_that_does_not_match_the_action_type_is_refused():
     with pytest.raises(ValidationFailed):
         parse_spec({"name": "a", "action_type": "PYTHON_CODE", "config": {"endpoint": "https://a.example/"}})
     with pytest.raises(ValidationFailed, match="action_type"):
-        parse_spec({"name": "a", "action_type": "AGENT", "config": {}})
+        parse_spec({"name": "a", "action_type": "SHELL", "config": {}})
 
 
 def test_builtins_follow_the_seed_for_unknown_users():

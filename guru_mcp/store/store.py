@@ -421,6 +421,9 @@ class Store:
             started_at=aware(row.started_at),  # type: ignore[arg-type]
             ended_at=aware(row.ended_at),
             duration_ms=row.duration_ms,
+            parent_run_id=row.parent_run_id,
+            depth=row.depth,
+            usage=json.loads(row.usage or "{}"),
         )
 
     def _known_guru_id(self, slug: str) -> int:
@@ -453,6 +456,9 @@ class Store:
                 "ended_at": record.ended_at,
                 "duration_ms": record.duration_ms,
                 "process_id": self.process_id,
+                "parent_run_id": record.parent_run_id,
+                "depth": record.depth,
+                "usage": json.dumps(record.usage),
             }
             try:
                 with self.engine.begin() as conn:
@@ -478,10 +484,12 @@ class Store:
         ended_at: datetime,
         duration_ms: float,
         hosts_refused: list[str] | None = None,
+        usage: dict[str, Any] | None = None,
     ) -> None:
         def work() -> None:
             values = {
                 "run_id_": run_id,
+                "usage": json.dumps(usage or {}),
                 "status": status.value,
                 "output": output,
                 "truncated": truncated,
@@ -508,11 +516,14 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         text: str | None = None,
+        parent_run_id: str | None = None,
+        top_level: bool = False,
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs, newest first. `caller` matches the caller's key, email or name (substring);
-        `text` is a case-insensitive substring of the inputs, output or error."""
+        `text` is a case-insensitive substring of the inputs, output or error. `parent_run_id` lists one
+        agent run's tool calls; `top_level` leaves them out."""
 
         def like(column: Any, value: str) -> Any:
             escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -521,6 +532,10 @@ class Store:
         def work() -> list[RunRecord]:
             with self._session() as s:
                 query = select(RunRow).where(RunRow.guru_id == self._guru_id(s, guru))
+                if parent_run_id is not None:
+                    query = query.where(RunRow.parent_run_id == parent_run_id)
+                if top_level:
+                    query = query.where(col(RunRow.parent_run_id).is_(None))
                 if action:
                     query = query.where(RunRow.action_name == action)
                 if status:
@@ -553,6 +568,20 @@ class Store:
                 return self._to_run(row, guru)
 
         return await self._run(work)
+
+    async def child_runs(self, guru: str, parent_ids: list[str]) -> list[RunRecord]:
+        """The runs started by any of these runs, oldest first (one level of an agent's run tree)."""
+
+        def work() -> list[RunRecord]:
+            with self._session() as s:
+                query = (
+                    select(RunRow)
+                    .where(RunRow.guru_id == self._guru_id(s, guru), col(RunRow.parent_run_id).in_(parent_ids))
+                    .order_by(col(RunRow.started_at))
+                )
+                return [self._to_run(r, guru) for r in s.exec(query).all()]
+
+        return await self._run(work) if parent_ids else []
 
     async def run_facts(
         self, guru: str, since: datetime | None, until: datetime | None = None, action: str | None = None

@@ -106,6 +106,11 @@ class RunRow(SQLModel, table=True):
     duration_ms: float | None = None
     process_id: str | None = Field(default=None, max_length=64, index=True)
     """The server process running it (`processes.id`); when that process stops, the run is settled."""
+    parent_run_id: str | None = Field(default=None, max_length=36, index=True)
+    """The agent run that started this run as one of its tool calls."""
+    depth: int = 0
+    usage: str = Field(default="{}", sa_type=sa.Text)
+    """Model usage of an agent run (JSON)."""
 
 
 class ProcessRow(SQLModel, table=True):
@@ -120,6 +125,24 @@ class ProcessRow(SQLModel, table=True):
     pid: int
     started_at: datetime = Field(default_factory=utcnow)
     heartbeat_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ModelProviderRow(SQLModel, table=True):
+    """A language model an agent can use, configured per guru. The API key is a secret, named here."""
+
+    __tablename__ = "model_providers"
+    __table_args__ = (UniqueConstraint("guru_id", "name", name="uq_model_providers_guru_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    guru_id: int = Field(foreign_key="gurus.id", index=True)
+    name: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    base_url: str = Field(default="", sa_type=sa.Text)
+    model: str = Field(default="", sa_type=sa.Text)
+    api_key_secret: str = Field(default="", max_length=128)
+    max_tokens: int = 1024
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class TokenRow(SQLModel, table=True):

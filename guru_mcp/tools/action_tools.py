@@ -12,20 +12,7 @@ from guru_mcp.runs import RunOutcome
 
 
 def describe_for_model(spec: ActionSpec) -> str:
-    parts = []
-    if spec.condition_prompt:
-        parts.append(f"Use when: {spec.condition_prompt.strip()}")
-    if spec.instructions:
-        parts.append(spec.instructions.strip())
-    if isinstance(spec.config, ApiCallConfig):
-        parts.append(
-            "Makes one HTTP request and returns JSON {success, status_code, data}."
-        )
-    else:
-        parts.append("Runs a Python script in a sandbox and returns what it prints.")
-    if spec.needs_confirmation:
-        parts.append("The user is asked to confirm each call before it runs.")
-    return "\n\n".join(parts)
+    return spec.describe_for_model()
 
 
 def action_tool(spec: ActionSpec) -> types.Tool:

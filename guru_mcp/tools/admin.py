@@ -10,10 +10,11 @@ from pydantic import BaseModel, Field, ValidationError
 from guru_mcp import versions
 from guru_mcp.app import App
 from guru_mcp.catalog import describe
-from guru_mcp.errors import BadArguments, FieldError
-from guru_mcp.models import Caller, RunRecord, Trigger, parse_spec
+from guru_mcp.errors import BadArguments, FieldError, ValidationFailed
+from guru_mcp.models import ActionType, Caller, RunRecord, Trigger, parse_spec
 from guru_mcp.stats import parse_window, window_stats
 from guru_mcp.tools.admin_access import ACCESS_TOOLS
+from guru_mcp.tools.admin_agents import AGENT_TOOLS, run_tree
 from guru_mcp.tools.admin_schedules import SCHEDULE_TOOLS
 from guru_mcp.tools.registry import AdminTool, NoArgs
 from guru_mcp.transfer import export_actions, import_actions
@@ -26,8 +27,10 @@ class ByName(BaseModel):
 class CreateArgs(BaseModel):
     action: dict[str, Any] = Field(
         description="The action definition: name, title, condition_prompt, instructions, action_type "
-        "(PYTHON_CODE or API_CALL), parameters [{name, type, description, required, default}], config "
-        "({code, timeout} or {endpoint, method, headers [{key, value}], body, timeout}), secrets, enabled."
+        "(PYTHON_CODE, API_CALL or AGENT), parameters [{name, type, description, required, default}], config "
+        "({code, timeout} or {endpoint, method, headers [{key, value}], body, timeout} or, for an agent, "
+        "{system_prompt, tools [action names], provider, model, output_schema, max_tool_calls, max_depth, "
+        "timeout}), secrets, enabled."
     )
 
 
@@ -68,6 +71,14 @@ class RunArgs(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments, as the action's tool takes them.")
 
 
+class TestArgs(RunArgs):
+    mock_tools: dict[str, Any] | None = Field(
+        default=None,
+        description="Agents only: tool name -> the result to give the model instead of running that tool. When "
+        "given, no tool runs at all (tools without a mock answer with an error); only the model is called.",
+    )
+
+
 class ImportArgs(BaseModel):
     document: Any = Field(
         description="The export JSON: one action object, a list of them, or the JSON text of either."
@@ -96,6 +107,8 @@ class RunsListArgs(BaseModel):
     action: str | None = Field(default=None, description="Only runs of this action.")
     status: Literal["running", "ok", "error", "timeout", "denied", "cancelled"] | None = None
     trigger: Literal["tool_call", "test", "manual", "schedule"] | None = None
+    parent_run_id: str | None = Field(default=None, description="Only the tool-call runs of this agent run.")
+    top_level: bool = Field(default=False, description="Leave out runs started by agents as tool calls.")
     limit: int = Field(default=20, ge=1, le=500)
 
 
@@ -163,8 +176,12 @@ async def _rollback(app: App, caller: Caller, args: RollbackArgs) -> Any:
 
 
 async def _delete(app: App, caller: Caller, args: ByName) -> Any:
-    await app.catalog.delete(caller.guru, args.name)
-    return {"deleted": args.name}
+    disabled = await app.catalog.delete(caller.guru, args.name)
+    out: dict[str, Any] = {"deleted": args.name}
+    if disabled:
+        out["disabled_agents"] = disabled
+        out["note"] = f"these agents used {args.name} as a tool and are now disabled: {', '.join(disabled)}"
+    return out
 
 
 async def _enable(app: App, caller: Caller, args: ByName) -> Any:
@@ -175,9 +192,13 @@ async def _disable(app: App, caller: Caller, args: ByName) -> Any:
     return describe(await app.catalog.set_enabled(caller.guru, args.name, False))
 
 
-async def _run(app: App, caller: Caller, args: RunArgs, trigger: Trigger) -> Any:
-    outcome = await app.runs.run(caller.guru, args.name, args.arguments, caller, trigger, allow_disabled=True)
-    return {
+async def _run(
+    app: App, caller: Caller, args: RunArgs, trigger: Trigger, mock_tools: dict[str, Any] | None = None
+) -> Any:
+    outcome = await app.runs.run(
+        caller.guru, args.name, args.arguments, caller, trigger, allow_disabled=True, mock_tools=mock_tools
+    )
+    out = {
         "run_id": outcome.record.id,
         "status": outcome.record.status.value,
         "duration_ms": outcome.record.duration_ms,
@@ -186,10 +207,17 @@ async def _run(app: App, caller: Caller, args: RunArgs, trigger: Trigger) -> Any
         "hosts": outcome.result.hosts,
         "hosts_refused": outcome.result.hosts_refused,
     }
+    if outcome.record.usage:
+        out["usage"] = outcome.record.usage
+    return out
 
 
-async def _test(app: App, caller: Caller, args: RunArgs) -> Any:
-    return await _run(app, caller, args, Trigger.TEST)
+async def _test(app: App, caller: Caller, args: TestArgs) -> Any:
+    if args.mock_tools is not None:
+        action = await app.catalog.get(caller.guru, args.name)
+        if action.spec.action_type is not ActionType.AGENT:
+            raise ValidationFailed(FieldError("mock_tools", "only agents have tools to mock"))
+    return await _run(app, caller, args, Trigger.TEST, args.mock_tools)
 
 
 async def _trigger(app: App, caller: Caller, args: RunArgs) -> Any:
@@ -223,14 +251,15 @@ async def _secret_delete(app: App, caller: Caller, args: ByName) -> Any:
 
 async def _runs_list(app: App, caller: Caller, args: RunsListArgs) -> Any:
     runs = await app.store.list_runs(
-        caller.guru, action=args.action, status=args.status, trigger=args.trigger, limit=args.limit
+        caller.guru, action=args.action, status=args.status, trigger=args.trigger,
+        parent_run_id=args.parent_run_id, top_level=args.top_level, limit=args.limit,
     )
     return {"runs": [_run_row(r) for r in runs]}
 
 
 async def _run_get(app: App, caller: Caller, args: RunGetArgs) -> Any:
     run = await app.store.get_run(caller.guru, args.run_id)
-    row = _run_row(run, full=True)
+    row = await run_tree(app, caller.guru, run, _run_row)
     row["config_snapshot"] = await versions.run_snapshot(app, run)
     return row
 
@@ -272,7 +301,8 @@ ADMIN_TOOLS: list[AdminTool] = [
     AdminTool("admin_action_disable", "Disable an action: its tool disappears and its schedule stops.",
               ByName, _disable),
     AdminTool("admin_action_test", "Run an action (even a disabled one) with sample arguments; recorded as a "
-              "test run. Use it to check a new action before enabling it.", RunArgs, _test),
+              "test run. Use it to check a new action before enabling it. For an agent, mock_tools gives "
+              "canned tool results so nothing but the model is called.", TestArgs, _test),
     AdminTool("admin_action_trigger", "Run an action now, by hand; recorded as a manual run.", RunArgs, _trigger),
     AdminTool("admin_import", "Import actions from export JSON (Gurubase format accepted as-is). Everything is "
               "validated first; nothing changes if anything is invalid. Use dry_run to preview.",
@@ -288,8 +318,9 @@ ADMIN_TOOLS: list[AdminTool] = [
               ByName, _secret_delete, destructive=True),
     AdminTool("admin_runs_list", "List recent runs (newest first), optionally by action, status or trigger.",
               RunsListArgs, _runs_list, read_only=True),
-    AdminTool("admin_run_get", "Show one run in full: inputs, output, error, hosts contacted, timing, and the "
-              "action's definition at the version it ran (config_snapshot).",
+    AdminTool("admin_run_get", "Show one run in full: inputs, output, error, hosts contacted, timing, model "
+              "usage, and the action's definition at the version it ran (config_snapshot); for an agent run, its "
+              "tool-call runs nested under children.",
               RunGetArgs, _run_get, read_only=True),
     AdminTool("admin_action_stats", "Run statistics over a time window (default 24h), per action and overall: last "
               "run time, runs, errors, error rate, p50/p95 duration in ms, and the same per trigger (tool_call, "
@@ -301,7 +332,7 @@ ADMIN_TOOLS: list[AdminTool] = [
 
 
 def all_admin_tools() -> list[AdminTool]:
-    return [*ADMIN_TOOLS, *SCHEDULE_TOOLS, *ACCESS_TOOLS]
+    return [*ADMIN_TOOLS, *SCHEDULE_TOOLS, *ACCESS_TOOLS, *AGENT_TOOLS]
 
 
 def admin_tool(name: str) -> AdminTool:
