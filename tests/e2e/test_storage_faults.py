@@ -161,6 +161,12 @@ class TcpRelay:
 
     def cut(self) -> None:
         assert self._listener is not None
+        # shutdown() first: close() alone does not wake a thread blocked in accept(), which would then
+        # go on accepting new connections on the still-open listening socket.
+        try:
+            self._listener.shutdown(self._socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
         for conn in self._conns:
             try:
