@@ -9,11 +9,19 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import wait_for
 from tests.e2e.conftest import cli
 from tests.e2e.test_oauth import _rpc
+
+
+@pytest.fixture
+def cli_env(cli_env: dict[str, str]) -> dict[str, str]:
+    """The raw JSON-RPC client here cannot answer a confirmation question (no elicitation), so the
+    default guru allows the destructive admin tools (admin_token_revoke) to run unconfirmed."""
+    return cli_env | {"GURU_MCP_UNCONFIRMED_GURUS": "default"}
 
 
 def status(url: str, token: str) -> int:

@@ -36,6 +36,9 @@ async def populate_home(app, echo_server) -> dict:
     await app.catalog.save_spec("default", parse_spec(spec))
     outcome = await app.runs.run("default", "home_action", {}, HOME_ADMIN, Trigger.TEST)
     token_id = await app.access.create_token("gmcp_home_token_value", guru="default", label="home", is_admin=True)
+    async with connect(app, HOME_ADMIN) as client:
+        made = await client.call_tool("admin_provider_set", {"name": "homeprov", "kind": "sampling"})
+        assert not made.is_error, text(made)
     return {"run_id": outcome.record.id, "token_id": token_id}
 
 
@@ -70,6 +73,9 @@ def calls(home: dict) -> dict[str, dict]:
         "admin_schedules_list": {},
         "admin_tokens_list": {"include_revoked": True},
         "admin_token_revoke": {"id": home["token_id"]},
+        "admin_providers_list": {},
+        "admin_provider_set": {"name": "acmeprov", "kind": "sampling"},
+        "admin_provider_delete": {"name": "homeprov"},
     }
 
 
@@ -88,10 +94,12 @@ async def test_an_admin_of_another_guru_reaches_nothing_of_this_one_through_any_
                 if leaked not in json.dumps(arguments):  # an error may repeat what was asked for
                     assert leaked not in out, (name, out)
             if name in ("admin_actions_list", "admin_export", "admin_secrets_list", "admin_runs_list",
-                        "admin_action_stats", "admin_schedules_list", "admin_tokens_list"):
+                        "admin_action_stats", "admin_schedules_list", "admin_tokens_list", "admin_providers_list"):
                 assert not result.is_error, (name, out)
                 assert "home_action" not in out and "HOME_TOKEN" not in out and '"home"' not in out, (name, out)
-            elif name in ("admin_action_create", "admin_import", "admin_secret_set", "admin_sandbox_status"):
+                assert "homeprov" not in out, (name, out)
+            elif name in ("admin_action_create", "admin_import", "admin_secret_set", "admin_sandbox_status",
+                          "admin_provider_set"):
                 assert not result.is_error, (name, out)  # acts on acme only (checked below)
             else:
                 assert result.is_error and "no " in out, (name, out)
