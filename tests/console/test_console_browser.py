@@ -11,6 +11,7 @@ import json
 import os
 import re
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from playwright.sync_api import expect
@@ -175,7 +176,9 @@ def test_run_history_finds_the_runs_and_a_run_shows_its_config_snapshot(page, co
     page.locator("#runs-table tbody tr").first.wait_for()
     expect(page.locator("#runs-table tbody tr")).to_have_count(1)
     snap(page, shots, "07-runs")
-    page.locator("#runs-table tbody tr a").first.click()
+    # Follow the row's link by its address: a click can land on a table htmx is still swapping.
+    href = page.locator("#runs-table tbody tr", has_text="grace").locator("a").first.get_attribute("href")
+    page.goto(urljoin(page.url, href))
     page.wait_for_url(re.compile(r"/admin/runs/[0-9a-f-]{36}$"))
     assert '"user": "grace"' in page.locator("#run-inputs").inner_text()
     assert '"remaining": 12' in page.locator("#run-output").inner_text()
