@@ -203,7 +203,7 @@ _RESPONSE = (
 )
 
 
-class _FastHTTP(asyncio.Protocol):
+class FastHTTP(asyncio.Protocol):
     """Keep-alive HTTP/1.1 that answers every request with one small JSON body. Parses only what
     framing needs (the end of the head and Content-Length), so its cost stays far below the client's."""
 
@@ -225,13 +225,17 @@ class _FastHTTP(asyncio.Protocol):
             total = end + 4 + length
             if len(self.buffer) < total:
                 return
-            self.buffer = self.buffer[total:]
-            self.transport.write(_RESPONSE)
+            body, self.buffer = self.buffer[end + 4 : total], self.buffer[total:]
+            self.transport.write(self.respond(body))
+
+    def respond(self, body: bytes) -> bytes:
+        """The whole response to one request with this body (subclasses answer differently)."""
+        return _RESPONSE
 
 
 async def _serve_http() -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_FastHTTP, LOOPBACK, 0, backlog=128)
+    server = await loop.create_server(FastHTTP, LOOPBACK, 0, backlog=128)
     port = server.sockets[0].getsockname()[1]
     print(port, flush=True)
     # Stop when the parent goes away (it closes our stdin), so no server outlives a benchmark.

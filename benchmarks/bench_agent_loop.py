@@ -37,6 +37,7 @@ import httpx
 
 from benchmarks._util import (
     LOOPBACK,
+    FastHTTP,
     REPO,
     Summary,
     _pythonpath,
@@ -67,32 +68,15 @@ def _answer(body: dict[str, Any], tool_calls: int) -> dict[str, Any]:
         {"index": 0, "message": message, "finish_reason": reason}], "usage": {"prompt_tokens": 50, "completion_tokens": 5}}
 
 
-class _Model(asyncio.Protocol):
+class _Model(FastHTTP):
     tool_calls = 2
 
-    def connection_made(self, transport: Any) -> None:
-        self.transport, self.buffer = transport, b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            length = 0
-            for line in self.buffer[:end].split(b"\r\n")[1:]:
-                key, _, value = line.partition(b":")
-                if key.strip().lower() == b"content-length":
-                    length = int(value.strip() or 0)
-            total = end + 4 + length
-            if len(self.buffer) < total:
-                return
-            body, self.buffer = json.loads(self.buffer[end + 4 : total]), self.buffer[total:]
-            out = json.dumps(_answer(body, self.tool_calls)).encode()
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(out)).encode() + b"\r\nConnection: keep-alive\r\n\r\n" + out
-            )
+    def respond(self, body: bytes) -> bytes:
+        out = json.dumps(_answer(json.loads(body), self.tool_calls)).encode()
+        return (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(out)).encode() + b"\r\nConnection: keep-alive\r\n\r\n" + out
+        )
 
 
 async def _serve_model(tool_calls: int) -> None:
