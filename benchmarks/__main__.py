@@ -76,10 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Run every benchmarks/bench_*.py.")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run every benchmarks/bench_*.py."
+    )
     parser.add_argument("-k", dest="pattern", help="only benchmarks whose name contains this")
-    parser.add_argument("--iterations", "-n", type=int, help="forwarded to benchmarks that declare --iterations")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per benchmark (default 1800)")
+    parser.add_argument(
+        "--iterations", "-n", type=int, help="forwarded to benchmarks that declare --iterations"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds allowed per benchmark (default 1800)"
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = parser.parse_args(argv)
 

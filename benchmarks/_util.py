@@ -61,7 +61,11 @@ class Summary:
 
     @classmethod
     def of(
-        cls, seconds: Sequence[float], *, cpu_seconds: float | None = None, server_cpu_seconds: float | None = None
+        cls,
+        seconds: Sequence[float],
+        *,
+        cpu_seconds: float | None = None,
+        server_cpu_seconds: float | None = None,
     ) -> Summary:
         ms = [s * 1000 for s in seconds]
         return cls(
@@ -130,7 +134,9 @@ def child_pids(*needles: str) -> list[int]:
             continue
         for pid in pids:
             try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                cmdline = (
+                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
             except OSError:
                 continue
             if all(n in cmdline for n in needles):

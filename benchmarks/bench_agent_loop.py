@@ -24,8 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import AsyncExitStack, contextmanager
 from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,8 @@ import httpx
 
 from benchmarks._util import (
     LOOPBACK,
-    FastHTTP,
     REPO,
+    FastHTTP,
     Summary,
     _pythonpath,
     _read_line,
@@ -59,13 +59,22 @@ def _answer(body: dict[str, Any], tool_calls: int) -> dict[str, Any]:
     done = sum(1 for m in body["messages"] if m.get("role") == "tool")
     if done < tool_calls:
         name = TOOLS[done % len(TOOLS)]
-        call = {"id": f"call_{done}", "type": "function", "function": {"name": name, "arguments": '{"item_id": "42"}'}}
+        call = {
+            "id": f"call_{done}",
+            "type": "function",
+            "function": {"name": name, "arguments": '{"item_id": "42"}'},
+        }
         message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
         reason = "tool_calls"
     else:
         message, reason = {"role": "assistant", "content": f"done after {done} tool calls"}, "stop"
-    return {"id": "x", "object": "chat.completion", "model": "bench", "choices": [
-        {"index": 0, "message": message, "finish_reason": reason}], "usage": {"prompt_tokens": 50, "completion_tokens": 5}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": "bench",
+        "choices": [{"index": 0, "message": message, "finish_reason": reason}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 5},
+    }
 
 
 class _Model(FastHTTP):
@@ -75,7 +84,9 @@ class _Model(FastHTTP):
         out = json.dumps(_answer(json.loads(body), self.tool_calls)).encode()
         return (
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-            + str(len(out)).encode() + b"\r\nConnection: keep-alive\r\n\r\n" + out
+            + str(len(out)).encode()
+            + b"\r\nConnection: keep-alive\r\n\r\n"
+            + out
         )
 
 
@@ -100,7 +111,10 @@ async def _serve_model(tool_calls: int) -> None:
 def model_server(tool_calls: int) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_agent_loop", "serve-model", str(tool_calls)],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": _pythonpath()}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": _pythonpath()},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
     )
     try:
@@ -116,27 +130,65 @@ async def run(iterations: int, warmup: int, tool_calls: int, deadline: float) ->
     from guru_mcp.models import Caller, ModelProvider, Trigger, parse_spec
     from guru_mcp.server import build_server
 
-    with anyio.fail_after(deadline), http_server() as api, model_server(tool_calls) as model_url, \
-            tempfile.TemporaryDirectory(prefix="guru-bench-") as tmp:
+    with (
+        anyio.fail_after(deadline),
+        http_server() as api,
+        model_server(tool_calls) as model_url,
+        tempfile.TemporaryDirectory(prefix="guru-bench-") as tmp,
+    ):
         caller = Caller(key="bench", email="bench@example.test")
         async with AsyncExitStack() as stack:
             direct = await stack.enter_async_context(httpx.AsyncClient())
-            settings = guru_settings(Path(tmp) / "inproc").model_copy(update={"max_concurrent_runs_per_caller": 8})
+            settings = guru_settings(Path(tmp) / "inproc").model_copy(
+                update={"max_concurrent_runs_per_caller": 8}
+            )
             app = await stack.enter_async_context(open_app(settings, sandbox=False))
             guru = app.settings.default_guru
             for name in TOOLS:
-                await app.catalog.save_spec(guru, parse_spec({
-                    "name": name, "action_type": "API_CALL", "condition_prompt": f"{name} by id",
-                    "parameters": [{"name": "item_id", "required": True}],
-                    "config": {"endpoint": f"{api}/{name}/{{item_id}}"}}))
+                await app.catalog.save_spec(
+                    guru,
+                    parse_spec(
+                        {
+                            "name": name,
+                            "action_type": "API_CALL",
+                            "condition_prompt": f"{name} by id",
+                            "parameters": [{"name": "item_id", "required": True}],
+                            "config": {"endpoint": f"{api}/{name}/{{item_id}}"},
+                        }
+                    ),
+                )
             await app.vault.set(guru, "BENCH_MODEL_KEY", "bench-model-key-123")
-            await app.providers.put(guru, ModelProvider(kind="openai", base_url=model_url, model="bench",
-                                                        api_key_secret="BENCH_MODEL_KEY"))
-            await app.catalog.save_spec(guru, parse_spec({
-                "name": "agent", "action_type": "AGENT",
-                "config": {"system_prompt": "Look the item up.", "tools": list(TOOLS), "max_tool_calls": tool_calls}}))
-            tools = [{"type": "function", "function": {"name": n, "description": "d", "parameters": {
-                "type": "object", "properties": {"item_id": {"type": "string"}}}}} for n in TOOLS]
+            await app.providers.put(
+                guru,
+                ModelProvider(
+                    kind="openai", base_url=model_url, model="bench", api_key_secret="BENCH_MODEL_KEY"
+                ),
+            )
+            await app.catalog.save_spec(
+                guru,
+                parse_spec(
+                    {
+                        "name": "agent",
+                        "action_type": "AGENT",
+                        "config": {
+                            "system_prompt": "Look the item up.",
+                            "tools": list(TOOLS),
+                            "max_tool_calls": tool_calls,
+                        },
+                    }
+                ),
+            )
+            tools = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": n,
+                        "description": "d",
+                        "parameters": {"type": "object", "properties": {"item_id": {"type": "string"}}},
+                    },
+                }
+                for n in TOOLS
+            ]
             handle = build_server(app, stdio_caller=caller)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
@@ -144,12 +196,18 @@ async def run(iterations: int, warmup: int, tool_calls: int, deadline: float) ->
             inproc = await stack.enter_async_context(Client(handle.server, read_timeout_seconds=30))
 
             async def call_direct() -> None:
-                messages: list[dict[str, Any]] = [{"role": "system", "content": "Look the item up."},
-                                                  {"role": "user", "content": "item 42"}]
+                messages: list[dict[str, Any]] = [
+                    {"role": "system", "content": "Look the item up."},
+                    {"role": "user", "content": "item 42"},
+                ]
                 for _ in range(tool_calls + 1):
-                    reply = (await direct.post(f"{model_url}/chat/completions", json={
-                        "model": "bench", "messages": messages, "tools": tools, "max_tokens": 1024},
-                        headers={"Authorization": "Bearer k"})).json()
+                    reply = (
+                        await direct.post(
+                            f"{model_url}/chat/completions",
+                            json={"model": "bench", "messages": messages, "tools": tools, "max_tokens": 1024},
+                            headers={"Authorization": "Bearer k"},
+                        )
+                    ).json()
                     message = reply["choices"][0]["message"]
                     messages.append(message)
                     for call in message.get("tool_calls") or []:
@@ -166,20 +224,31 @@ async def run(iterations: int, warmup: int, tool_calls: int, deadline: float) ->
                 if result.is_error:
                     raise RuntimeError(result.content[0].text)
 
-            variants = [("httpx direct", call_direct), ("runs.run (no MCP)", call_runs), ("MCP in-process", call_inproc)]
+            variants = [
+                ("httpx direct", call_direct),
+                ("runs.run (no MCP)", call_runs),
+                ("MCP in-process", call_inproc),
+            ]
             return await measure(variants, iterations=iterations, warmup=warmup, deadline=deadline)
 
 
 def report(figures: dict[str, Summary], iterations: int, tool_calls: int) -> None:
     rounds = tool_calls + 1
-    print(table(list(figures.items()), title=f"latency per agent call ({rounds} model calls, {tool_calls} tool "
-                                             f"calls), {iterations} timed calls per variant"))
+    print(
+        table(
+            list(figures.items()),
+            title=f"latency per agent call ({rounds} model calls, {tool_calls} tool "
+            f"calls), {iterations} timed calls per variant",
+        )
+    )
     base = figures["httpx direct"]
     print("overhead versus httpx direct (variant - baseline):")
     for label, s in figures.items():
         if label != "httpx direct":
-            print(f"  {label:<18}  p50 +{s.p50 - base.p50:7.3f} ms per agent call, "
-                  f"+{(s.p50 - base.p50) / rounds:6.3f} ms per round; p99 +{s.p99 - base.p99:7.3f} ms")
+            print(
+                f"  {label:<18}  p50 +{s.p50 - base.p50:7.3f} ms per agent call, "
+                f"+{(s.p50 - base.p50) / rounds:6.3f} ms per round; p99 +{s.p99 - base.p99:7.3f} ms"
+            )
     if base.cpu_ms is not None:
         for label, s in figures.items():
             if label != "httpx direct" and s.cpu_ms is not None:
@@ -193,8 +262,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     iterations_arg(parser, 200)
-    parser.add_argument("--warmup", type=int, default=None, help="untimed calls per variant (default: n/10, 3..30)")
-    parser.add_argument("--tool-calls", type=int, default=2, help="tool calls the model asks for per agent call")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls per variant (default: n/10, 3..30)"
+    )
+    parser.add_argument(
+        "--tool-calls", type=int, default=2, help="tool calls the model asks for per agent call"
+    )
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after this many seconds")
     args = parser.parse_args(argv)
     if args.iterations < 1 or not 1 <= args.tool_calls <= 100:

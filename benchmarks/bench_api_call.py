@@ -35,9 +35,9 @@ from benchmarks._util import (
     guru_cli,
     guru_settings,
     header,
-    load,
     http_server,
     iterations_arg,
+    load,
     measure,
     stdio_params,
     table,
@@ -54,7 +54,9 @@ def action_json(base_url: str) -> dict:
         "name": ACTION,
         "condition_prompt": "When the user asks about an item by its id.",
         "action_type": "API_CALL",
-        "parameters": [{"name": "item_id", "type": "string", "description": "The item id.", "required": True}],
+        "parameters": [
+            {"name": "item_id", "type": "string", "description": "The item id.", "required": True}
+        ],
         "config": {"endpoint": f"{base_url}/items/{{item_id}}", "method": "GET"},
     }
 
@@ -88,13 +90,17 @@ async def run(iterations: int, warmup: int, mode: str, deadline: float) -> dict[
         caller = Caller(key="bench", email="bench@example.test", name="Bench")
         async with AsyncExitStack() as stack:
             direct = await stack.enter_async_context(httpx.AsyncClient())
-            app = await stack.enter_async_context(open_app(guru_settings(Path(tmp) / "inproc"), sandbox=False))
+            app = await stack.enter_async_context(
+                open_app(guru_settings(Path(tmp) / "inproc"), sandbox=False)
+            )
             await app.catalog.save_spec(app.settings.default_guru, parse_spec(spec_doc))
             handle = build_server(app, stdio_caller=caller)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             tg.start_soon(handle.notifier)
-            inproc = await stack.enter_async_context(Client(handle.server, mode=mode, read_timeout_seconds=30))
+            inproc = await stack.enter_async_context(
+                Client(handle.server, mode=mode, read_timeout_seconds=30)
+            )
             stdio = await stack.enter_async_context(
                 Client(stdio_params(stdio_home), mode=mode, read_timeout_seconds=30)
             )
@@ -104,7 +110,9 @@ async def run(iterations: int, warmup: int, mode: str, deadline: float) -> dict[
                 response.json()
 
             async def call_runs() -> None:
-                outcome = await app.runs.run(app.settings.default_guru, ACTION, dict(ARGS), caller, Trigger.TOOL_CALL)
+                outcome = await app.runs.run(
+                    app.settings.default_guru, ACTION, dict(ARGS), caller, Trigger.TOOL_CALL
+                )
                 if not outcome.result.data.get("success"):
                     raise RuntimeError(outcome.result.text)
 
@@ -122,12 +130,21 @@ async def run(iterations: int, warmup: int, mode: str, deadline: float) -> dict[
             ]
             server_pids = child_pids("serve", "--transport", "stdio")
             return await measure(
-                variants, iterations=iterations, warmup=warmup, deadline=deadline, cpu_pids={"MCP stdio": server_pids}
+                variants,
+                iterations=iterations,
+                warmup=warmup,
+                deadline=deadline,
+                cpu_pids={"MCP stdio": server_pids},
             )
 
 
 def report(figures: dict[str, Summary], iterations: int, mode: str) -> None:
-    print(table(list(figures.items()), title=f"latency per call, {iterations} timed calls per variant (mode={mode})"))
+    print(
+        table(
+            list(figures.items()),
+            title=f"latency per call, {iterations} timed calls per variant (mode={mode})",
+        )
+    )
     base = figures["httpx direct"]
     print("overhead versus httpx direct (variant - baseline):")
     for label, s in figures.items():
@@ -138,20 +155,30 @@ def report(figures: dict[str, Summary], iterations: int, mode: str) -> None:
     inproc = figures["MCP in-process"]
     print(f"  of which transport (stdio - in-process): p50 +{stdio.p50 - inproc.p50:.3f} ms")
     if base.cpu_ms is not None and stdio.cpu_ms is not None:
-        print("CPU per call beyond httpx direct (robust to a busy machine; stdio counts client + server process):")
+        print(
+            "CPU per call beyond httpx direct (robust to a busy machine; stdio counts client + server process):"
+        )
         for label, s in figures.items():
             if label != "httpx direct" and s.cpu_ms is not None:
                 print(f"  {label:<18}  +{s.cpu_ms - base.cpu_ms:7.3f} ms")
-    print(f"target, MCP stdio overhead at p50: {stdio.p50 - base.p50:.3f} ms, {verdict(stdio.p50 - base.p50, TARGET_P50_MS)}")
-    print(f"        MCP in-process overhead at p50: {inproc.p50 - base.p50:.3f} ms, "
-          f"{verdict(inproc.p50 - base.p50, TARGET_P50_MS)}")
+    print(
+        f"target, MCP stdio overhead at p50: {stdio.p50 - base.p50:.3f} ms, {verdict(stdio.p50 - base.p50, TARGET_P50_MS)}"
+    )
+    print(
+        f"        MCP in-process overhead at p50: {inproc.p50 - base.p50:.3f} ms, "
+        f"{verdict(inproc.p50 - base.p50, TARGET_P50_MS)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     iterations_arg(parser, 1000)
-    parser.add_argument("--warmup", type=int, default=None, help="untimed calls per variant (default: n/10, 5..100)")
-    parser.add_argument("--mode", default="legacy", help="MCP client mode: legacy (initialize handshake) or auto")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls per variant (default: n/10, 5..100)"
+    )
+    parser.add_argument(
+        "--mode", default="legacy", help="MCP client mode: legacy (initialize handshake) or auto"
+    )
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after this many seconds")
     args = parser.parse_args(argv)
     if args.iterations < 1:

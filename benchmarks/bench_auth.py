@@ -64,23 +64,40 @@ def _jwks_server(keys: dict[str, object]) -> tuple[ThreadingHTTPServer, str]:
 
 async def main(iterations: int, warmup: int) -> None:
     header(f"authentication per call: {iterations} calls per variant")
-    keys = {"rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048), "ec": ec.generate_private_key(ec.SECP256R1())}
+    keys = {
+        "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ec": ec.generate_private_key(ec.SECP256R1()),
+    }
     server, base = _jwks_server(keys)
     resource = "https://mcp.example.com/mcp"
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = guru_settings(Path(tmp)).model_copy(
-                update={"oauth_issuer": base, "oauth_jwks_url": base + "/jwks", "oauth_algorithms": ["RS256", "ES256"]}
+                update={
+                    "oauth_issuer": base,
+                    "oauth_jwks_url": base + "/jwks",
+                    "oauth_algorithms": ["RS256", "ES256"],
+                }
             )
             async with open_app(settings, background=False, sandbox=False) as app:
                 now = int(time.time())
-                claims = {"iss": base, "aud": resource, "sub": "u1", "iat": now, "exp": now + 3600,
-                          "email": "kim@example.com", "name": "Kim", "groups": ["support", "billing"],
-                          "scope": "guru-mcp"}
+                claims = {
+                    "iss": base,
+                    "aud": resource,
+                    "sub": "u1",
+                    "iat": now,
+                    "exp": now + 3600,
+                    "email": "kim@example.com",
+                    "name": "Kim",
+                    "groups": ["support", "billing"],
+                    "scope": "guru-mcp",
+                }
                 rs = jwt.encode(claims, keys["rsa"], algorithm="RS256", headers={"kid": "rsa"})
                 es = jwt.encode(claims, keys["ec"], algorithm="ES256", headers={"kid": "ec"})
                 static = "gmcp_bench_static_token_0123456789abcdef"
-                await app.access.create_token(static, guru="default", label="bench", is_admin=False, email="kim@example.com")
+                await app.access.create_token(
+                    static, guru="default", label="bench", is_admin=False, email="kim@example.com"
+                )
                 auth = app.auth
                 assert auth.verifier is not None
                 verifier = auth.verifier
@@ -100,8 +117,12 @@ async def main(iterations: int, warmup: int) -> None:
                     await auth.authenticate(static, None)
 
                 results = await measure(
-                    [("jwt RS256", jwt_rs256), ("jwt ES256", jwt_es256), ("verify only (RS256)", verify_only),
-                     ("static token (cached)", static_token)],
+                    [
+                        ("jwt RS256", jwt_rs256),
+                        ("jwt ES256", jwt_es256),
+                        ("verify only (RS256)", verify_only),
+                        ("static token (cached)", static_token),
+                    ],
                     iterations=iterations,
                     warmup=warmup,
                     block=200,
@@ -115,7 +136,9 @@ async def main(iterations: int, warmup: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     iterations_arg(parser, 3000)
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()

@@ -72,7 +72,11 @@ async def measure_server(
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    params = StdioServerParameters(command=guru_command(), args=["serve", "--admin"], env=server_env(home, pool=pool, preimport=preimport))
+    params = StdioServerParameters(
+        command=guru_command(),
+        args=["serve", "--admin"],
+        env=server_env(home, pool=pool, preimport=preimport),
+    )
     times: list[float] = []
     async with Client(params, read_timeout_seconds=120) as client:
         for i in range(calls + 2):
@@ -94,7 +98,9 @@ async def sustained(home: Path, *, seconds: float, workers: int) -> tuple[float,
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    params = StdioServerParameters(command=guru_command(), args=["serve", "--admin"], env=server_env(home, pool=2, preimport=""))
+    params = StdioServerParameters(
+        command=guru_command(), args=["serve", "--admin"], env=server_env(home, pool=2, preimport="")
+    )
     times: list[float] = []
     async with Client(params, read_timeout_seconds=120) as client:
         await _ready(client, time.monotonic() + 60)
@@ -118,15 +124,36 @@ async def sustained(home: Path, *, seconds: float, workers: int) -> tuple[float,
 
 def docker_run_baseline(calls: int) -> Summary:
     flags = [
-        "--rm", "--read-only", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--pids-limit", "128", "--memory", "512m", "--memory-swap", "512m", "--cpus", "1", "--user", "10001",
-        "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=100m",
+        "--rm",
+        "--read-only",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--pids-limit",
+        "128",
+        "--memory",
+        "512m",
+        "--memory-swap",
+        "512m",
+        "--cpus",
+        "1",
+        "--user",
+        "10001",
+        "--tmpfs",
+        "/tmp:rw,noexec,nosuid,nodev,size=100m",
     ]
     times = []
     for _ in range(calls):
         started = time.perf_counter()
-        done = subprocess.run(["docker", "run", *flags, image(), "python3", "-c", "print(1)"],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["docker", "run", *flags, image(), "python3", "-c", "print(1)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         times.append(time.perf_counter() - started)
         if done.stdout.strip() != "1":
             raise RuntimeError(f"docker run failed: {done.stderr}")
@@ -145,16 +172,59 @@ async def run(args: argparse.Namespace) -> None:
         guru_cli(home, "actions", "import", str(doc))
         rows: list[tuple[str, Summary]] = []
         n = args.iterations
-        rows.append(("warm", await measure_server(home, pool=2, preimport="", action="trivial", calls=n,
-                                                  wait_warm=True, deadline=deadline)))
-        rows.append(("pandas, pre-imported", await measure_server(home, pool=2, preimport="pandas,numpy",
-                                                                  action="pandas_sum", calls=n, wait_warm=True,
-                                                                  deadline=deadline)))
-        rows.append(("pandas, no pre-import", await measure_server(home, pool=2, preimport="", action="pandas_sum",
-                                                                   calls=n, wait_warm=True, deadline=deadline)))
-        rows.append(("cold (pool 0)", await measure_server(home, pool=0, preimport="", action="trivial",
-                                                           calls=max(5, n // 3), wait_warm=False, deadline=deadline)))
-        rows.append(("one-shot docker run", await anyio.to_thread.run_sync(docker_run_baseline, max(5, n // 3))))
+        rows.append(
+            (
+                "warm",
+                await measure_server(
+                    home, pool=2, preimport="", action="trivial", calls=n, wait_warm=True, deadline=deadline
+                ),
+            )
+        )
+        rows.append(
+            (
+                "pandas, pre-imported",
+                await measure_server(
+                    home,
+                    pool=2,
+                    preimport="pandas,numpy",
+                    action="pandas_sum",
+                    calls=n,
+                    wait_warm=True,
+                    deadline=deadline,
+                ),
+            )
+        )
+        rows.append(
+            (
+                "pandas, no pre-import",
+                await measure_server(
+                    home,
+                    pool=2,
+                    preimport="",
+                    action="pandas_sum",
+                    calls=n,
+                    wait_warm=True,
+                    deadline=deadline,
+                ),
+            )
+        )
+        rows.append(
+            (
+                "cold (pool 0)",
+                await measure_server(
+                    home,
+                    pool=0,
+                    preimport="",
+                    action="trivial",
+                    calls=max(5, n // 3),
+                    wait_warm=False,
+                    deadline=deadline,
+                ),
+            )
+        )
+        rows.append(
+            ("one-shot docker run", await anyio.to_thread.run_sync(docker_run_baseline, max(5, n // 3)))
+        )
         rate, summary = await sustained(home, seconds=args.seconds, workers=3)
         rows.append((f"sustained, 3 concurrent, {args.seconds:g} s", summary))
     print(table(rows, title=f"Python action through MCP over stdio ({n} calls per warm variant)"))

@@ -91,11 +91,11 @@ def one_shot_sdk(api: docker.APIClient, recipe: ContainerRecipe, payload: bytes)
     box = Sandbox(recipe)
     try:
         box.create_blocking(api)
-        assert box._sock is not None  # noqa: SLF001
-        box._sock.setblocking(True)  # noqa: SLF001
-        box._sock.sendall(payload)  # noqa: SLF001
-        box._sock.shutdown(socket.SHUT_WR)  # noqa: SLF001 - end of stdin, as `docker run -i < job`
-        while box._sock.recv(65536):  # noqa: SLF001 - read to the end of the stream
+        assert box._sock is not None
+        box._sock.setblocking(True)
+        box._sock.sendall(payload)
+        box._sock.shutdown(socket.SHUT_WR)
+        while box._sock.recv(65536):
             pass
         api.wait(box.id, timeout=60)
     finally:

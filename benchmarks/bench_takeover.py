@@ -47,7 +47,7 @@ DEADLINE = 60.0
 class _Hold(BaseHTTPRequestHandler):
     release = threading.Event()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.release.wait(60)
         body = b"{}"
         try:
@@ -86,7 +86,16 @@ class Replica:
         self.log = log
         with log.open("a") as stderr:
             self.process = subprocess.Popen(
-                [guru_command(), "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(self.port)],
+                [
+                    guru_command(),
+                    "serve",
+                    "--transport",
+                    "http",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
@@ -116,7 +125,9 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary home")
     parser.add_argument("--signal", choices=["KILL", "STOP"], default="KILL")
-    parser.add_argument("--lapse", type=float, default=None, help="GURU_MCP_PROCESS_LAPSE (default: the setting's)")
+    parser.add_argument(
+        "--lapse", type=float, default=None, help="GURU_MCP_PROCESS_LAPSE (default: the setting's)"
+    )
     args = parser.parse_args()
     header(f"bench_takeover: SIG{args.signal} of the claim holder -> the other replica fires the schedule")
 
@@ -132,8 +143,13 @@ def main() -> None:
             env["GURU_MCP_DATABASE_URL"] = args.database_url
         if args.lapse:
             env["GURU_MCP_PROCESS_LAPSE"] = str(args.lapse)
-        lapse = Settings(process_lapse=args.lapse or Settings.model_fields["process_lapse"].default).process_lapse
-        print(f"database: {'PostgreSQL' if args.database_url else 'SQLite'}; process lapse {lapse:g} s", flush=True)
+        lapse = Settings(
+            process_lapse=args.lapse or Settings.model_fields["process_lapse"].default
+        ).process_lapse
+        print(
+            f"database: {'PostgreSQL' if args.database_url else 'SQLite'}; process lapse {lapse:g} s",
+            flush=True,
+        )
         subprocess.run([guru_command(), "init"], env=env, capture_output=True, check=True, timeout=120)
         action = {
             "name": "hold",
@@ -144,24 +160,35 @@ def main() -> None:
         (Path(tmp) / "hold.json").write_text(json.dumps(action))
         subprocess.run(
             [guru_command(), "actions", "import", str(Path(tmp) / "hold.json")],
-            env=env, capture_output=True, check=True, timeout=120,
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
         engine = create_db_engine(Settings(home=home, database_url=args.database_url).db_url)
 
         def holder() -> str | None:
             with engine.connect() as conn:
                 row = conn.execute(
-                    sa.text("SELECT process_id FROM runs WHERE trigger = 'schedule' AND status = 'running' "
-                            "ORDER BY started_at DESC LIMIT 1")
+                    sa.text(
+                        "SELECT process_id FROM runs WHERE trigger = 'schedule' AND status = 'running' "
+                        "ORDER BY started_at DESC LIMIT 1"
+                    )
                 ).first()
             return row[0] if row else None
 
         def started_by_other(victim: str, after: datetime) -> datetime | None:
             with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.text("SELECT started_at FROM runs WHERE trigger = 'schedule' AND process_id != :v"),
-                    {"v": victim},
-                ).scalars().all()
+                rows = (
+                    conn.execute(
+                        sa.text(
+                            "SELECT started_at FROM runs WHERE trigger = 'schedule' AND process_id != :v"
+                        ),
+                        {"v": victim},
+                    )
+                    .scalars()
+                    .all()
+                )
             times = [t for t in map(_aware, rows) if t > after]
             return min(times) if times else None
 
@@ -182,7 +209,9 @@ def main() -> None:
                 fired = _wait(lambda: started_by_other(victim_id, killed_at), "the other replica to fire")
                 seconds = (fired - killed_at).total_seconds()
                 figures.append(seconds)
-                print(f"  kill {n + 1:>2}: the other replica fired after {seconds * 1000:7.0f} ms", flush=True)
+                print(
+                    f"  kill {n + 1:>2}: the other replica fired after {seconds * 1000:7.0f} ms", flush=True
+                )
                 if args.signal == "STOP":
                     victim.process.kill()
                     victim.process.wait(10)
@@ -195,7 +224,12 @@ def main() -> None:
             engine.dispose()
             httpd.shutdown()
         summary = Summary.of(figures)
-        print(table([(f"SIG{args.signal} -> fired elsewhere", summary)], title=f"take-over over {len(figures)} SIG{args.signal}s"))
+        print(
+            table(
+                [(f"SIG{args.signal} -> fired elsewhere", summary)],
+                title=f"take-over over {len(figures)} SIG{args.signal}s",
+            )
+        )
         print(f"p50 {summary.p50:.0f} ms: {verdict(summary.p50, TARGET_MS)}", flush=True)
 
 

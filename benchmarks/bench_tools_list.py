@@ -36,15 +36,15 @@ if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
 import anyio
 
 from benchmarks._util import (
-    guru_command,
-    guru_env,
     LOOPBACK,
     Summary,
     child_pids,
+    guru_command,
+    guru_env,
     guru_settings,
     header,
-    load,
     iterations_arg,
+    load,
     measure,
     stdio_params,
     table,
@@ -54,12 +54,32 @@ from benchmarks._util import (
 TARGET_P50_MS = 20.0
 _METHODS = ["GET", "GET", "POST", "PUT", "PATCH", "DELETE"]
 _PARAMS = [
-    {"name": "customer_id", "type": "string", "description": "The customer's id, as shown in the CRM.", "required": True},
-    {"name": "limit", "type": "number", "description": "How many rows to return at most.", "required": False,
-     "default": 20},
-    {"name": "include_archived", "type": "boolean", "description": "Also return archived records.",
-     "required": False, "default": False},
-    {"name": "query", "type": "string", "description": "Free-text search within the records.", "required": False},
+    {
+        "name": "customer_id",
+        "type": "string",
+        "description": "The customer's id, as shown in the CRM.",
+        "required": True,
+    },
+    {
+        "name": "limit",
+        "type": "number",
+        "description": "How many rows to return at most.",
+        "required": False,
+        "default": 20,
+    },
+    {
+        "name": "include_archived",
+        "type": "boolean",
+        "description": "Also return archived records.",
+        "required": False,
+        "default": False,
+    },
+    {
+        "name": "query",
+        "type": "string",
+        "description": "Free-text search within the records.",
+        "required": False,
+    },
 ]
 
 
@@ -74,7 +94,11 @@ def action_doc(i: int) -> dict[str, Any]:
         "headers": [{"key": "Accept", "value": "application/json"}],
     }
     if method in ("POST", "PUT", "PATCH"):
-        config["body"] = {"record": i, "source": "{GURUBASE_USER_EMAIL}", **{p["name"]: f"{{{p['name']}}}" for p in params}}
+        config["body"] = {
+            "record": i,
+            "source": "{GURUBASE_USER_EMAIL}",
+            **{p["name"]: f"{{{p['name']}}}" for p in params},
+        }
     return {
         "name": f"records_{i:04d}_{method.lower()}",
         "title": f"Records {i} ({method})",
@@ -115,19 +139,24 @@ def raw_stdio_lists(home: Path, iterations: int, warmup: int, count: int) -> Sum
 
     This is the server's own latency, as a client in any language would see it, without the Python
     SDK client's parsing and double validation of a ~1 MB result (30+ ms of client CPU per list)."""
-    import io
     import json
     import subprocess
 
     proc = subprocess.Popen(
         [guru_command(), "serve", "--transport", "stdio", "--admin"],
-        env=guru_env(home), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
+        env=guru_env(home),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        bufsize=0,
     )
     assert proc.stdin is not None and proc.stdout is not None
-    reader = io.open(proc.stdout.fileno(), "rb", buffering=1 << 20, closefd=False)  # not byte-by-byte
+    reader = open(proc.stdout.fileno(), "rb", buffering=1 << 20, closefd=False)  # not byte-by-byte
 
     def call(msg_id: int, method: str, params: dict[str, Any]) -> bytes:
-        proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode() + b"\n")
+        proc.stdin.write(
+            json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode() + b"\n"
+        )
         while True:
             line = reader.readline()
             if not line:
@@ -136,8 +165,15 @@ def raw_stdio_lists(home: Path, iterations: int, warmup: int, count: int) -> Sum
                 return line
 
     try:
-        call(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                               "clientInfo": {"name": "raw-bench", "version": "0"}})
+        call(
+            0,
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw-bench", "version": "0"},
+            },
+        )
         proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
         times = []
         for i in range(warmup + iterations):
@@ -198,13 +234,20 @@ async def run(
             list_stdio = _lister(stdio, counts, label)
             pids = child_pids("serve", "--transport", "stdio")
             out["steady"].update(
-                await measure([(label, list_stdio)], iterations=iterations, warmup=warmup, deadline=deadline,
-                              cpu_pids={label: pids})
+                await measure(
+                    [(label, list_stdio)],
+                    iterations=iterations,
+                    warmup=warmup,
+                    deadline=deadline,
+                    cpu_pids={label: pids},
+                )
             )
             after: list[float] = []
             for i in range(changes):  # the change through the admin tools; only the list after it is timed
                 enable = i % 2 == 1
-                result = await stdio.call_tool(f"admin_action_{'enable' if enable else 'disable'}", {"name": victim})
+                result = await stdio.call_tool(
+                    f"admin_action_{'enable' if enable else 'disable'}", {"name": victim}
+                )
                 if result.is_error:
                     raise RuntimeError(f"admin tool failed: {result.content}")
                 after.append(await _timed(list_stdio))
@@ -222,7 +265,9 @@ async def run(
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             tg.start_soon(handle.notifier)
-            inproc = await stack.enter_async_context(Client(handle.server, mode=mode, read_timeout_seconds=60))
+            inproc = await stack.enter_async_context(
+                Client(handle.server, mode=mode, read_timeout_seconds=60)
+            )
             list_inproc = _lister(inproc, counts, label)
             out["steady"].update(
                 await measure([(label, list_inproc)], iterations=iterations, warmup=warmup, deadline=deadline)
@@ -232,7 +277,7 @@ async def run(
                 await app.catalog.set_enabled(guru, victim, i % 2 == 1)
                 after.append(await _timed(list_inproc))
                 # The snapshot reload alone (no MCP, no tool building), for the breakdown.
-                app.catalog._changed(guru)  # noqa: SLF001 - drop the snapshot as a change would
+                app.catalog._changed(guru)
                 rebuild.append(await _timed(lambda: app.catalog.snapshot(guru)))
             if after:
                 out["after_change"][label] = Summary.of(after)
@@ -243,10 +288,17 @@ async def run(
 
 
 def report(out: dict[str, Any], count: int, iterations: int, changes: int, mode: str) -> None:
-    print(f"{count} actions saved through Catalog.save_spec in {out['populate_s']:.1f} s; "
-          f"tools listed: {out['tools']} (admin callers: actions + admin tools)")
-    print(table(list(out["steady"].items()), title=f"tools/list, steady state, {iterations} lists per variant (mode={mode})"
-                + (", client GC frozen after set-up" if out.get("frozen") else "")))
+    print(
+        f"{count} actions saved through Catalog.save_spec in {out['populate_s']:.1f} s; "
+        f"tools listed: {out['tools']} (admin callers: actions + admin tools)"
+    )
+    print(
+        table(
+            list(out["steady"].items()),
+            title=f"tools/list, steady state, {iterations} lists per variant (mode={mode})"
+            + (", client GC frozen after set-up" if out.get("frozen") else ""),
+        )
+    )
     if out["after_change"]:
         rows = [*out["after_change"].items(), ("snapshot reload only", out["snapshot_reload"])]
         print(table(rows, title=f"first tools/list after a catalog change, {changes} changes"))
@@ -259,11 +311,16 @@ def main(argv: list[str] | None = None) -> None:
     iterations_arg(parser, 500)
     parser.add_argument("--actions", type=int, default=1000, help="actions in the catalog (default 1000)")
     parser.add_argument("--changes", type=int, default=30, help="catalog changes for the after-change figure")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed lists per variant (default: n/10, 3..50)")
-    parser.add_argument("--mode", default="legacy", help="MCP client mode: legacy (initialize handshake) or auto")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed lists per variant (default: n/10, 3..50)"
+    )
+    parser.add_argument(
+        "--mode", default="legacy", help="MCP client mode: legacy (initialize handshake) or auto"
+    )
     parser.add_argument("--deadline", type=float, default=900.0, help="give up after this many seconds")
     parser.add_argument(
-        "--freeze-client-gc", action="store_true",
+        "--freeze-client-gc",
+        action="store_true",
         help="gc.freeze() this process after set-up, so the client's collector skips the harness's objects",
     )
     args = parser.parse_args(argv)
@@ -273,7 +330,14 @@ def main(argv: list[str] | None = None) -> None:
     header(f"bench_tools_list: tools/list with {args.actions} actions")
     started = time.monotonic()
     out = anyio.run(
-        run, args.iterations, warmup, args.actions, args.changes, args.mode, args.deadline, args.freeze_client_gc
+        run,
+        args.iterations,
+        warmup,
+        args.actions,
+        args.changes,
+        args.mode,
+        args.deadline,
+        args.freeze_client_gc,
     )
     report(out, args.actions, args.iterations, args.changes, args.mode)
     print(f"({time.monotonic() - started:.1f} s, {load()} at the end)", flush=True)

@@ -37,7 +37,12 @@ def _action(name: str) -> dict:
         "name": name,
         "action_type": "API_CALL",
         "parameters": [{"name": "n", "type": "number", "description": "How many."}],
-        "config": {"endpoint": f"http://{LOOPBACK}:9/{name}", "method": "POST", "body": {"n": "{n}"}, "timeout": 5},
+        "config": {
+            "endpoint": f"http://{LOOPBACK}:9/{name}",
+            "method": "POST",
+            "body": {"n": "{n}"},
+            "timeout": 5,
+        },
     }
 
 
@@ -52,7 +57,9 @@ async def main(iterations: int, history_length: int) -> None:
             counter = iter(range(10**9))
 
             async def update() -> None:
-                await versions.update(app, GURU, "edited", {"config": {"timeout": 1 + next(counter) % 50}}, ADMIN)
+                await versions.update(
+                    app, GURU, "edited", {"config": {"timeout": 1 + next(counter) % 50}}, ADMIN
+                )
 
             async def dry_run() -> None:
                 await versions.update(app, GURU, "edited", {"config": {"timeout": 99}}, ADMIN, dry_run=True)
@@ -68,10 +75,16 @@ async def main(iterations: int, history_length: int) -> None:
                 await versions.diff_versions(app, GURU, "long", 1)
 
             results = await measure(
-                [("update (one-field merge patch)", update), ("update, dry run", dry_run),
-                 ("disable + enable (state)", toggle), (f"history of {history_length}", history),
-                 ("diff v1..latest", diff)],
-                iterations=iterations, warmup=5, block=20,
+                [
+                    ("update (one-field merge patch)", update),
+                    ("update, dry run", dry_run),
+                    ("disable + enable (state)", toggle),
+                    (f"history of {history_length}", history),
+                    ("diff v1..latest", diff),
+                ],
+                iterations=iterations,
+                warmup=5,
+                block=20,
             )
             print(table(list(results.items()), title="per call"))
             toggled = await app.catalog.get(GURU, "toggled")
@@ -79,8 +92,12 @@ async def main(iterations: int, history_length: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     iterations_arg(parser, 100)
-    parser.add_argument("--versions", type=int, default=1000, help="length of the long history (default 1000)")
+    parser.add_argument(
+        "--versions", type=int, default=1000, help="length of the long history (default 1000)"
+    )
     args = parser.parse_args()
     anyio.run(main, args.iterations, args.versions)

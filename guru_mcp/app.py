@@ -22,16 +22,16 @@ from guru_mcp.egress import EgressPolicy, build_http_client, build_http_transpor
 from guru_mcp.errors import ConfigError, StorageError
 from guru_mcp.executors import Executor, UnavailableExecutor
 from guru_mcp.executors.http import HttpExecutor
-from guru_mcp.liveness import Liveness, new_process_id
 from guru_mcp.identity.authn import Authenticator
+from guru_mcp.liveness import Liveness, new_process_id
 from guru_mcp.models import ActionType
 from guru_mcp.runs import RunService
 from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file, write_key_file
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store, create_db_engine, migrate
+from guru_mcp.store.access import AccessStore
 from guru_mcp.store.faults import storage_error
 from guru_mcp.store.processes import ProcessStore, Recovered
-from guru_mcp.store.access import AccessStore
 from guru_mcp.store.providers import ProviderStore
 from guru_mcp.vault import Vault
 
@@ -116,7 +116,13 @@ async def open_app(
     keyring = load_keyring(settings, create=True)
     try:
         stale = await store.mark_stale_runs(
-            timedelta(seconds=max(settings.sandbox_max_timeout, settings.http_max_timeout, settings.agent_max_timeout) + settings.run_queue_timeout + 60)
+            timedelta(
+                seconds=max(
+                    settings.sandbox_max_timeout, settings.http_max_timeout, settings.agent_max_timeout
+                )
+                + settings.run_queue_timeout
+                + 60
+            )
         )
     except StorageError as exc:  # a read-only database still serves reads
         log.info("could not settle runs cut off by an earlier stop: %s", exc)
@@ -140,7 +146,9 @@ async def open_app(
         agents = AgentExecutor(catalog, providers, vault, http)
         chosen: dict[ActionType, Executor] = {
             ActionType.API_CALL: HttpExecutor(
-                http, transport=transport, response_limit=settings.http_response_limit,
+                http,
+                transport=transport,
+                response_limit=settings.http_response_limit,
                 max_redirects=settings.http_max_redirects,
             ),
             ActionType.PYTHON_CODE: python_executor,
@@ -151,7 +159,19 @@ async def open_app(
         agents.runner = runs  # the agent's tool calls go back through the run path that runs the agent
         access = AccessStore(store)
         auth = Authenticator(settings, access, http)
-        app = App(settings, store, keyring, catalog, vault, runs, policy, python_executor, access=access, auth=auth, providers=providers)
+        app = App(
+            settings,
+            store,
+            keyring,
+            catalog,
+            vault,
+            runs,
+            policy,
+            python_executor,
+            access=access,
+            auth=auth,
+            providers=providers,
+        )
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
         tg.start_soon(auth.run_usage_writer)
@@ -171,7 +191,10 @@ async def _start_liveness(app: App, tg: anyio.abc.TaskGroup, stack: AsyncExitSta
             app.scheduler.take_over(found.claims)
 
     liveness = app.liveness = Liveness(
-        ProcessStore(app.store.engine), app.process_id, lapse=app.settings.process_lapse, on_recovered=recovered
+        ProcessStore(app.store.engine),
+        app.process_id,
+        lapse=app.settings.process_lapse,
+        on_recovered=recovered,
     )
     try:
         await liveness.start()

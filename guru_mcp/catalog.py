@@ -8,7 +8,6 @@ version — one indexed row — every `catalog_poll_interval` seconds.
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,7 +157,11 @@ class Catalog:
             if snap is None:
                 version = await self.store.catalog_version(guru)
                 previous = self._previous.pop(guru, None)
-                reusable = {(e.stored.id, e.stored.revision): e for e in previous.entries.values()} if previous else {}
+                reusable = (
+                    {(e.stored.id, e.stored.revision): e for e in previous.entries.values()}
+                    if previous
+                    else {}
+                )
                 actions = await self.store.list_actions_reusing(
                     guru, {key: e.stored for key, e in reusable.items()}
                 )
@@ -206,7 +209,11 @@ class Catalog:
         if isinstance(spec.config, AgentConfig):
             known = {e.stored.name: e.stored.spec for e in (await self.snapshot(guru)).entries.values()}
             errors += agent_problems(spec, {**known, **(pending or {})})
-        secrets = {s["name"] for s in await self.store.list_secrets(guru)} if await self._guru_exists(guru) else set()
+        secrets = (
+            {s["name"] for s in await self.store.list_secrets(guru)}
+            if await self._guru_exists(guru)
+            else set()
+        )
         params = {p.name for p in spec.parameters}
         for name in sorted(params & secrets):
             errors.append(FieldError("parameters", f"parameter {name!r} has the same name as a secret"))
@@ -244,7 +251,9 @@ class Catalog:
             warnings.extend(findings.warnings)
             unread = set(spec.secrets) - env_names_read(code)
             if unread:
-                warnings.append(f"secrets listed but never read with a literal name: {', '.join(sorted(unread))}")
+                warnings.append(
+                    f"secrets listed but never read with a literal name: {', '.join(sorted(unread))}"
+                )
         if spec.schedule is not None:
             try:
                 validate_schedule(spec)
@@ -286,8 +295,15 @@ class Catalog:
             if spec.enabled:
                 warnings.append(f"stored disabled: {reason}; configure it, then enable the agent")
         stored, created = await self.store.save_action(
-            guru, spec, enabled=enabled, disabled_reason=reason, create=create, replace=replace,
-            expected_version=expected_version, actor=actor, summary=summary,
+            guru,
+            spec,
+            enabled=enabled,
+            disabled_reason=reason,
+            create=create,
+            replace=replace,
+            expected_version=expected_version,
+            actor=actor,
+            summary=summary,
         )
         self._changed(guru)
         return SaveResult(stored, created, missing, warnings)
@@ -303,7 +319,9 @@ class Catalog:
                 )
             no_provider = await self.missing_provider(guru, stored.spec)
             if no_provider:
-                raise ValidationFailed(FieldError("config.provider", no_provider), prefix=f"cannot enable {name!r}")
+                raise ValidationFailed(
+                    FieldError("config.provider", no_provider), prefix=f"cannot enable {name!r}"
+                )
         await self.store.set_enabled(guru, [name], enabled, "" if enabled else "disabled by an admin")
         self._changed(guru)
         return await self.get(guru, name)
@@ -331,7 +349,8 @@ class Catalog:
         if name not in snap.entries:
             raise NotFound(f"no action named {name!r}")
         users = [
-            n for n in users_of(name, {k: e.stored.spec for k, e in snap.entries.items()})
+            n
+            for n in users_of(name, {k: e.stored.spec for k, e in snap.entries.items()})
             if n != name and snap.entries[n].stored.enabled
         ]
         await self.store.delete_action(guru, name)

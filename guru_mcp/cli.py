@@ -31,9 +31,14 @@ _echo_json = echo_json
 
 
 @click.group(epilog=EXIT_CODES_HELP)
-@click.option("-v", "--verbose", is_flag=True, help="Log more (to stderr), and show tracebacks of internal errors.")
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "-v", "--verbose", is_flag=True, help="Log more (to stderr), and show tracebacks of internal errors."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="Log lines as text or as one JSON object each (for log collectors).",
 )
 def main(verbose: bool, log_format: str) -> None:
@@ -64,7 +69,13 @@ def init(email: str, name: str) -> None:
         from guru_mcp.store.access import AccessStore
 
         await AccessStore(store).create_token(
-            token, guru=settings.default_guru, label="init", is_admin=True, server_admin=True, email=email, name=name
+            token,
+            guru=settings.default_guru,
+            label="init",
+            is_admin=True,
+            server_admin=True,
+            email=email,
+            name=name,
         )
         return token
 
@@ -89,9 +100,13 @@ main.add_command(gurus)
 @click.option("--admin", is_flag=True, help="stdio only: the client may use the admin tools.")
 @click.option("--guru", default=None, help="stdio only: the guru (tenant) to serve.")
 @click.option(
-    "--insecure-no-auth", is_flag=True, help="HTTP on a loopback address without tokens (conformance testing only)."
+    "--insecure-no-auth",
+    is_flag=True,
+    help="HTTP on a loopback address without tokens (conformance testing only).",
 )
-def serve(transport: str, host: str, port: int, admin: bool, guru: str | None, insecure_no_auth: bool) -> None:
+def serve(
+    transport: str, host: str, port: int, admin: bool, guru: str | None, insecure_no_auth: bool
+) -> None:
     """Serve MCP over stdio (for Claude Desktop and IDEs) or Streamable HTTP at /mcp."""
     from guru_mcp import serve as serving
     from guru_mcp.logs import log_every_run
@@ -142,14 +157,36 @@ def actions_list(as_json: bool, guru: str | None) -> None:
     if not out:
         click.echo("no actions (import some: guru-mcp actions import actions/*.json)")
         return
-    rows = [{**r, "state": "enabled" if r["enabled"] else "disabled", "version": f"v{r['version']}",
-             "schedule": (r.get("schedule") or {}).get("cron"), "reason": r.get("disabled_reason")} for r in out]
-    click.echo(render.table(rows, [("state", "STATE"), ("name", "NAME"), ("type", "TYPE"), ("version", "VERSION"),
-                                   ("schedule", "SCHEDULE"), ("reason", "WHY DISABLED")], widths={"reason": 60}))
+    rows = [
+        {
+            **r,
+            "state": "enabled" if r["enabled"] else "disabled",
+            "version": f"v{r['version']}",
+            "schedule": (r.get("schedule") or {}).get("cron"),
+            "reason": r.get("disabled_reason"),
+        }
+        for r in out
+    ]
+    click.echo(
+        render.table(
+            rows,
+            [
+                ("state", "STATE"),
+                ("name", "NAME"),
+                ("type", "TYPE"),
+                ("version", "VERSION"),
+                ("schedule", "SCHEDULE"),
+                ("reason", "WHY DISABLED"),
+            ],
+            widths={"reason": 60},
+        )
+    )
 
 
 @actions.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--dry-run", is_flag=True, help="Only report what would change, field by field.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @click.option("--guru", default=None)
@@ -181,7 +218,9 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: 
             origin.setdefault(slugify(name), str(path))  # human Gurubase names are imported as slugs
         items += found
     combined = call("admin_import", {"document": json.dumps(items), "dry_run": dry_run}, guru)
-    reports: dict[str, dict[str, Any]] = {str(p): {"dry_run": dry_run, "actions": [], "notes": []} for p in files}
+    reports: dict[str, dict[str, Any]] = {
+        str(p): {"dry_run": dry_run, "actions": [], "notes": []} for p in files
+    }
     reports[str(files[0])]["notes"] = combined["notes"]
     for row in combined["actions"]:
         reports[origin.get(row["name"], str(files[0]))]["actions"].append(row)
@@ -227,21 +266,29 @@ def secrets() -> None:
 
 @secrets.command("set")
 @click.argument("name")
-@click.option("--enable-actions", is_flag=True, help="Enable the disabled actions that have all their secrets now.")
 @click.option(
-    "--host", "hosts", multiple=True,
+    "--enable-actions", is_flag=True, help="Enable the disabled actions that have all their secrets now."
+)
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
     help="A host the secret may be sent to (name, *.suffix or IP; repeat for more). Default: keep its list.",
 )
 @click.option("--any-host", is_flag=True, help="Remove the secret's host list: it may be sent to any host.")
 @click.option("--guru", default=None)
-def secrets_set(name: str, enable_actions: bool, hosts: tuple[str, ...], any_host: bool, guru: str | None) -> None:
+def secrets_set(
+    name: str, enable_actions: bool, hosts: tuple[str, ...], any_host: bool, guru: str | None
+) -> None:
     """Set a secret; the value comes from stdin or a hidden prompt, never from the command line.
 
     One trailing newline of stdin is dropped (`echo VALUE | guru-mcp secrets set NAME`); what remains
     must be one line of at least 8 characters, not only whitespace."""
     if hosts and any_host:
         fail("use either --host or --any-host, not both")
-    value = getpass.getpass(f"Value for {name}: ") if sys.stdin.isatty() else _one_newline_less(sys.stdin.read())
+    value = (
+        getpass.getpass(f"Value for {name}: ") if sys.stdin.isatty() else _one_newline_less(sys.stdin.read())
+    )
     arguments: dict[str, Any] = {"name": name, "value": value, "enable_actions": enable_actions}
     if hosts or any_host:
         arguments["hosts"] = list(hosts)
@@ -252,8 +299,10 @@ def secrets_set(name: str, enable_actions: bool, hosts: tuple[str, ...], any_hos
     elif result.get("ready"):
         ready = " ".join(result["ready"])
         click.echo(f"these actions have all their secrets now: {render.cell(', '.join(result['ready']))}")
-        click.echo(f"enable them with: guru-mcp actions enable {render.cell(ready)}"
-                   + (f" --guru {render.cell(guru)}" if guru else ""))
+        click.echo(
+            f"enable them with: guru-mcp actions enable {render.cell(ready)}"
+            + (f" --guru {render.cell(guru)}" if guru else "")
+        )
     for action, missing in result.get("still_missing", {}).items():
         click.echo(f"{render.cell(action)} still needs: {render.cell(', '.join(missing))}")
 
@@ -278,10 +327,21 @@ def secrets_list(as_json: bool, guru: str | None) -> None:
     if not rows:
         click.echo("no secrets (set one: guru-mcp secrets set NAME)")
         return
-    rows = [{**r, "updated_at": r["updated_at"][:19], "used_by": ", ".join(r["used_by"]) or None,
-             "hosts": ", ".join(r.get("hosts") or []) or "any"} for r in rows]
-    click.echo(render.table(rows, [("name", "NAME"), ("updated_at", "UPDATED (UTC)"), ("used_by", "USED BY"),
-                                   ("hosts", "SENT TO")]))
+    rows = [
+        {
+            **r,
+            "updated_at": r["updated_at"][:19],
+            "used_by": ", ".join(r["used_by"]) or None,
+            "hosts": ", ".join(r.get("hosts") or []) or "any",
+        }
+        for r in rows
+    ]
+    click.echo(
+        render.table(
+            rows,
+            [("name", "NAME"), ("updated_at", "UPDATED (UTC)"), ("used_by", "USED BY"), ("hosts", "SENT TO")],
+        )
+    )
 
 
 @secrets.command("delete")
@@ -290,7 +350,10 @@ def secrets_list(as_json: bool, guru: str | None) -> None:
 def secrets_delete(name: str, guru: str | None) -> None:
     """Delete a secret; the actions using it are disabled."""
     disabled = call("admin_secret_delete", {"name": name}, guru)["disabled_actions"]
-    click.echo(f"deleted secret {render.cell(name)}" + (f"; disabled: {render.cell(', '.join(disabled))}" if disabled else ""))
+    click.echo(
+        f"deleted secret {render.cell(name)}"
+        + (f"; disabled: {render.cell(', '.join(disabled))}" if disabled else "")
+    )
 
 
 @main.group()
@@ -312,15 +375,29 @@ _TRIGGERS = ["tool_call", "test", "manual", "schedule"]
 @click.option("--parent", "parent_run_id", default=None, help="Only the tool-call runs of this agent run.")
 @click.option("--top-level", is_flag=True, help="Leave out runs started by agents as tool calls.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (outputs cut at 500 characters).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the runs as JSON (outputs cut at 500 characters)."
+)
 @click.option("--guru", default=None)
 def runs_list(
-    action: str | None, status: str | None, trigger: str | None, parent_run_id: str | None, top_level: bool,
-    limit: int, as_json: bool, guru: str | None,
+    action: str | None,
+    status: str | None,
+    trigger: str | None,
+    parent_run_id: str | None,
+    top_level: bool,
+    limit: int,
+    as_json: bool,
+    guru: str | None,
 ) -> None:
     """List recent runs, newest first (`guru-mcp runs show ID` shows one in full, with an agent's tool calls)."""
-    args = {"action": action, "status": status, "trigger": trigger, "parent_run_id": parent_run_id,
-            "top_level": top_level or None, "limit": limit}
+    args = {
+        "action": action,
+        "status": status,
+        "trigger": trigger,
+        "parent_run_id": parent_run_id,
+        "top_level": top_level or None,
+        "limit": limit,
+    }
     rows = call("admin_runs_list", {k: v for k, v in args.items() if v is not None}, guru)["runs"]
     if as_json:
         echo_json(rows)
@@ -328,12 +405,30 @@ def runs_list(
     if not rows:
         click.echo("no runs")
         return
-    shown = [{**r, "started_at": r["started_at"][:19].replace("T", " "),
-              "took": f"{r['duration_ms']:.0f} ms" if r["duration_ms"] is not None else None,
-              "action": f"{r['action_name']} v{r['action_version']}"} for r in rows]
-    click.echo(render.table(shown, [("started_at", "STARTED (UTC)"), ("status", "STATUS"), ("trigger", "TRIGGER"),
-                                    ("action", "ACTION"), ("took", "TOOK"), ("error", "ERROR"), ("id", "RUN")],
-                            widths={"error": 60}))
+    shown = [
+        {
+            **r,
+            "started_at": r["started_at"][:19].replace("T", " "),
+            "took": f"{r['duration_ms']:.0f} ms" if r["duration_ms"] is not None else None,
+            "action": f"{r['action_name']} v{r['action_version']}",
+        }
+        for r in rows
+    ]
+    click.echo(
+        render.table(
+            shown,
+            [
+                ("started_at", "STARTED (UTC)"),
+                ("status", "STATUS"),
+                ("trigger", "TRIGGER"),
+                ("action", "ACTION"),
+                ("took", "TOOK"),
+                ("error", "ERROR"),
+                ("id", "RUN"),
+            ],
+            widths={"error": 60},
+        )
+    )
 
 
 @main.group()
@@ -353,7 +448,9 @@ def sandbox_build(force: bool, offline: bool | None) -> None:
     from guru_mcp import sandbox_image
 
     try:
-        ref = sandbox_image.build_image(force=force, offline=offline, progress=lambda m: click.echo(m, err=True))
+        ref = sandbox_image.build_image(
+            force=force, offline=offline, progress=lambda m: click.echo(m, err=True)
+        )
     except sandbox_image.SandboxImageError as exc:
         fail(f"sandbox image build failed: {exc}", UNAVAILABLE)
     click.echo(ref)
@@ -380,11 +477,31 @@ def schedules_list(as_json: bool, guru: str | None) -> None:
     if not rows:
         click.echo("no schedules")
         return
-    shown = [{**r, "next": (r.get("next_fire_local") or "")[:19].replace("T", " ") or None,
-              "last": (f"{r['last_run']['status']} at {str(r['last_run']['started_at'])[:19].replace('T', ' ')}"
-                       if r.get("last_run") else None)} for r in rows]
-    click.echo(render.table(shown, [("action", "ACTION"), ("cron", "CRON"), ("timezone", "TIMEZONE"),
-                                    ("state", "STATE"), ("next", "NEXT FIRE (local)"), ("last", "LAST RUN")]))
+    shown = [
+        {
+            **r,
+            "next": (r.get("next_fire_local") or "")[:19].replace("T", " ") or None,
+            "last": (
+                f"{r['last_run']['status']} at {str(r['last_run']['started_at'])[:19].replace('T', ' ')}"
+                if r.get("last_run")
+                else None
+            ),
+        }
+        for r in rows
+    ]
+    click.echo(
+        render.table(
+            shown,
+            [
+                ("action", "ACTION"),
+                ("cron", "CRON"),
+                ("timezone", "TIMEZONE"),
+                ("state", "STATE"),
+                ("next", "NEXT FIRE (local)"),
+                ("last", "LAST RUN"),
+            ],
+        )
+    )
 
 
 main.add_command(cli_config.config)
@@ -401,25 +518,44 @@ def providers() -> None:
 @click.option("--base-url", default="", help="openai: e.g. https://api.openai.com/v1; anthropic: optional.")
 @click.option("--model", default="", help="Model name, e.g. gpt-4.1-mini.")
 @click.option("--api-key-secret", default="", help="Name of the secret holding the API key.")
-@click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin (or a hidden prompt) and store it.")
+@click.option(
+    "--api-key-stdin", is_flag=True, help="Read the API key from stdin (or a hidden prompt) and store it."
+)
 @click.option("--max-tokens", default=1024, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--guru", default=None)
 def providers_set(
-    name: str, kind: str, base_url: str, model: str, api_key_secret: str, api_key_stdin: bool, max_tokens: int,
-    as_json: bool, guru: str | None,
+    name: str,
+    kind: str,
+    base_url: str,
+    model: str,
+    api_key_secret: str,
+    api_key_stdin: bool,
+    max_tokens: int,
+    as_json: bool,
+    guru: str | None,
 ) -> None:
     """Create or replace a model provider. The API key never goes on the command line."""
-    arguments: dict[str, Any] = {"name": name, "kind": kind, "base_url": base_url, "model": model,
-                                 "api_key_secret": api_key_secret, "max_tokens": max_tokens}
+    arguments: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "base_url": base_url,
+        "model": model,
+        "api_key_secret": api_key_secret,
+        "max_tokens": max_tokens,
+    }
     if api_key_stdin:
-        arguments["api_key"] = getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.read().strip()
+        arguments["api_key"] = (
+            getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.read().strip()
+        )
     out = call("admin_provider_set", arguments, guru)
     if as_json:
         echo_json(out)
         return
     provider = out["provider"]
-    click.echo(f"{'created' if out['created'] else 'replaced'} provider {provider['name']} ({provider['kind']})")
+    click.echo(
+        f"{'created' if out['created'] else 'replaced'} provider {provider['name']} ({provider['kind']})"
+    )
     if out.get("note"):
         click.echo(render.clean(out["note"]))
 

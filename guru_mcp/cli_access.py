@@ -58,9 +58,17 @@ def _expiry(value: str | None) -> datetime | None:
 @click.option("--name", default="", help="Caller name (GURUBASE_USER_NAME).")
 @click.option("--groups", default="", help="Comma-separated groups (GURUBASE_USER_GROUPS).")
 @click.option("--guru", default=None, help="The guru (tenant) the token serves.")
-@click.option("--expires", default=None, help="Expiry: 30d, 12h, 90m from now, or an ISO date (default: never).")
+@click.option(
+    "--expires", default=None, help="Expiry: 30d, 12h, 90m from now, or an ISO date (default: never)."
+)
 def tokens_create(
-    admin: bool, server_admin: bool, label: str, email: str, name: str, groups: str, guru: str | None,
+    admin: bool,
+    server_admin: bool,
+    label: str,
+    email: str,
+    name: str,
+    groups: str,
+    guru: str | None,
     expires: str | None,
 ) -> None:
     """Create a token and print it once."""
@@ -70,23 +78,45 @@ def tokens_create(
     async def work() -> str:
         token = new_token()
         await (await _access(settings)).create_token(
-            token, guru=guru or settings.default_guru, label=label, is_admin=admin, server_admin=server_admin,
-            email=email, name=name, groups=groups, expires_at=expires_at,
+            token,
+            guru=guru or settings.default_guru,
+            label=label,
+            is_admin=admin,
+            server_admin=server_admin,
+            email=email,
+            name=name,
+            groups=groups,
+            expires_at=expires_at,
         )
         return token
 
     token = run(work)
     slug = guru or settings.default_guru
     click.echo(
-        token_summary(slug, admin=admin, server_admin=server_admin, email=email, name=name, groups=groups, label=label,
-                      expires_at=expires_at),
+        token_summary(
+            slug,
+            admin=admin,
+            server_admin=server_admin,
+            email=email,
+            name=name,
+            groups=groups,
+            label=label,
+            expires_at=expires_at,
+        ),
         err=True,
     )
     click.echo(token)
 
 
 def token_summary(
-    guru: str, *, admin: bool, server_admin: bool = False, email: str, name: str, groups: str, label: str,
+    guru: str,
+    *,
+    admin: bool,
+    server_admin: bool = False,
+    email: str,
+    name: str,
+    groups: str,
+    label: str,
     expires_at: datetime | None = None,
 ) -> str:
     """One line saying for whom a token was made and what it may do."""
@@ -129,8 +159,10 @@ def tokens_list(guru: str | None, include_revoked: bool, as_json: bool) -> None:
     if not rows:
         click.echo("no tokens (make one: guru-mcp tokens create --email you@example.com)")
         return
-    click.echo(f"{'ID':>4}  {'LABEL':<16} {'IDENTITY':<28} {'GURU':<14} {'ADMIN':<6} {'CREATED':<16}  "
-               f"{'LAST USED':<16}  {'EXPIRES':<16}")
+    click.echo(
+        f"{'ID':>4}  {'LABEL':<16} {'IDENTITY':<28} {'GURU':<14} {'ADMIN':<6} {'CREATED':<16}  "
+        f"{'LAST USED':<16}  {'EXPIRES':<16}"
+    )
     now = datetime.now(UTC)
     for r in rows:
         admin = "server" if r.server_admin else "yes" if r.is_admin else "no"
@@ -138,8 +170,10 @@ def tokens_list(guru: str | None, include_revoked: bool, as_json: bool) -> None:
         if r.groups:
             identity += f" [{','.join(r.groups)}]"
         expiry = "revoked" if r.revoked_at else ("expired" if r.expired(now) else _when(r.expires_at))
-        click.echo(f"{r.id:>4}  {r.label[:16] or '-':<16} {identity[:28]:<28} {r.guru[:14]:<14} {admin:<6} "
-                   f"{_when(r.created_at):<16}  {_when(r.last_used_at):<16}  {expiry:<16}")
+        click.echo(
+            f"{r.id:>4}  {r.label[:16] or '-':<16} {identity[:28]:<28} {r.guru[:14]:<14} {admin:<6} "
+            f"{_when(r.created_at):<16}  {_when(r.last_used_at):<16}  {expiry:<16}"
+        )
 
 
 @tokens.command("revoke")
@@ -168,7 +202,9 @@ def gurus_create(slug: str) -> None:
         await (await _access()).create_guru(slug)
 
     run(work)
-    click.echo(f"created guru {slug}: endpoint /g/{slug}/mcp; make a token: guru-mcp tokens create --guru {slug}")
+    click.echo(
+        f"created guru {slug}: endpoint /g/{slug}/mcp; make a token: guru-mcp tokens create --guru {slug}"
+    )
 
 
 @gurus.command("list")
@@ -184,7 +220,9 @@ def gurus_list(as_json: bool) -> None:
         echo_json(rows)
         return
     for row in rows:
-        click.echo(f"{row['slug']:<32} actions {row['actions']:<5} secrets {row['secrets']:<5} tokens {row['tokens']}")
+        click.echo(
+            f"{row['slug']:<32} actions {row['actions']:<5} secrets {row['secrets']:<5} tokens {row['tokens']}"
+        )
 
 
 @gurus.command("delete")

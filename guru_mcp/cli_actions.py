@@ -18,7 +18,10 @@ from guru_mcp.cli_support import RUN_FAILED, USAGE, call, echo_json, fail, load_
 _GURU = click.option("--guru", default=None, help="The guru (tenant); the default guru when omitted.")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 _EXPECTED = click.option(
-    "--expected-version", type=int, default=None, help="Refuse (exit 5) unless the action is still at this version."
+    "--expected-version",
+    type=int,
+    default=None,
+    help="Refuse (exit 5) unless the action is still at this version.",
 )
 _DRY = click.option("--dry-run", is_flag=True, help="Only show the field-by-field diff; change nothing.")
 
@@ -53,7 +56,9 @@ def actions_get(name: str, as_json: bool, guru: str | None) -> None:
     if as_json:
         echo_json(out)
         return
-    click.echo(f"{render.cell(out['name'])}  v{out['version']}  {render.cell(out['type'])}  {render.cell(_state(out))}")
+    click.echo(
+        f"{render.cell(out['name'])}  v{out['version']}  {render.cell(out['type'])}  {render.cell(_state(out))}"
+    )
     click.echo(render.clean(render.to_json(out["definition"])))
 
 
@@ -73,17 +78,31 @@ def actions_create(source: str, as_json: bool, guru: str | None) -> None:
 
 @click.command("update")
 @click.argument("name")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
-              help="Change one field, dotted for nested ones (config.timeout=10); VALUE is JSON or text. Repeatable.")
-@click.option("--patch", default=None, metavar="JSON",
-              help="A JSON merge patch of the definition (RFC 7396): text, @file or - (stdin).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Change one field, dotted for nested ones (config.timeout=10); VALUE is JSON or text. Repeatable.",
+)
+@click.option(
+    "--patch",
+    default=None,
+    metavar="JSON",
+    help="A JSON merge patch of the definition (RFC 7396): text, @file or - (stdin).",
+)
 @_EXPECTED
 @_DRY
 @_JSON
 @_GURU
 def actions_update(
-    name: str, sets: tuple[str, ...], patch: str | None, expected_version: int | None, dry_run: bool,
-    as_json: bool, guru: str | None,
+    name: str,
+    sets: tuple[str, ...],
+    patch: str | None,
+    expected_version: int | None,
+    dry_run: bool,
+    as_json: bool,
+    guru: str | None,
 ) -> None:
     """Change an action with a merge patch: nested objects merge, null removes a field, lists are
     replaced whole. Unknown fields are refused. Prints what changed, field by field."""
@@ -97,16 +116,23 @@ def actions_update(
     changes = merge_patch(changes, pairs(sets, "--set")) if sets else changes
     if not changes:
         fail("nothing to change: give --set FIELD=VALUE or --patch JSON")
-    out = call("admin_action_update", {"name": name, "changes": changes, "expected_version": expected_version,
-                                       "dry_run": dry_run}, guru)
+    out = call(
+        "admin_action_update",
+        {"name": name, "changes": changes, "expected_version": expected_version, "dry_run": dry_run},
+        guru,
+    )
     if as_json:
         echo_json(out)
         return
     _warnings(out)
     if dry_run:
-        click.echo(f"{render.cell(name)}: would go from v{out['version']} to v{out['would_be_version']} (dry run)")
+        click.echo(
+            f"{render.cell(name)}: would go from v{out['version']} to v{out['would_be_version']} (dry run)"
+        )
         for secret in out.get("missing_secrets", []):
-            click.echo(f"  note: secret {render.cell(secret)} is not set; the action would be stored disabled")
+            click.echo(
+                f"  note: secret {render.cell(secret)} is not set; the action would be stored disabled"
+            )
     elif out["changes"]:
         click.echo(f"updated {render.cell(name)} to v{out['version']}")
     if not out["changes"]:
@@ -127,7 +153,9 @@ def actions_delete(name: str, yes: bool, guru: str | None) -> None:
     out = call("admin_action_delete", {"name": name}, guru)
     click.echo(f"deleted {render.cell(name)}")
     if out.get("disabled_agents"):
-        click.echo(f"disabled agents that used it as a tool: {render.cell(', '.join(out['disabled_agents']))}")
+        click.echo(
+            f"disabled agents that used it as a tool: {render.cell(', '.join(out['disabled_agents']))}"
+        )
 
 
 def _set_enabled(tool: str, names: tuple[str, ...], as_json: bool, guru: str | None) -> None:
@@ -158,7 +186,12 @@ def actions_disable(names: tuple[str, ...], as_json: bool, guru: str | None) -> 
 
 
 def _run_command(
-    tool: str, name: str, args: tuple[str, ...], args_json: str | None, as_json: bool, guru: str | None,
+    tool: str,
+    name: str,
+    args: tuple[str, ...],
+    args_json: str | None,
+    as_json: bool,
+    guru: str | None,
     mock_tools: str | None = None,
 ) -> None:
     arguments = pairs(args, "--arg")
@@ -188,21 +221,37 @@ def _run_command(
         sys.exit(RUN_FAILED)
 
 
-_ARG = click.option("--arg", "args", multiple=True, metavar="NAME=VALUE",
-                    help="An argument; VALUE is JSON (3, true) or text. Repeatable.")
-_ARGS = click.option("--args", "args_json", default=None, metavar="JSON", help="Arguments as a JSON object (text, @file, -).")
+_ARG = click.option(
+    "--arg",
+    "args",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An argument; VALUE is JSON (3, true) or text. Repeatable.",
+)
+_ARGS = click.option(
+    "--args", "args_json", default=None, metavar="JSON", help="Arguments as a JSON object (text, @file, -)."
+)
 
 
 @click.command("test")
 @click.argument("name")
 @_ARG
 @_ARGS
-@click.option("--mock-tools", default=None, metavar="JSON",
-              help="Agents: tool name -> result given to the model instead of running the tool (text, @file, -).")
+@click.option(
+    "--mock-tools",
+    default=None,
+    metavar="JSON",
+    help="Agents: tool name -> result given to the model instead of running the tool (text, @file, -).",
+)
 @_JSON
 @_GURU
 def actions_test(
-    name: str, args: tuple[str, ...], args_json: str | None, mock_tools: str | None, as_json: bool, guru: str | None
+    name: str,
+    args: tuple[str, ...],
+    args_json: str | None,
+    mock_tools: str | None,
+    as_json: bool,
+    guru: str | None,
 ) -> None:
     """Run an action (even a disabled one) with sample arguments, recorded as a test run. Exit 7 if it fails."""
     _run_command("admin_action_test", name, args, args_json, as_json, guru, mock_tools)
@@ -214,7 +263,9 @@ def actions_test(
 @_ARGS
 @_JSON
 @_GURU
-def actions_trigger(name: str, args: tuple[str, ...], args_json: str | None, as_json: bool, guru: str | None) -> None:
+def actions_trigger(
+    name: str, args: tuple[str, ...], args_json: str | None, as_json: bool, guru: str | None
+) -> None:
     """Run an action now, by hand, recorded as a manual run. Exit 7 if it fails."""
     _run_command("admin_action_trigger", name, args, args_json, as_json, guru)
 
@@ -229,10 +280,26 @@ def actions_history(name: str, as_json: bool, guru: str | None) -> None:
     if as_json:
         echo_json(out)
         return
-    rows = [{**v, "version": f"v{v['version']}{' *' if v.get('current') else ''}", "created_at": v["created_at"][:19]}
-            for v in out["versions"]]
-    click.echo(render.table(rows, [("version", "VERSION"), ("created_at", "WHEN (UTC)"), ("changed_by", "BY"),
-                                   ("summary", "CHANGES")], widths={"summary": 80, "changed_by": 32}))
+    rows = [
+        {
+            **v,
+            "version": f"v{v['version']}{' *' if v.get('current') else ''}",
+            "created_at": v["created_at"][:19],
+        }
+        for v in out["versions"]
+    ]
+    click.echo(
+        render.table(
+            rows,
+            [
+                ("version", "VERSION"),
+                ("created_at", "WHEN (UTC)"),
+                ("changed_by", "BY"),
+                ("summary", "CHANGES"),
+            ],
+            widths={"summary": 80, "changed_by": 32},
+        )
+    )
 
 
 @click.command("diff")
@@ -241,13 +308,19 @@ def actions_history(name: str, as_json: bool, guru: str | None) -> None:
 @click.argument("to_version", type=int, required=False)
 @_JSON
 @_GURU
-def actions_diff(name: str, from_version: int, to_version: int | None, as_json: bool, guru: str | None) -> None:
+def actions_diff(
+    name: str, from_version: int, to_version: int | None, as_json: bool, guru: str | None
+) -> None:
     """Show field by field what changed from one version to another (default: to the current one)."""
-    out = call("admin_action_diff", {"name": name, "from_version": from_version, "to_version": to_version}, guru)
+    out = call(
+        "admin_action_diff", {"name": name, "from_version": from_version, "to_version": to_version}, guru
+    )
     if as_json:
         echo_json(out)
         return
-    click.echo(f"{render.cell(name)}: v{out['from_version']} -> v{out['to_version']}: {render.cell(out['summary'])}")
+    click.echo(
+        f"{render.cell(name)}: v{out['from_version']} -> v{out['to_version']}: {render.cell(out['summary'])}"
+    )
     _echo_changes(out["changes"])
 
 
@@ -262,8 +335,11 @@ def actions_rollback(
     name: str, version: int, expected_version: int | None, dry_run: bool, as_json: bool, guru: str | None
 ) -> None:
     """Restore version VERSION's definition as a new version (enabled state and schedule pause are kept)."""
-    out = call("admin_action_rollback", {"name": name, "version": version, "expected_version": expected_version,
-                                         "dry_run": dry_run}, guru)
+    out = call(
+        "admin_action_rollback",
+        {"name": name, "version": version, "expected_version": expected_version, "dry_run": dry_run},
+        guru,
+    )
     if as_json:
         echo_json(out)
         return
@@ -273,13 +349,17 @@ def actions_rollback(
     elif dry_run:
         click.echo(f"{render.cell(name)}: rolling back to v{version} would change (dry run):")
     else:
-        click.echo(f"{render.cell(name)}: v{out['from_version']} -> v{out['version']} (the definition of v{version})")
+        click.echo(
+            f"{render.cell(name)}: v{out['from_version']} -> v{out['version']} (the definition of v{version})"
+        )
     _echo_changes(out["changes"])
 
 
 @click.command("stats")
 @click.argument("name", required=False)
-@click.option("--window", default="24h", show_default=True, help="How far back: e.g. 24h, 7d, 30d, 90m, or all.")
+@click.option(
+    "--window", default="24h", show_default=True, help="How far back: e.g. 24h, 7d, 30d, 90m, or all."
+)
 @_JSON
 @_GURU
 def actions_stats(name: str | None, window: str, as_json: bool, guru: str | None) -> None:
@@ -289,15 +369,36 @@ def actions_stats(name: str | None, window: str, as_json: bool, guru: str | None
     if as_json:
         echo_json(out)
         return
-    click.echo(render.table(out["stats"], [("action", "ACTION"), ("last_run_at", "LAST RUN"), ("runs", "RUNS"),
-                                           ("errors", "ERRORS"), ("error_rate", "ERROR RATE"), ("p50_ms", "P50 MS"),
-                                           ("p95_ms", "P95 MS")]))
+    click.echo(
+        render.table(
+            out["stats"],
+            [
+                ("action", "ACTION"),
+                ("last_run_at", "LAST RUN"),
+                ("runs", "RUNS"),
+                ("errors", "ERRORS"),
+                ("error_rate", "ERROR RATE"),
+                ("p50_ms", "P50 MS"),
+                ("p95_ms", "P95 MS"),
+            ],
+        )
+    )
     click.echo(f"window: {out['window']} (since {out['since'] or 'the first run'})")
 
 
-ACTION_COMMANDS = [actions_stats, 
-    actions_get, actions_create, actions_update, actions_delete, actions_enable, actions_disable,
-    actions_test, actions_trigger, actions_history, actions_diff, actions_rollback,
+ACTION_COMMANDS = [
+    actions_stats,
+    actions_get,
+    actions_create,
+    actions_update,
+    actions_delete,
+    actions_enable,
+    actions_disable,
+    actions_test,
+    actions_trigger,
+    actions_history,
+    actions_diff,
+    actions_rollback,
 ]
 
 
@@ -315,10 +416,15 @@ def runs_show(run_id: str, as_json: bool, guru: str | None) -> None:
         echo_json(out)
         return
     fields = [
-        ("run", out["id"]), ("action", f"{out['action_name']} v{out['action_version']}"),
-        ("trigger", out["trigger"]), ("status", out["status"]), ("started", out["started_at"]),
-        ("ended", out["ended_at"]), ("duration", f"{out['duration_ms']:.1f} ms" if out["duration_ms"] is not None else None),
-        ("caller", out["caller"].get("email") or out["caller"].get("key")), ("hosts", ", ".join(out["hosts"]) or None),
+        ("run", out["id"]),
+        ("action", f"{out['action_name']} v{out['action_version']}"),
+        ("trigger", out["trigger"]),
+        ("status", out["status"]),
+        ("started", out["started_at"]),
+        ("ended", out["ended_at"]),
+        ("duration", f"{out['duration_ms']:.1f} ms" if out["duration_ms"] is not None else None),
+        ("caller", out["caller"].get("email") or out["caller"].get("key")),
+        ("hosts", ", ".join(out["hosts"]) or None),
     ]
     if out.get("schedule_id") is not None:
         fields += [("schedule", out["schedule_id"]), ("due", out["due_at"])]
@@ -336,7 +442,9 @@ def runs_show(run_id: str, as_json: bool, guru: str | None) -> None:
     if out.get("children"):
         click.echo("tool calls:")
         _echo_children(out["children"], "  ")
-    click.echo("config snapshot:" if out.get("config_snapshot") else "config snapshot: (not recorded for this run)")
+    click.echo(
+        "config snapshot:" if out.get("config_snapshot") else "config snapshot: (not recorded for this run)"
+    )
     if out.get("config_snapshot"):
         click.echo(render.clean(render.to_json(out["config_snapshot"])))
 
@@ -344,7 +452,9 @@ def runs_show(run_id: str, as_json: bool, guru: str | None) -> None:
 def _echo_children(children: list[dict[str, Any]], indent: str) -> None:
     for child in children:
         took = f"{child['duration_ms']:.0f} ms" if child.get("duration_ms") is not None else "-"
-        click.echo(f"{indent}{render.cell(child['action_name'])}  {child['status']}  {took}  {render.cell(child['id'])}")
+        click.echo(
+            f"{indent}{render.cell(child['action_name'])}  {child['status']}  {took}  {render.cell(child['id'])}"
+        )
         _echo_children(child.get("children", []), indent + "  ")
 
 
@@ -358,8 +468,10 @@ def _echo_schedule(out: dict[str, Any]) -> None:
     if out.get("schedule") is None and "cron" not in out:
         click.echo(f"{render.cell(out['action'])}: schedule cleared")
         return
-    click.echo(f"{render.cell(out['action'])}: {render.cell(out['cron'])} ({render.cell(out['timezone'])}), "
-               f"{render.cell(out['state'])}")
+    click.echo(
+        f"{render.cell(out['action'])}: {render.cell(out['cron'])} ({render.cell(out['timezone'])}), "
+        f"{render.cell(out['state'])}"
+    )
     for when in out.get("upcoming_local") or ([out["next_fire_local"]] if out.get("next_fire_local") else []):
         click.echo(f"  next: {render.cell(when)}")
 
@@ -368,20 +480,35 @@ def _echo_schedule(out: dict[str, Any]) -> None:
 @click.argument("action")
 @click.option("--cron", default=None, help="Five fields (minute hour day month weekday), e.g. '0 9 * * 1'.")
 @click.option("--timezone", default=None, help="IANA zone the cron is read in (new schedules: UTC).")
-@click.option("--arg", "args", multiple=True, metavar="NAME=VALUE", help="An argument for every run. Repeatable.")
+@click.option(
+    "--arg", "args", multiple=True, metavar="NAME=VALUE", help="An argument for every run. Repeatable."
+)
 @click.option("--overlap", type=click.Choice(["skip", "allow"]), default=None)
 @click.option("--misfire", type=click.Choice(["run_once", "skip"]), default=None)
 @click.option("--paused", is_flag=True, default=None, help="Store the schedule paused.")
 @_JSON
 @_GURU
 def schedules_set(
-    action: str, cron: str | None, timezone: str | None, args: tuple[str, ...], overlap: str | None,
-    misfire: str | None, paused: bool | None, as_json: bool, guru: str | None,
+    action: str,
+    cron: str | None,
+    timezone: str | None,
+    args: tuple[str, ...],
+    overlap: str | None,
+    misfire: str | None,
+    paused: bool | None,
+    as_json: bool,
+    guru: str | None,
 ) -> None:
     """Schedule an action, or change its schedule (options not given keep their values)."""
-    given: dict[str, Any] = {"action": action, "cron": cron, "timezone": timezone, "overlap": overlap,
-                             "misfire": misfire, "arguments": pairs(args, "--arg") if args else None,
-                             "enabled": False if paused else None}
+    given: dict[str, Any] = {
+        "action": action,
+        "cron": cron,
+        "timezone": timezone,
+        "overlap": overlap,
+        "misfire": misfire,
+        "arguments": pairs(args, "--arg") if args else None,
+        "enabled": False if paused else None,
+    }
     out = call("admin_schedule_set", {k: v for k, v in given.items() if v is not None}, guru)
     echo_json(out) if as_json else _echo_schedule(out)
 
@@ -429,7 +556,9 @@ SANDBOX_COMMANDS = [sandbox_status]
 
 SCHEDULE_COMMANDS = [
     schedules_set,
-    _schedule_command("admin_schedule_pause", "pause", "Pause an action's schedule (the action stays callable)."),
+    _schedule_command(
+        "admin_schedule_pause", "pause", "Pause an action's schedule (the action stays callable)."
+    ),
     _schedule_command("admin_schedule_resume", "resume", "Resume a paused schedule from its next due time."),
     _schedule_command("admin_schedule_clear", "clear", "Remove an action's schedule (the action stays)."),
 ]

@@ -33,7 +33,11 @@ def config_show(as_json: bool) -> None:
         return
     missing = "" if chosen.config_file.exists() else " (not created yet: guru-mcp init)"
     click.echo(f"# {render.clean(str(chosen.config_file))}{missing}")
-    click.echo(render.table(rows, [("name", "SETTING"), ("value", "VALUE"), ("source", "FROM")], widths={"value": 60}))
+    click.echo(
+        render.table(
+            rows, [("name", "SETTING"), ("value", "VALUE"), ("source", "FROM")], widths={"value": 60}
+        )
+    )
 
 
 @config.command("set")

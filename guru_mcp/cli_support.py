@@ -129,7 +129,7 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the one place errors reach the operator
+    except Exception as exc:
         inner = _single(exc)
         if isinstance(inner, KeyboardInterrupt):
             sys.exit(130)

@@ -83,7 +83,9 @@ def read_file(path: Path) -> dict[str, Any]:
     known = sorted(set(Settings.model_fields) - NOT_IN_FILE)
     for key in data:
         if key in NOT_IN_FILE:
-            raise ConfigError(f"{path}: {key!r} cannot be set in the file that lives in it; set {env_var(key)}")
+            raise ConfigError(
+                f"{path}: {key!r} cannot be set in the file that lives in it; set {env_var(key)}"
+            )
         if key not in Settings.model_fields:
             raise ConfigError(f"{path}: unknown setting {key!r}{_suggest(key, known)}")
     return data
@@ -110,7 +112,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        where = f"environment variable {env_var(field)}" if field in env_values else f"{path}, setting {field!r}"
+        where = (
+            f"environment variable {env_var(field)}" if field in env_values else f"{path}, setting {field!r}"
+        )
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{where}: {message}") from None
     finally:
@@ -175,7 +179,9 @@ def parse_value(name: str, raw: str) -> Any:
         known = sorted(set(Settings.model_fields) - NOT_IN_FILE)
         raise ConfigError(f"unknown setting {name!r}{_suggest(name, known)}")
     if name in SECRET_FIELDS:
-        raise ConfigError(f"{name} is a key: keep it in the key file or set {env_var(name)}, not in config.toml")
+        raise ConfigError(
+            f"{name} is a key: keep it in the key file or set {env_var(name)}, not in config.toml"
+        )
     annotation = Settings.model_fields[name].annotation
     if "list" in str(annotation):
         return [part.strip() for part in raw.split(",") if part.strip()]

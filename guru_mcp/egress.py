@@ -33,7 +33,9 @@ _EXTRA_BLOCKED = [
 
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
 _DOTTED_DECIMAL_LABEL = re.compile(r"0|[1-9][0-9]{0,2}")
-_HOST_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
+_HOST_NAME = re.compile(
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*"
+)
 
 
 def unusual_ip_spelling(host: str) -> str | None:

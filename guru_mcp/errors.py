@@ -85,7 +85,9 @@ class Busy(ToolError):
 class ShuttingDown(ToolError):
     """The server is stopping and takes no new runs."""
 
-    def __init__(self, message: str = "the server is shutting down; try again (another server may take the call)") -> None:
+    def __init__(
+        self, message: str = "the server is shutting down; try again (another server may take the call)"
+    ) -> None:
         super().__init__(message)
 
 

@@ -55,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "guru-mcp-example-api/1"
     state: ExampleState
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"example-api: {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
 
     def _reply(self, code: int, data: Any) -> None:
@@ -68,7 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorised(self) -> bool:
         chat = urlsplit(self.path).path.startswith("/chat/")
-        token, secret = (self.state.chat_token, "CHAT_BOT_TOKEN") if chat else (self.state.token, "HR_API_TOKEN")
+        token, secret = (
+            (self.state.chat_token, "CHAT_BOT_TOKEN") if chat else (self.state.token, "HR_API_TOKEN")
+        )
         if self.headers.get("Authorization", "") == f"Bearer {token}":
             return True
         self._reply(401, {"error": f"send Authorization: Bearer <token> (the {secret} secret)"})
@@ -82,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if not self._authorised():
             return
         url = urlsplit(self.path)
@@ -99,22 +101,32 @@ class _Handler(BaseHTTPRequestHandler):
         last = booked[-1]["from"] if booked else "2026-03-03"
         self._reply(200, {"user": user, "remaining": remaining, "last_used": last})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if not self._authorised():
             return
         path = urlsplit(self.path).path.rstrip("/")
         body = self._body()
         if path == "/timeoff":
-            employee, first, last = str(body.get("employee", "")), str(body.get("from", "")), str(body.get("to", ""))
+            employee, first, last = (
+                str(body.get("employee", "")),
+                str(body.get("from", "")),
+                str(body.get("to", "")),
+            )
             if not employee or not first:
                 self._reply(400, {"error": "employee and from are required"})
                 return
             days = _days(first, last or first)
             with self.state.lock:
                 self.state.remaining[employee] = self.state.balance(employee) - days
-                request = {"request_id": f"PTO-{len(self.state.requests) + 1:04d}", "employee": employee,
-                           "from": first, "to": last or first, "days": days, "status": "pending approval",
-                           "comment": body.get("comment", "")}
+                request = {
+                    "request_id": f"PTO-{len(self.state.requests) + 1:04d}",
+                    "employee": employee,
+                    "from": first,
+                    "to": last or first,
+                    "days": days,
+                    "status": "pending approval",
+                    "comment": body.get("comment", ""),
+                }
                 self.state.requests.append(request)
             self._reply(201, request)
             return
@@ -128,7 +140,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str = DEFAULT_TOKEN, chat_token: str = DEFAULT_CHAT_TOKEN
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    token: str = DEFAULT_TOKEN,
+    chat_token: str = DEFAULT_CHAT_TOKEN,
 ) -> ThreadingHTTPServer:
     """The server, bound and ready (port 0 picks a free one); call `serve_forever()` on it."""
     handler = type("Handler", (_Handler,), {"state": ExampleState(token, chat_token)})
@@ -138,11 +153,15 @@ def make_server(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="example-api", description="The example HR and chat API for actions/.")
+    parser = argparse.ArgumentParser(
+        prog="example-api", description="The example HR and chat API for actions/."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="the bearer token of the HR endpoints")
-    parser.add_argument("--chat-token", default=DEFAULT_CHAT_TOKEN, help="the bearer token of the chat endpoint")
+    parser.add_argument(
+        "--chat-token", default=DEFAULT_CHAT_TOKEN, help="the bearer token of the chat endpoint"
+    )
     args = parser.parse_args(argv)
     try:
         server = make_server(args.host, args.port, args.token, args.chat_token)
@@ -150,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"example-api: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
     host, port = server.server_address[:2]
-    print(f"example-api: serving on http://{host}:{port} (HR: /pto, /timeoff; chat: /chat/messages)", flush=True)
+    print(
+        f"example-api: serving on http://{host}:{port} (HR: /pto, /timeoff; chat: /chat/messages)", flush=True
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

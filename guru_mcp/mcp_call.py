@@ -55,7 +55,9 @@ async def run(args: argparse.Namespace) -> int:
         async with Client(_transport(args), read_timeout_seconds=CALL_TIMEOUT) as client:
             if args.list or not args.tool:
                 for tool in (await client.list_tools()).tools:
-                    print(f"{tool.name:<32} {(tool.description or '').splitlines()[0][:80] if tool.description else ''}")
+                    print(
+                        f"{tool.name:<32} {(tool.description or '').splitlines()[0][:80] if tool.description else ''}"
+                    )
                 return 0
             result = await client.call_tool(args.tool, parse_arguments(args.arguments))
     text = "\n".join(getattr(part, "text", "") for part in result.content).rstrip("\n")
@@ -67,16 +69,22 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mcp-call", description="Call a guru-mcp tool through an MCP client.")
+    parser = argparse.ArgumentParser(
+        prog="mcp-call", description="Call a guru-mcp tool through an MCP client."
+    )
     parser.add_argument("tool", nargs="?", help="the tool to call")
     parser.add_argument("arguments", nargs="*", metavar="NAME=VALUE")
     parser.add_argument("--list", action="store_true", help="list the tools instead")
     parser.add_argument("--admin", action="store_true", help="stdio: also see the admin tools")
-    parser.add_argument("--http", metavar="URL", help="connect to a running server (http://127.0.0.1:8000/mcp)")
+    parser.add_argument(
+        "--http", metavar="URL", help="connect to a running server (http://127.0.0.1:8000/mcp)"
+    )
     parser.add_argument("--token", default="", help="the bearer token for --http")
     args = parser.parse_args(argv)
     if args.http and not args.token:
-        parser.error("--http needs --token (the admin token `guru-mcp init` printed, or one from `tokens create`)")
+        parser.error(
+            "--http needs --token (the admin token `guru-mcp init` printed, or one from `tokens create`)"
+        )
     try:
         return anyio.run(run, args)
     except TimeoutError:
@@ -85,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a connection failure: one line, not a traceback
         leaf = _leaf(exc)
         hint = f" (check the URL {args.http} and the token)" if args.http else ""
-        print(f"mcp-call: {type(leaf).__name__}: {str(leaf).splitlines()[0] if str(leaf) else ''}{hint}", file=sys.stderr)
+        print(
+            f"mcp-call: {type(leaf).__name__}: {str(leaf).splitlines()[0] if str(leaf) else ''}{hint}",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -19,7 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.save_checks import secret_name_problem
 
-BUILTIN_VARIABLES = ("GURUBASE_USER_EMAIL", "GURUBASE_USER_NAME", "GURUBASE_USER_GROUPS", "GURUBASE_GURU_SLUG")
+BUILTIN_VARIABLES = (
+    "GURUBASE_USER_EMAIL",
+    "GURUBASE_USER_NAME",
+    "GURUBASE_USER_GROUPS",
+    "GURUBASE_GURU_SLUG",
+)
 # Name patterns are applied with `fullmatch` only: `$` would also match before a trailing newline.
 ACTION_NAME_RE = re.compile(r"[a-z0-9_]{1,64}")
 PARAM_NAME_RE = re.compile(r"[A-Za-z_]{1,64}")
@@ -284,8 +289,12 @@ class AgentConfig(BaseModel):
 
 
 AGENT_DEFAULT_PARAMETERS = [
-    {"name": "request", "type": "string", "required": True,
-     "description": "What the agent should do, in the user's words, with every detail it needs."}
+    {
+        "name": "request",
+        "type": "string",
+        "required": True,
+        "description": "What the agent should do, in the user's words, with every detail it needs.",
+    }
 ]
 """An agent defined without parameters takes one: the request in plain words."""
 
@@ -467,7 +476,9 @@ class ActionSpec(BaseModel):
         own = self.annotations or Annotations()
         return Annotations(
             read_only=own.read_only if own.read_only is not None else method == "GET",
-            destructive=own.destructive if own.destructive is not None else (method == "DELETE" if method else None),
+            destructive=own.destructive
+            if own.destructive is not None
+            else (method == "DELETE" if method else None),
             idempotent=own.idempotent
             if own.idempotent is not None
             else (method in ("GET", "PUT", "DELETE") if method else None),
@@ -569,7 +580,10 @@ def parse_spec(data: Any, *, where: str = "") -> ActionSpec:
 
 
 def _field_errors(exc: ValidationError, base: tuple[str, ...] = ()) -> list[FieldError]:
-    return [FieldError(_loc((*base, *err["loc"])), err["msg"].removeprefix("Value error, ")) for err in exc.errors()]
+    return [
+        FieldError(_loc((*base, *err["loc"])), err["msg"].removeprefix("Value error, "))
+        for err in exc.errors()
+    ]
 
 
 class Caller(BaseModel):
@@ -595,7 +609,12 @@ class Caller(BaseModel):
 
     def record(self) -> dict[str, Any]:
         """What a run record keeps of who called."""
-        out: dict[str, Any] = {"key": self.key, "email": self.email, "name": self.name, "admin": self.is_admin}
+        out: dict[str, Any] = {
+            "key": self.key,
+            "email": self.email,
+            "name": self.name,
+            "admin": self.is_admin,
+        }
         if self.groups:
             out["groups"] = list(self.groups)
         if self.via:
@@ -738,7 +757,6 @@ class RunRecord(BaseModel):
     """Model usage of an agent run: model calls, input and output tokens, tool calls, stop reason."""
 
 
-
 class ProviderKind(StrEnum):
     OPENAI = "openai"
     """Any OpenAI-compatible chat-completions endpoint (OpenAI, Azure OpenAI, vLLM, Ollama, LiteLLM)."""
@@ -815,4 +833,6 @@ def parse_provider(data: dict[str, Any]) -> ModelProvider:
     try:
         return ModelProvider.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(_field_errors(exc), prefix=f"provider {data.get('name', 'default')!r}") from None
+        raise ValidationFailed(
+            _field_errors(exc), prefix=f"provider {data.get('name', 'default')!r}"
+        ) from None

@@ -50,7 +50,12 @@ def cell(value: Any, width: int | None = None) -> str:
     return text
 
 
-def table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]], *, widths: dict[str, int] | None = None) -> str:
+def table(
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    widths: dict[str, int] | None = None,
+) -> str:
     """Rows as aligned columns under a header. `columns` is [(key, header)]; `widths` caps columns."""
     widths = widths or {}
     cells = [[cell(row.get(key), widths.get(key)) for key, _ in columns] for row in rows]
@@ -79,9 +84,16 @@ def changes(items: list[dict[str, Any]], *, indent: str = "  ") -> list[str]:
     for item in items:
         mark, field = marks.get(item["change"], "~"), item["field"] or "(whole)"
         old, new = item.get("from"), item.get("to")
-        if item["change"] == "changed" and isinstance(old, str) and isinstance(new, str) and "\n" in old + new:
+        if (
+            item["change"] == "changed"
+            and isinstance(old, str)
+            and isinstance(new, str)
+            and "\n" in old + new
+        ):
             lines.append(f"{indent}{mark} {clean(field)}:")
-            body = difflib.unified_diff(old.splitlines(), new.splitlines(), "before", "after", lineterm="", n=2)
+            body = difflib.unified_diff(
+                old.splitlines(), new.splitlines(), "before", "after", lineterm="", n=2
+            )
             lines += [f"{indent}    {clean(line)}" for line in list(body)[2:]]
         elif item["change"] == "added":
             lines.append(f"{indent}{mark} {cell(field)}: {cell(_value(new))}")

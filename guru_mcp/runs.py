@@ -22,12 +22,12 @@ from typing import Any
 
 import anyio
 
+from guru_mcp import progress
 from guru_mcp.catalog import ActionEntry, Catalog
 from guru_mcp.errors import Busy, EgressDenied, NotFound, RunFailure, ShuttingDown, ToolError
-from guru_mcp import progress
 from guru_mcp.executors import Executor
-from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
 from guru_mcp.logs import first_line, log_refusal, log_run
+from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
 from guru_mcp.progress import ProgressSend
 from guru_mcp.secrets import Masker
 from guru_mcp.settings import Settings
@@ -80,9 +80,10 @@ class RunService:
     def _slot(self, key: str) -> anyio.Semaphore:
         sem = self._slots.get(key)
         if sem is None:
-            sem = self._slots[key] = anyio.Semaphore(self.settings.max_concurrent_runs_per_caller, fast_acquire=True)
+            sem = self._slots[key] = anyio.Semaphore(
+                self.settings.max_concurrent_runs_per_caller, fast_acquire=True
+            )
         return sem
-
 
     async def run(
         self,
@@ -135,10 +136,16 @@ class RunService:
         with anyio.move_on_after(self.settings.run_queue_timeout) as waited:
             await sem.acquire()
         if waited.cancelled_caught:
-            await self._refuse(guru, entry, record, RunStatus.DENIED, Busy(
-                f"too many runs at once for this caller (limit {self.settings.max_concurrent_runs_per_caller}); "
-                f"waited {self.settings.run_queue_timeout:g} s — try again later"
-            ))
+            await self._refuse(
+                guru,
+                entry,
+                record,
+                RunStatus.DENIED,
+                Busy(
+                    f"too many runs at once for this caller (limit {self.settings.max_concurrent_runs_per_caller}); "
+                    f"waited {self.settings.run_queue_timeout:g} s — try again later"
+                ),
+            )
         self._in_flight += 1
         try:
             if self.stopping:
@@ -186,7 +193,9 @@ class RunService:
         finally:
             self._scopes.discard(scope)
 
-    async def deny(self, guru: str, entry: ActionEntry, arguments: dict[str, Any], caller: Caller, reason: str) -> None:
+    async def deny(
+        self, guru: str, entry: ActionEntry, arguments: dict[str, Any], caller: Caller, reason: str
+    ) -> None:
         """Record a call that was refused before running (the caller may not use the action)."""
         masker = await self._masker(guru, entry)
         record = RunRecord(
@@ -221,7 +230,9 @@ class RunService:
         record.inputs = masker.data(arguments)
         record.caller = masker.data(record.caller)
         message = masker.text(reason)
-        result = ExecResult(status=RunStatus.DENIED, text=message, error=message, data={"success": False, "error": message})
+        result = ExecResult(
+            status=RunStatus.DENIED, text=message, error=message, data={"success": False, "error": message}
+        )
         await self._record_whole(record, result)
         return RunOutcome(record, result)
 
@@ -231,7 +242,9 @@ class RunService:
         if entry is None:
             raise NotFound(f"no action named {action_name!r}")
         if not entry.stored.enabled and not allow_disabled:
-            raise ToolError(f"action {action_name!r} is disabled ({entry.stored.disabled_reason or 'by an admin'})")
+            raise ToolError(
+                f"action {action_name!r} is disabled ({entry.stored.disabled_reason or 'by an admin'})"
+            )
         return entry
 
     @staticmethod
@@ -262,6 +275,7 @@ class RunService:
     async def masker_for(self, guru: str, entry: ActionEntry) -> Masker:
         """A masker for the secrets this action uses."""
         return await self._masker(guru, entry)
+
     async def run_child(self, parent: Job, name: str, arguments: dict[str, Any]) -> tuple[str, str, bool]:
         """One tool call of an agent, as a child run. Returns (run id, masked text, is_error)."""
         outcome = await self.run(
@@ -352,7 +366,9 @@ class RunService:
                     stream.report(1.0, f"{spec.name} finished: {result.status.value}", force=True)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                await self._finish(record, _failed(RunStatus.CANCELLED, "the run was cancelled"), started, masker)
+                await self._finish(
+                    record, _failed(RunStatus.CANCELLED, "the run was cancelled"), started, masker
+                )
             raise
         result = ExecResult(
             status=result.status,
@@ -429,13 +445,20 @@ class RunService:
         where = f"run {record.id} of {record.guru}/{record.action_name}"
         for host in record.hosts_refused:
             log_refusal(
-                "egress", f"{where}: egress to {host} refused by policy",
-                run_id=record.id, guru=record.guru, action=record.action_name, host=host,
+                "egress",
+                f"{where}: egress to {host} refused by policy",
+                run_id=record.id,
+                guru=record.guru,
+                action=record.action_name,
+                host=host,
             )
         if not record.hosts_refused and record.error.startswith("egress refused"):
             log_refusal(
-                "egress", f"{where}: {first_line(record.error)}",
-                run_id=record.id, guru=record.guru, action=record.action_name,
+                "egress",
+                f"{where}: {first_line(record.error)}",
+                run_id=record.id,
+                guru=record.guru,
+                action=record.action_name,
             )
 
     async def _record_whole(self, record: RunRecord, result: ExecResult) -> None:

@@ -14,13 +14,34 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 SECRET_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-SECRET_NAME_RULE = "secret names are upper case: letters A-Z, digits and _, not starting with a digit, at most 128"
+SECRET_NAME_RULE = (
+    "secret names are upper case: letters A-Z, digits and _, not starting with a digit, at most 128"
+)
 
 # Variables a container has on its own: reading them is not reading a secret.
-_PLATFORM_NAMES = frozenset({
-    "PATH", "HOME", "HOSTNAME", "USER", "LOGNAME", "SHELL", "PWD", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "MPLCONFIGDIR", "MPLBACKEND", "OMP_NUM_THREADS",
-})
+_PLATFORM_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "HOSTNAME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "PWD",
+        "TERM",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "MPLCONFIGDIR",
+        "MPLBACKEND",
+        "OMP_NUM_THREADS",
+    }
+)
 _PLATFORM_PREFIXES = ("PYTHON", "LC_", "GURU_", "SSL_", "REQUESTS_", "CURL_", "XDG_")
 
 
@@ -112,7 +133,7 @@ def check_python_reads(
         if name in existing:
             warnings.append(
                 f"line {read.line} reads the secret {name} without declaring it, so the action will not receive "
-                "it: add it to \"secrets\""
+                'it: add it to "secrets"'
             )
         elif read.has_fallback:
             warnings.append(
@@ -123,7 +144,7 @@ def check_python_reads(
             errors.append(
                 f"line {read.line} reads {name}, which is no parameter, declared secret or built-in variable, "
                 f"and no secret of that name exists{hint}; if it is a secret still to be set, list it in "
-                "\"secrets\" (the action is stored disabled until it is set)"
+                '"secrets" (the action is stored disabled until it is set)'
             )
     return Findings(errors, warnings)
 

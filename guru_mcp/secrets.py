@@ -85,9 +85,9 @@ class Keyring:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"guru-mcp:{purpose}".encode()).derive(
-            self._primary
-        )
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"guru-mcp:{purpose}".encode()
+        ).derive(self._primary)
 
     def derive(self, purpose: str) -> bytes:
         """A 32-byte key for another purpose, derived from the primary key (same on every replica)."""
@@ -144,7 +144,9 @@ class Masker:
             if value:
                 forms |= _encodings(value)
         self._pattern = (
-            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))) if forms else None
+            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+            if forms
+            else None
         )
 
     @property

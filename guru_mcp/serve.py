@@ -54,7 +54,9 @@ async def serve_stdio(settings: Settings, caller: Caller) -> None:
             tg.start_soon(on_signals, on_signal)
             with serving:
                 async with AsyncExitStack() as stack:
-                    files = await stack.enter_async_context(pipe_stdio()) if pipes_possible() else (None, None)
+                    files = (
+                        await stack.enter_async_context(pipe_stdio()) if pipes_possible() else (None, None)
+                    )
                     read, write = await stack.enter_async_context(stdio_server(*files))
                     read, write = await stack.enter_async_context(graceful.wrap(read, write))
                     await handle.server.run(read, write, handle.init_options)
@@ -74,11 +76,17 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
     async with open_app(settings) as app:
         handle = build_server(app)
         await _settle(app, settings.default_guru)
-        anonymous = Caller(key="anonymous", guru=settings.default_guru, via="none") if insecure_no_auth else None
+        anonymous = (
+            Caller(key="anonymous", guru=settings.default_guru, via="none") if insecure_no_auth else None
+        )
         public_url = settings.public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         asgi = http_asgi(handle, app, host=host, public_url=public_url, anonymous=anonymous)
         config = uvicorn.Config(
-            asgi, host=host, port=port, log_level="warning", lifespan="on",
+            asgi,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
             timeout_graceful_shutdown=HTTP_CLOSE_TIMEOUT,
         )
         server = _Server(config)

@@ -89,7 +89,11 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             return cached[1]
         tools = action_tools.tools(snap)
         if scoped:
-            tools = [t for t in tools if t.name not in scoped or snap.entries[t.name].stored.spec.visible_to(caller)]
+            tools = [
+                t
+                for t in tools
+                if t.name not in scoped or snap.entries[t.name].stored.spec.visible_to(caller)
+            ]
         if caller.is_admin:
             tools = [*tools, *(server_admin_listing if caller.server_admin else admin_listing)]
         wire = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -111,7 +115,9 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
         if entry is None or not entry.stored.enabled:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
         if not entry.stored.spec.visible_to(caller):
-            await app.runs.deny(caller.guru, entry, arguments, caller, "the caller's groups may not use this action")
+            await app.runs.deny(
+                caller.guru, entry, arguments, caller, "the caller's groups may not use this action"
+            )
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
         try:
             if entry.stored.spec.needs_confirmation and entry.validator.is_valid(arguments):
@@ -127,7 +133,12 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
                     _raise_if_capability_missing(ctx, decision, refusal)
                     return tool_result(outcome)
             outcome = await app.runs.run(
-                caller.guru, name, arguments, caller, Trigger.TOOL_CALL, progress=_progress_sender(ctx),
+                caller.guru,
+                name,
+                arguments,
+                caller,
+                Trigger.TOOL_CALL,
+                progress=_progress_sender(ctx),
                 sampler=getattr(ctx, "session", None),  # for agents that sample the client's own model
             )
         except GuruError as exc:
@@ -138,7 +149,9 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
         arguments = dict(params.arguments or {})
         if tool.confirm and not arguments.get("dry_run"):  # a dry run changes nothing: no question
             masked = (await app.masker(caller.guru)).data(arguments)
-            decision = await confirmation.ask(ctx, params, confirmation.question("admin tool", tool.name, masked))
+            decision = await confirmation.ask(
+                ctx, params, confirmation.question("admin tool", tool.name, masked)
+            )
             if isinstance(decision, types.InputRequiredResult):
                 return decision
             refusal = _refusal(app, caller, decision)
@@ -209,7 +222,9 @@ class _GuruServer(Server[Any]):
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> Any:
         return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
         )
 
 
@@ -233,7 +248,9 @@ def _raise_if_capability_missing(ctx: Any, decision: confirmation.Decision, refu
     declare is answered with -32021 naming it (handshake-era clients get a tool error instead)."""
     if decision is confirmation.Decision.UNSUPPORTED and ctx.protocol_version in _MODERN:
         raise MCPError(
-            types.MISSING_REQUIRED_CLIENT_CAPABILITY, refusal, data={"requiredCapabilities": {"elicitation": {}}}
+            types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+            refusal,
+            data={"requiredCapabilities": {"elicitation": {}}},
         )
 
 
@@ -257,7 +274,10 @@ def _listens_for_progress(ctx: Any) -> bool:
         return True
     outbound = getattr(ctx.session, "_request_outbound", None)
     outbound = getattr(outbound, "_inner", outbound)  # 2026-07-28 wraps the channel
-    return any(getattr(outbound, name, None) is not None for name in ("_on_progress", "_progress_token", "progress_token"))
+    return any(
+        getattr(outbound, name, None) is not None
+        for name in ("_on_progress", "_progress_token", "progress_token")
+    )
 
 
 def _offer(stream: Any, guru: str) -> None:
@@ -277,7 +297,9 @@ async def _call_admin(app: App, caller: Caller, tool: Any, arguments: dict[str, 
         return error_result(to_tool_text(exc))
     structured = data if isinstance(data, dict) else {"result": data}
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=json.dumps(data, indent=1, ensure_ascii=False, default=str))],
+        content=[
+            types.TextContent(type="text", text=json.dumps(data, indent=1, ensure_ascii=False, default=str))
+        ],
         structured_content=structured,
     )
 
@@ -298,7 +320,12 @@ def bearer_token(header: str) -> str:
 
 
 def http_asgi(
-    handle: ServerHandle, app: App, *, host: str, public_url: str | None = None, anonymous: Caller | None = None
+    handle: ServerHandle,
+    app: App,
+    *,
+    host: str,
+    public_url: str | None = None,
+    anonymous: Caller | None = None,
 ) -> ASGIApp:
     """The HTTP transport: MCP at `/mcp` and `/g/{slug}/mcp` behind `HttpAccess` (endpoints per guru,
     authentication, resource metadata), and the admin console at `/admin`, which authenticates the same
@@ -306,7 +333,9 @@ def http_asgi(
     from guru_mcp.console import CONSOLE_PREFIX, build_console  # the console's templates load only for HTTP
 
     starlette_app = handle.server.streamable_http_app(streamable_http_path="/mcp", host=host)
-    mcp_app = HttpAccess(starlette_app, app.auth, public_url=public_url or f"http://{host}", anonymous=anonymous)
+    mcp_app = HttpAccess(
+        starlette_app, app.auth, public_url=public_url or f"http://{host}", anonymous=anonymous
+    )
     resource = mcp_app.resource_url(None)
 
     async def authenticate(token: str) -> Caller | None:

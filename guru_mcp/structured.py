@@ -26,7 +26,9 @@ def validator_for(spec: ActionSpec) -> Draft202012Validator | None:
     return Draft202012Validator(spec.output_schema) if spec.output_schema is not None else None
 
 
-def apply_output_schema(spec: ActionSpec, validator: Draft202012Validator | None, result: ExecResult) -> ExecResult:
+def apply_output_schema(
+    spec: ActionSpec, validator: Draft202012Validator | None, result: ExecResult
+) -> ExecResult:
     """`result` with `structured` set from the checked document, or turned into a failure that says
     what does not match. Results of actions without a schema, and failed runs, pass unchanged."""
     if validator is None or result.status is not RunStatus.OK:
@@ -35,7 +37,9 @@ def apply_output_schema(spec: ActionSpec, validator: Draft202012Validator | None
         document: Any = result.data.get("data")
         source = "the API's answer"
         if result.data.get("truncated"):
-            return _mismatch(result, f"{source} was truncated, so it cannot be checked against the output schema")
+            return _mismatch(
+                result, f"{source} was truncated, so it cannot be checked against the output schema"
+            )
     else:
         source = "the script's last line of output"
         document, problem = last_json_line(result.data.get("output", result.text))
@@ -70,5 +74,10 @@ def _where(path: Any) -> str:
 def _mismatch(result: ExecResult, message: str) -> ExecResult:
     data = {**result.data, "success": False, "error": message}
     return result.model_copy(
-        update={"status": RunStatus.ERROR, "error": message, "text": f"{message}\n\n{result.text}", "data": data}
+        update={
+            "status": RunStatus.ERROR,
+            "error": message,
+            "text": f"{message}\n\n{result.text}",
+            "data": data,
+        }
     )

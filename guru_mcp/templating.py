@@ -73,7 +73,11 @@ def fill_url(template: str, values: Mapping[str, Any]) -> str:
         value = _text(values, name)
         if match.start() == 0:
             parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc or any(c in value for c in " \r\n\t"):
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or any(c in value for c in " \r\n\t")
+            ):
                 raise RunFailure(f"{{{name}}} opens the endpoint, so it must hold an absolute http(s) URL")
             out.append(value.rstrip("/") if template[match.end() : match.end() + 1] == "/" else value)
         elif host_start <= match.start() < host_end:

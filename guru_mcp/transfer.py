@@ -79,12 +79,22 @@ async def import_actions(
         if old is not None:
             changes = spec_diff(old.spec, spec)
             if old.enabled != spec.enabled and not (missing and not old.enabled):
-                changes.append({"field": "enabled", "change": "changed", "from": old.enabled, "to": spec.enabled})
-            schedule_state = (old.spec.schedule.enabled if old.spec.schedule else None,
-                              spec.schedule.enabled if spec.schedule else None)
+                changes.append(
+                    {"field": "enabled", "change": "changed", "from": old.enabled, "to": spec.enabled}
+                )
+            schedule_state = (
+                old.spec.schedule.enabled if old.spec.schedule else None,
+                spec.schedule.enabled if spec.schedule else None,
+            )
             if None not in schedule_state and schedule_state[0] != schedule_state[1]:
-                changes.append({"field": "schedule.enabled", "change": "changed", "from": schedule_state[0],
-                                "to": schedule_state[1]})
+                changes.append(
+                    {
+                        "field": "schedule.enabled",
+                        "change": "changed",
+                        "from": schedule_state[0],
+                        "to": schedule_state[1],
+                    }
+                )
         change = "create" if old is None else "update" if changes else "unchanged"
         row: dict[str, Any] = {"name": spec.name, "change": change}
         if changes:
@@ -95,7 +105,9 @@ async def import_actions(
         if warnings:
             row["warnings"] = warnings
         if not dry_run and change != "unchanged":
-            saved = await catalog.save_spec(guru, spec, actor=actor, summary="" if old is None else "import: " + summarize(changes))
+            saved = await catalog.save_spec(
+                guru, spec, actor=actor, summary="" if old is None else "import: " + summarize(changes)
+            )
             row["version"] = saved.action.version
             row["enabled"] = saved.action.enabled
             if saved.action.disabled_reason:

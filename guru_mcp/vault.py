@@ -41,19 +41,31 @@ class Vault:
         if hosts is not None:
             hosts = check_secret_hosts(hosts)
         snap = await self.catalog.snapshot(guru)
-        clashing = sorted(n for n, e in snap.entries.items() if name in {p.name for p in e.stored.spec.parameters})
+        clashing = sorted(
+            n for n, e in snap.entries.items() if name in {p.name for p in e.stored.spec.parameters}
+        )
         if clashing:
             raise ValidationFailed(
-                FieldError("name", f"{name!r} is a parameter of {', '.join(clashing)}; secret and parameter names may not clash")
+                FieldError(
+                    "name",
+                    f"{name!r} is a parameter of {', '.join(clashing)}; secret and parameter names may not clash",
+                )
             )
         self.registry.add([value])
         ciphertext, key_id = self.keyring.encrypt(guru, name, value)
         created = await self.store.put_secret(guru, name, ciphertext, key_id, hosts)
         waiting = sorted(
-            n for n, e in snap.entries.items() if name in e.secret_names and not e.stored.enabled
+            n
+            for n, e in snap.entries.items()
+            if name in e.secret_names
+            and not e.stored.enabled
             and e.stored.disabled_reason.startswith(("missing secrets", "secret "))
         )
-        result: dict[str, Any] = {"name": name, "created": created, "used_by": self.catalog.users_of_secret(snap, name)}
+        result: dict[str, Any] = {
+            "name": name,
+            "created": created,
+            "used_by": self.catalog.users_of_secret(snap, name),
+        }
         if not waiting:
             return result
         ready, still = [], {}
@@ -67,14 +79,20 @@ class Vault:
         notes = []
         if still:
             result["still_missing"] = still
-            notes.append("still waiting for other secrets: " + "; ".join(f"{a} ({', '.join(m)})" for a, m in still.items()))
+            notes.append(
+                "still waiting for other secrets: "
+                + "; ".join(f"{a} ({', '.join(m)})" for a, m in still.items())
+            )
         if ready and enable_ready:
             for action in ready:
                 await self.catalog.set_enabled(guru, action, True)
             result["enabled"] = ready
             notes.insert(0, f"enabled: {', '.join(ready)}")
         elif ready:
-            notes.insert(0, f"these disabled actions have all their secrets now: {', '.join(ready)}; enable them when ready")
+            notes.insert(
+                0,
+                f"these disabled actions have all their secrets now: {', '.join(ready)}; enable them when ready",
+            )
         result["note"] = "; ".join(notes)
         return result
 
@@ -114,7 +132,10 @@ def check_secret_value(value: str) -> None:
         raise ValidationFailed(FieldError("value", "a secret value is one line (no line breaks or NUL)"))
     if len(value) < MIN_SECRET_LENGTH:
         raise ValidationFailed(
-            FieldError("value", f"secrets must be at least {MIN_SECRET_LENGTH} characters, so masking stays meaningful")
+            FieldError(
+                "value",
+                f"secrets must be at least {MIN_SECRET_LENGTH} characters, so masking stays meaningful",
+            )
         )
 
 

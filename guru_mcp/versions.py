@@ -19,7 +19,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from guru_mcp.errors import Conflict, FieldError, NotFound, ValidationFailed
-from guru_mcp.models import ActionSpec, ApiCallConfig, Header, Parameter, PythonCodeConfig, ScheduleSpec, parse_spec
+from guru_mcp.models import (
+    ActionSpec,
+    ApiCallConfig,
+    Header,
+    Parameter,
+    PythonCodeConfig,
+    ScheduleSpec,
+    parse_spec,
+)
 
 if TYPE_CHECKING:
     from guru_mcp.app import App
@@ -164,7 +172,9 @@ def spec_diff(old: ActionSpec, new: ActionSpec) -> list[Change]:
 def _version_row(row: dict[str, Any], current: int | None) -> dict[str, Any]:
     out = {
         "version": row["version"],
-        "created_at": row["created_at"].isoformat() if isinstance(row["created_at"], datetime) else row["created_at"],
+        "created_at": row["created_at"].isoformat()
+        if isinstance(row["created_at"], datetime)
+        else row["created_at"],
         "changed_by": row["changed_by"],
         "summary": row["summary"],
     }
@@ -177,7 +187,11 @@ async def history(app: App, guru: str, name: str) -> dict[str, Any]:
     """Every version of an action, newest first: version, time, who, summary of what changed."""
     action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
     rows = await app.store.list_versions(guru, action.id)
-    return {"action": name, "version": action.version, "versions": [_version_row(r, action.version) for r in rows]}
+    return {
+        "action": name,
+        "version": action.version,
+        "versions": [_version_row(r, action.version) for r in rows],
+    }
 
 
 async def version_spec(app: App, guru: str, action: StoredAction, version: int) -> ActionSpec:
@@ -196,11 +210,23 @@ async def diff_versions(app: App, guru: str, name: str, a: int, b: int | None = 
     b = action.version if b is None else b
     old, new = await version_spec(app, guru, action, a), await version_spec(app, guru, action, b)
     changes = spec_diff(old, new)
-    return {"action": name, "from_version": a, "to_version": b, "summary": summarize(changes), "changes": changes}
+    return {
+        "action": name,
+        "from_version": a,
+        "to_version": b,
+        "summary": summarize(changes),
+        "changes": changes,
+    }
 
 
 async def rollback(
-    app: App, guru: str, name: str, to_version: int, caller: Caller, *, expected_version: int | None = None,
+    app: App,
+    guru: str,
+    name: str,
+    to_version: int,
+    caller: Caller,
+    *,
+    expected_version: int | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Make a new version whose definition equals version `to_version`. State (enabled, schedule
@@ -211,15 +237,23 @@ async def rollback(
     target = await version_spec(app, guru, action, to_version)
     spec = _with_state(target, action)
     changes = spec_diff(action.spec, spec)
-    out: dict[str, Any] = {"action": name, "from_version": action.version, "rolled_back_to": to_version,
-                           "changes": changes}
+    out: dict[str, Any] = {
+        "action": name,
+        "from_version": action.version,
+        "rolled_back_to": to_version,
+        "changes": changes,
+    }
     if dry_run or not changes:
         out.update(dry_run=dry_run, version=action.version)
         if not changes:
             out["note"] = f"version {to_version} is the same definition as the current one: nothing to do"
         return out
     result = await app.catalog.save_spec(
-        guru, spec, create=False, expected_version=action.version, actor=caller.who,
+        guru,
+        spec,
+        create=False,
+        expected_version=action.version,
+        actor=caller.who,
         summary=f"rollback to version {to_version}: {summarize(changes)}",
     )
     out.update(version=result.action.version, enabled=result.action.enabled)
@@ -241,8 +275,14 @@ def _stale(name: str, at: int, expected: int) -> Conflict:
 
 
 async def update(
-    app: App, guru: str, name: str, patch: dict[str, Any], caller: Caller, *,
-    expected_version: int | None = None, dry_run: bool = False,
+    app: App,
+    guru: str,
+    name: str,
+    patch: dict[str, Any],
+    caller: Caller,
+    *,
+    expected_version: int | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Change an action with a JSON merge patch on its definition (RFC 7396: nested objects merge,
     `null` removes, arrays replace). Unknown fields and renames are refused, naming the field; the
@@ -251,9 +291,13 @@ async def update(
     if expected_version is not None and expected_version != action.version:
         raise _stale(name, action.version, expected_version)
     if not isinstance(patch, dict):
-        raise ValidationFailed(FieldError("changes", "must be a JSON object (a merge patch of the definition)"))
+        raise ValidationFailed(
+            FieldError("changes", "must be a JSON object (a merge patch of the definition)")
+        )
     if "name" in patch and patch["name"] != name:
-        raise ValidationFailed(FieldError("changes.name", "renaming is not supported; create a new action instead"))
+        raise ValidationFailed(
+            FieldError("changes.name", "renaming is not supported; create a new action instead")
+        )
     _refuse_state_changes(patch, action)
     current = action.spec.export()
     merged = merge_patch(current, patch)
@@ -265,16 +309,26 @@ async def update(
     changes = spec_diff(action.spec, spec)
     if dry_run:
         missing, warnings = await app.catalog.check(guru, spec)
-        out = {"action": name, "dry_run": True, "version": action.version,
-               "would_be_version": action.version + 1 if changes else action.version,
-               "summary": summarize(changes), "changes": changes}
+        out = {
+            "action": name,
+            "dry_run": True,
+            "version": action.version,
+            "would_be_version": action.version + 1 if changes else action.version,
+            "summary": summarize(changes),
+            "changes": changes,
+        }
         if missing:
             out["missing_secrets"] = missing
         if warnings:
             out["warnings"] = warnings
         return out
     result = await app.catalog.save_spec(
-        guru, spec, create=False, expected_version=action.version, actor=caller.who, summary=summarize(changes)
+        guru,
+        spec,
+        create=False,
+        expected_version=action.version,
+        actor=caller.who,
+        summary=summarize(changes),
     )
     from guru_mcp.catalog import describe
 
@@ -289,12 +343,21 @@ def _refuse_state_changes(patch: dict[str, Any], action: StoredAction) -> None:
     """State flags may come back unchanged (a client sending a whole definition it read), not changed."""
     problems = []
     if "enabled" in patch and patch["enabled"] != action.enabled:
-        problems.append(FieldError("changes.enabled", "is state, not definition: use admin_action_enable / disable"))
+        problems.append(
+            FieldError("changes.enabled", "is state, not definition: use admin_action_enable / disable")
+        )
     schedule = patch.get("schedule")
     current = action.spec.schedule
-    if isinstance(schedule, dict) and "enabled" in schedule and current is not None and schedule["enabled"] != current.enabled:
+    if (
+        isinstance(schedule, dict)
+        and "enabled" in schedule
+        and current is not None
+        and schedule["enabled"] != current.enabled
+    ):
         problems.append(
-            FieldError("changes.schedule.enabled", "is state, not definition: use admin_schedule_pause / resume")
+            FieldError(
+                "changes.schedule.enabled", "is state, not definition: use admin_schedule_pause / resume"
+            )
         )
     if problems:
         raise ValidationFailed(problems, prefix=f"update of {action.name!r} refused")

@@ -271,7 +271,12 @@ async def decline_confirmation(ctx, params):
 
 @asynccontextmanager
 async def connect(
-    app: App, caller: Caller = ADMIN, *, mode: str = "legacy", on_message=None, elicitation=accept_confirmation
+    app: App,
+    caller: Caller = ADMIN,
+    *,
+    mode: str = "legacy",
+    on_message=None,
+    elicitation=accept_confirmation,
 ):
     """An MCP client connected in-process to a server built on `app`, with its notifier running.
     `elicitation` answers confirmation questions (default: the user accepts; None: the client cannot

@@ -38,9 +38,13 @@ async def test_an_admin_manages_an_action_through_its_whole_life(app, echo_serve
         assert created["version"] == 1 and created["enabled"]
         again = await client.call_tool("admin_action_create", {"action": action})
         assert again.is_error and "exists already" in again.content[0].text
-        updated = data(await client.call_tool("admin_action_update", {"name": "ping", "changes": {"title": "Ping it"}}))
+        updated = data(
+            await client.call_tool("admin_action_update", {"name": "ping", "changes": {"title": "Ping it"}})
+        )
         assert updated["version"] == 2 and updated["title"] == "Ping it"
-        stale = await client.call_tool("admin_action_update", {"name": "ping", "changes": {"title": "x"}, "expected_version": 1})
+        stale = await client.call_tool(
+            "admin_action_update", {"name": "ping", "changes": {"title": "x"}, "expected_version": 1}
+        )
         assert stale.is_error and "not 1" in stale.content[0].text
         assert data(await client.call_tool("admin_action_disable", {"name": "ping"}))["enabled"] is False
         assert "ping" not in [t.name for t in (await client.list_tools()).tools]
@@ -57,7 +61,9 @@ async def test_an_admin_manages_an_action_through_its_whole_life(app, echo_serve
         assert stats["runs"] == 2 and stats["error_rate"] == 0 and stats["p50_ms"] is not None
         exported = data(await client.call_tool("admin_export", {"names": ["ping"]}))["actions"][0]
         assert exported["title"] == "Ping it" and exported["config"]["endpoint"].endswith("/ping")
-        bad = await client.call_tool("admin_action_update", {"name": "ping", "changes": {"config": {"endpoint": "nope"}}})
+        bad = await client.call_tool(
+            "admin_action_update", {"name": "ping", "changes": {"config": {"endpoint": "nope"}}}
+        )
         assert bad.is_error and "config.endpoint" in bad.content[0].text
         assert data(await client.call_tool("admin_action_delete", {"name": "ping"}))["deleted"] == "ping"
         missing = await client.call_tool("admin_action_get", {"name": "ping"})
@@ -67,7 +73,9 @@ async def test_an_admin_manages_an_action_through_its_whole_life(app, echo_serve
 @pytest.mark.anyio
 async def test_secret_values_never_come_back_and_deleting_one_disables_its_users(app, echo_server):
     value = "tok_abcdefgh12345678"
-    action = api_action("auth", echo_server.url + "/a", headers=[{"key": "Authorization", "value": "Bearer {TOKEN}"}])
+    action = api_action(
+        "auth", echo_server.url + "/a", headers=[{"key": "Authorization", "value": "Bearer {TOKEN}"}]
+    )
     async with connect(app, ADMIN) as client:
         short = await client.call_tool("admin_secret_set", {"name": "TOKEN", "value": "short"})
         assert short.is_error and "at least 8" in short.content[0].text
@@ -92,7 +100,8 @@ async def test_a_parameter_may_not_share_its_name_with_a_secret(app):
     async with connect(app, ADMIN) as client:
         data(await client.call_tool("admin_secret_set", {"name": "CITY", "value": "12345678"}))
         result = await client.call_tool(
-            "admin_action_create", {"action": api_action("w", "https://w.example/{CITY}", parameters=[{"name": "CITY"}])}
+            "admin_action_create",
+            {"action": api_action("w", "https://w.example/{CITY}", parameters=[{"name": "CITY"}])},
         )
     assert result.is_error and "same name as a secret" in result.content[0].text
 
@@ -109,15 +118,20 @@ async def test_handshake_era_clients_are_told_when_the_tool_list_changes(app, ec
     changed = anyio.Event()
 
     async def on_message(message):
-        if isinstance(message, types.ToolListChangedNotification) or getattr(
-            getattr(message, "root", None), "method", ""
-        ) == "notifications/tools/list_changed":
+        if (
+            isinstance(message, types.ToolListChangedNotification)
+            or getattr(getattr(message, "root", None), "method", "") == "notifications/tools/list_changed"
+        ):
             changed.set()
 
     async with connect(app, USER, mode="legacy", on_message=on_message) as watcher:
         await watcher.list_tools()
         async with connect(app, ADMIN) as admin:
-            data(await admin.call_tool("admin_action_create", {"action": api_action("fresh", echo_server.url + "/f")}))
+            data(
+                await admin.call_tool(
+                    "admin_action_create", {"action": api_action("fresh", echo_server.url + "/f")}
+                )
+            )
         with anyio.fail_after(5):
             await changed.wait()
         assert "fresh" in [t.name for t in (await watcher.list_tools()).tools]
@@ -128,7 +142,11 @@ async def test_subscribed_2026_clients_are_told_when_the_tool_list_changes(app, 
     async with connect(app, USER, mode="2026-07-28") as watcher:
         async with watcher.listen(tools_list_changed=True) as subscription:
             async with connect(app, ADMIN) as admin:
-                data(await admin.call_tool("admin_action_create", {"action": api_action("newer", echo_server.url + "/n")}))
+                data(
+                    await admin.call_tool(
+                        "admin_action_create", {"action": api_action("newer", echo_server.url + "/n")}
+                    )
+                )
             with anyio.fail_after(5):
                 async for event in subscription:
                     assert type(event).__name__ == "ToolsListChanged"

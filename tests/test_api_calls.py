@@ -9,8 +9,7 @@ import pytest
 
 from guru_mcp.app import open_app
 from guru_mcp.models import RunStatus, parse_spec
-
-from tests.conftest import ADMIN, USER, api_action, connect
+from tests.conftest import USER, api_action, connect
 
 TOKEN = "sk_test_9f8e7d6c5b4a"
 
@@ -37,10 +36,15 @@ async def test_parameters_secrets_and_builtins_fill_url_headers_and_body(app, ec
             "submit",
             echo_server.url + "/orders/{order_id}?user={GURUBASE_USER_EMAIL}&guru={GURUBASE_GURU_SLUG}",
             method="POST",
-            parameters=[{"name": "order_id", "required": True}, {"name": "qty", "type": "number", "default": 1},
-                        {"name": "gift", "type": "boolean"}],
-            headers=[{"key": "Authorization", "value": "Bearer {API_TOKEN}"},
-                     {"key": "X-Groups", "value": "{GURUBASE_USER_GROUPS}"}],
+            parameters=[
+                {"name": "order_id", "required": True},
+                {"name": "qty", "type": "number", "default": 1},
+                {"name": "gift", "type": "boolean"},
+            ],
+            headers=[
+                {"key": "Authorization", "value": "Bearer {API_TOKEN}"},
+                {"key": "X-Groups", "value": "{GURUBASE_USER_GROUPS}"},
+            ],
             body={"order": "{order_id}", "qty": "{qty}", "gift": "{gift}", "who": "{GURUBASE_USER_NAME}"},
         ),
         {"API_TOKEN": TOKEN},
@@ -71,8 +75,10 @@ async def test_a_secret_echoed_back_is_masked_in_the_result_and_the_history_in_e
         api_action(
             "leaky",
             echo_server.url + "/echo?k={API_TOKEN}",
-            headers=[{"key": "Authorization", "value": "Bearer {API_TOKEN}"},
-                     {"key": "X-Basic", "value": "Basic {B64}"}],
+            headers=[
+                {"key": "Authorization", "value": "Bearer {API_TOKEN}"},
+                {"key": "X-Basic", "value": "Basic {B64}"},
+            ],
         ),
         {"API_TOKEN": TOKEN, "B64": base64.b64encode(f"user:{TOKEN}".encode()).decode()},
     )
@@ -93,9 +99,14 @@ async def test_a_secret_echoed_back_is_masked_in_the_result_and_the_history_in_e
 async def test_a_parameter_holding_a_secret_placeholder_is_not_expanded(app, echo_server):
     await add(
         app,
-        api_action("lookup", echo_server.url + "/u/{who}?q={who}", parameters=[{"name": "who", "required": True}],
-                   headers=[{"key": "X-Who", "value": "{who}"}, {"key": "X-Key", "value": "{API_TOKEN}"}],
-                   method="POST", body={"who": "{who}"}),
+        api_action(
+            "lookup",
+            echo_server.url + "/u/{who}?q={who}",
+            parameters=[{"name": "who", "required": True}],
+            headers=[{"key": "X-Who", "value": "{who}"}, {"key": "X-Key", "value": "{API_TOKEN}"}],
+            method="POST",
+            body={"who": "{who}"},
+        ),
         {"API_TOKEN": TOKEN},
     )
     async with connect(app, USER) as client:
@@ -108,8 +119,15 @@ async def test_a_parameter_holding_a_secret_placeholder_is_not_expanded(app, ech
 
 @pytest.mark.anyio
 async def test_cr_lf_in_a_header_value_is_refused_before_any_request(app, echo_server):
-    await add(app, api_action("hdr", echo_server.url + "/h", parameters=[{"name": "v", "required": True}],
-                              headers=[{"key": "X-V", "value": "{v}"}]))
+    await add(
+        app,
+        api_action(
+            "hdr",
+            echo_server.url + "/h",
+            parameters=[{"name": "v", "required": True}],
+            headers=[{"key": "X-V", "value": "{v}"}],
+        ),
+    )
     async with connect(app, USER) as client:
         result = await client.call_tool("hdr", {"v": "ok\r\nX-Injected: yes"})
     assert result.is_error and "line break" in result.content[0].text
@@ -119,8 +137,16 @@ async def test_cr_lf_in_a_header_value_is_refused_before_any_request(app, echo_s
 
 @pytest.mark.anyio
 async def test_quotes_and_braces_in_body_values_stay_inside_their_strings(app, echo_server):
-    await add(app, api_action("post", echo_server.url + "/p", method="POST", parameters=[{"name": "t"}],
-                              body={"text": "note: {t}", "exact": "{t}", "fixed": 5}))
+    await add(
+        app,
+        api_action(
+            "post",
+            echo_server.url + "/p",
+            method="POST",
+            parameters=[{"name": "t"}],
+            body={"text": "note: {t}", "exact": "{t}", "fixed": 5},
+        ),
+    )
     nasty = '", "admin": true, "x": {"y": "}'
     async with connect(app, USER) as client:
         await client.call_tool("post", {"t": nasty})
@@ -129,7 +155,12 @@ async def test_quotes_and_braces_in_body_values_stay_inside_their_strings(app, e
 
 @pytest.mark.anyio
 async def test_path_traversal_and_query_characters_in_path_values_are_encoded(app, echo_server):
-    await add(app, api_action("file", echo_server.url + "/files/{name}", parameters=[{"name": "name", "required": True}]))
+    await add(
+        app,
+        api_action(
+            "file", echo_server.url + "/files/{name}", parameters=[{"name": "name", "required": True}]
+        ),
+    )
     async with connect(app, USER) as client:
         await client.call_tool("file", {"name": "../../admin?delete=1#x"})
     seen = echo_server.last()
@@ -205,7 +236,12 @@ async def test_an_unreachable_host_is_a_clear_error_and_the_server_keeps_serving
 
 @pytest.mark.anyio
 async def test_bad_arguments_are_explained_and_recorded(app, echo_server):
-    await add(app, api_action("typed", echo_server.url + "/t", parameters=[{"name": "n", "type": "number", "required": True}]))
+    await add(
+        app,
+        api_action(
+            "typed", echo_server.url + "/t", parameters=[{"name": "n", "type": "number", "required": True}]
+        ),
+    )
     async with connect(app, USER) as client:
         result = await client.call_tool("typed", {"n": "many", "extra": 1})
     text = result.content[0].text
@@ -230,6 +266,7 @@ async def test_runs_beyond_the_per_caller_limit_wait_then_give_up_clearly(settin
         await add(app, api_action("slow", echo_server.url + "/slow", timeout=5))
         results = []
         async with connect(app, USER) as client:
+
             async def call():
                 results.append(await client.call_tool("slow", {}))
 

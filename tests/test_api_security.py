@@ -9,7 +9,6 @@ import pytest
 
 from guru_mcp.app import open_app
 from guru_mcp.models import RunStatus, parse_spec
-
 from tests.conftest import USER, api_action, connect
 
 KEY = "sk_live_0a1b2c3d4e5f"
@@ -39,7 +38,8 @@ def leaked(server, value: str) -> bool:
 
 def key_action(name, url, **extra):
     return api_action(
-        name, url,
+        name,
+        url,
         headers=[{"key": "X-Api-Key", "value": "{API_KEY}"}, {"key": "X-Plain", "value": "hello"}],
         **extra,
     )
@@ -49,8 +49,11 @@ def key_action(name, url, **extra):
 async def test_a_cross_origin_redirect_is_refused_when_the_action_does_not_follow_redirects(
     app, echo_server, other_echo_server
 ):
-    await add(app, key_action("hop", echo_server.url + "/redirect?to=" + other_echo_server.url + "/land"),
-              {"API_KEY": KEY})
+    await add(
+        app,
+        key_action("hop", echo_server.url + "/redirect?to=" + other_echo_server.url + "/land"),
+        {"API_KEY": KEY},
+    )
     async with connect(app, USER) as client:
         result = await client.call_tool("hop", {})
     assert result.is_error
@@ -68,7 +71,9 @@ async def test_a_followed_cross_origin_redirect_drops_every_header_and_body_hold
     app, echo_server, other_echo_server, code
 ):
     config_extra = {"method": "POST", "body": {"key": "{API_KEY}", "q": "plain"}}
-    action = key_action("hop", f"{echo_server.url}/redirect/{code}?to={other_echo_server.url}/land", **config_extra)
+    action = key_action(
+        "hop", f"{echo_server.url}/redirect/{code}?to={other_echo_server.url}/land", **config_extra
+    )
     action["config"]["follow_redirects"] = True
     action["config"]["headers"].append({"key": "Authorization", "value": "Bearer {API_KEY}"})
     await add(app, action, {"API_KEY": KEY})
@@ -87,7 +92,11 @@ async def test_a_followed_cross_origin_redirect_drops_every_header_and_body_hold
 
 @pytest.mark.anyio
 async def test_a_same_origin_redirect_keeps_its_secret_headers(app, echo_server):
-    await add(app, key_action("hop", echo_server.url + "/redirect?to=" + echo_server.url + "/land"), {"API_KEY": KEY})
+    await add(
+        app,
+        key_action("hop", echo_server.url + "/redirect?to=" + echo_server.url + "/land"),
+        {"API_KEY": KEY},
+    )
     async with connect(app, USER) as client:
         result = await client.call_tool("hop", {})
     assert not result.is_error, result.content[0].text
@@ -166,7 +175,9 @@ async def test_a_redirect_to_an_unusual_spelling_gets_the_same_refusal(app, echo
 
 @pytest.mark.anyio
 async def test_a_secret_limited_to_other_hosts_is_not_sent(app, echo_server):
-    await add(app, key_action("scoped", echo_server.url + "/x"), {"API_KEY": KEY}, {"API_KEY": ["api.example.com"]})
+    await add(
+        app, key_action("scoped", echo_server.url + "/x"), {"API_KEY": KEY}, {"API_KEY": ["api.example.com"]}
+    )
     async with connect(app, USER) as client:
         result = await client.call_tool("scoped", {})
     assert result.is_error
@@ -179,7 +190,12 @@ async def test_a_secret_limited_to_other_hosts_is_not_sent(app, echo_server):
 
 @pytest.mark.anyio
 async def test_a_secret_limited_to_the_target_host_is_sent(app, echo_server):
-    await add(app, key_action("scoped", echo_server.url + "/x"), {"API_KEY": KEY}, {"API_KEY": ["*.example.com", "127.0.0.1"]})
+    await add(
+        app,
+        key_action("scoped", echo_server.url + "/x"),
+        {"API_KEY": KEY},
+        {"API_KEY": ["*.example.com", "127.0.0.1"]},
+    )
     async with connect(app, USER) as client:
         result = await client.call_tool("scoped", {})
     assert not result.is_error, result.content[0].text

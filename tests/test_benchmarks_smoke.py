@@ -54,7 +54,9 @@ def test_the_api_call_benchmark_prints_every_variant_and_the_overhead() -> None:
 
 
 def test_the_agent_loop_benchmark_prints_every_variant_and_the_overhead_per_round() -> None:
-    out = run_benchmarks("-k", "bench_agent_loop", "--", "--iterations", "3", "--warmup", "1", "--tool-calls", "2")
+    out = run_benchmarks(
+        "-k", "bench_agent_loop", "--", "--iterations", "3", "--warmup", "1", "--tool-calls", "2"
+    )
     for variant in ("httpx direct", "runs.run (no MCP)", "MCP in-process"):
         assert variant in out
     assert "3 model calls, 2 tool calls" in out and "per round" in out
@@ -63,7 +65,17 @@ def test_the_agent_loop_benchmark_prints_every_variant_and_the_overhead_per_roun
 
 def test_the_tools_list_benchmark_prints_steady_state_and_after_change_figures() -> None:
     out = run_benchmarks(
-        "-k", "bench_tools_list", "--", "--iterations", "3", "--warmup", "1", "--actions", "12", "--changes", "2"
+        "-k",
+        "bench_tools_list",
+        "--",
+        "--iterations",
+        "3",
+        "--warmup",
+        "1",
+        "--actions",
+        "12",
+        "--changes",
+        "2",
     )
     assert "tools/list, steady state" in out
     assert "raw JSON-RPC stdio (server only)" in out
@@ -75,16 +87,27 @@ def test_the_tools_list_benchmark_prints_steady_state_and_after_change_figures()
 @pytest.mark.docker
 def test_the_python_action_benchmark_prints_every_variant(sandbox_image) -> None:
     out = run_benchmarks("-k", "bench_python_mcp", "--", "--iterations", "2", "--seconds", "1", timeout=600)
-    for variant in ("warm", "pandas, pre-imported", "pandas, no pre-import", "cold (pool 0)", "one-shot docker run",
-                    "sustained, 3 concurrent"):
+    for variant in (
+        "warm",
+        "pandas, pre-imported",
+        "pandas, no pre-import",
+        "cold (pool 0)",
+        "one-shot docker run",
+        "sustained, 3 concurrent",
+    ):
         assert variant in out
     assert "runs per second" in out
 
 
 def test_the_versions_benchmark_prints_every_variant_and_that_state_makes_no_versions() -> None:
     out = run_benchmarks("-k", "bench_versions", "--", "--iterations", "3", "--versions", "5")
-    for variant in ("update (one-field merge patch)", "update, dry run", "disable + enable (state)", "history of 5",
-                    "diff v1..latest"):
+    for variant in (
+        "update (one-field merge patch)",
+        "update, dry run",
+        "disable + enable (state)",
+        "history of 5",
+        "diff v1..latest",
+    ):
         assert variant in out
     assert "versions made by 8 disable+enable pairs: 0" in out
     assert "ok      bench_versions" in out
@@ -92,8 +115,14 @@ def test_the_versions_benchmark_prints_every_variant_and_that_state_makes_no_ver
 
 def test_the_console_benchmark_renders_every_page() -> None:
     out = run_benchmarks("-k", "bench_console", "--", "--iterations", "2", "--actions", "3", "--runs", "60")
-    for variant in ("actions list (24 h figures)", "action editor", "runs, first page, text filter",
-                    "one run with its snapshot", "analytics, all actions, 24 h", "analytics, all actions, 30 d"):
+    for variant in (
+        "actions list (24 h figures)",
+        "action editor",
+        "runs, first page, text filter",
+        "one run with its snapshot",
+        "analytics, all actions, 24 h",
+        "analytics, all actions, 30 d",
+    ):
         assert variant in out
     assert "ok      bench_console" in out
 

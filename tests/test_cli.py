@@ -53,20 +53,39 @@ def _file(tmp: Path, name: str, data) -> str:
 
 def test_every_admin_tool_has_a_cli_command():
     commands = {
-        "admin_actions_list": "actions list", "admin_action_get": "actions get", "admin_action_create": "actions create",
-        "admin_action_update": "actions update", "admin_action_delete": "actions delete",
-        "admin_action_enable": "actions enable", "admin_action_disable": "actions disable",
-        "admin_action_test": "actions test", "admin_action_trigger": "actions trigger",
-        "admin_action_history": "actions history", "admin_action_diff": "actions diff",
-        "admin_action_rollback": "actions rollback", "admin_import": "actions import", "admin_export": "actions export",
-        "admin_secret_set": "secrets set", "admin_secrets_list": "secrets list", "admin_secret_delete": "secrets delete",
-        "admin_runs_list": "runs list", "admin_run_get": "runs show", "admin_action_stats": "actions stats",
-        "admin_sandbox_status": "sandbox status", "admin_schedule_set": "schedules set",
-        "admin_schedule_pause": "schedules pause", "admin_schedule_resume": "schedules resume",
-        "admin_schedule_clear": "schedules clear", "admin_schedules_list": "schedules list",
-        "admin_tokens_list": "tokens list", "admin_token_revoke": "tokens revoke",
-        "admin_gurus_list": "gurus list", "admin_guru_create": "gurus create", "admin_guru_delete": "gurus delete",
-        "admin_provider_set": "providers set", "admin_providers_list": "providers list",
+        "admin_actions_list": "actions list",
+        "admin_action_get": "actions get",
+        "admin_action_create": "actions create",
+        "admin_action_update": "actions update",
+        "admin_action_delete": "actions delete",
+        "admin_action_enable": "actions enable",
+        "admin_action_disable": "actions disable",
+        "admin_action_test": "actions test",
+        "admin_action_trigger": "actions trigger",
+        "admin_action_history": "actions history",
+        "admin_action_diff": "actions diff",
+        "admin_action_rollback": "actions rollback",
+        "admin_import": "actions import",
+        "admin_export": "actions export",
+        "admin_secret_set": "secrets set",
+        "admin_secrets_list": "secrets list",
+        "admin_secret_delete": "secrets delete",
+        "admin_runs_list": "runs list",
+        "admin_run_get": "runs show",
+        "admin_action_stats": "actions stats",
+        "admin_sandbox_status": "sandbox status",
+        "admin_schedule_set": "schedules set",
+        "admin_schedule_pause": "schedules pause",
+        "admin_schedule_resume": "schedules resume",
+        "admin_schedule_clear": "schedules clear",
+        "admin_schedules_list": "schedules list",
+        "admin_tokens_list": "tokens list",
+        "admin_token_revoke": "tokens revoke",
+        "admin_gurus_list": "gurus list",
+        "admin_guru_create": "gurus create",
+        "admin_guru_delete": "gurus delete",
+        "admin_provider_set": "providers set",
+        "admin_providers_list": "providers list",
         "admin_provider_delete": "providers delete",
     }
     tools = {t.name for t in all_admin_tools()}
@@ -78,7 +97,14 @@ def test_every_admin_tool_has_a_cli_command():
 
 def test_help_documents_the_exit_codes(cli):
     out = cli("--help").stdout
-    for line in ("2  usage", "3  not found", "4  refused", "5  conflict", "6  unavailable", "7  the action ran and failed"):
+    for line in (
+        "2  usage",
+        "3  not found",
+        "4  refused",
+        "5  conflict",
+        "6  unavailable",
+        "7  the action ran and failed",
+    ):
         assert f"\n    {line}" in out
 
 
@@ -94,9 +120,13 @@ def test_an_action_through_its_whole_life_on_the_command_line(cli, echo_server):
 
     preview = cli("actions", "update", "ping", "--set", "config.method=POST", "--dry-run").stdout
     assert "would go from v1 to v2 (dry run)" in preview and '~ config.method: "GET" -> "POST"' in preview
-    assert json.loads(cli("actions", "get", "ping", "--json").stdout)["definition"]["config"]["method"] == "GET"
+    assert (
+        json.loads(cli("actions", "get", "ping", "--json").stdout)["definition"]["config"]["method"] == "GET"
+    )
 
-    updated = cli("actions", "update", "ping", "--set", "config.method=POST", "--patch", '{"config": {"timeout": null}}')
+    updated = cli(
+        "actions", "update", "ping", "--set", "config.method=POST", "--patch", '{"config": {"timeout": null}}'
+    )
     assert "updated ping to v2" in updated.stdout and "- config.timeout: 20.0" in updated.stdout
     got = json.loads(cli("actions", "get", "ping", "--json").stdout)
     assert got["version"] == 2 and got["definition"]["config"]["method"] == "POST"
@@ -106,14 +136,20 @@ def test_an_action_through_its_whole_life_on_the_command_line(cli, echo_server):
     cli("actions", "enable", "ping")
     history = cli("actions", "history", "ping").stdout.splitlines()
     assert history[0].split()[:3] == ["VERSION", "WHEN", "(UTC)"]
-    assert history[1].split()[:2] == ["v2", "*"] and "cli:" not in history[1] and "ops@corp.example" in history[1]
+    assert (
+        history[1].split()[:2] == ["v2", "*"]
+        and "cli:" not in history[1]
+        and "ops@corp.example" in history[1]
+    )
     assert len(history) == 3  # enable/disable made no versions
     diff = json.loads(cli("actions", "diff", "ping", "1", "2", "--json").stdout)
     assert {c["field"] for c in diff["changes"]} == {"config.method", "config.timeout"}
 
     rolled = cli("actions", "rollback", "ping", "1").stdout
     assert "v2 -> v3 (the definition of v1)" in rolled
-    assert json.loads(cli("actions", "get", "ping", "--json").stdout)["definition"]["config"]["method"] == "GET"
+    assert (
+        json.loads(cli("actions", "get", "ping", "--json").stdout)["definition"]["config"]["method"] == "GET"
+    )
     assert "nothing to do" in cli("actions", "rollback", "ping", "3").stdout
 
     assert "add --yes" in cli("actions", "delete", "ping", code=2).stderr
@@ -128,8 +164,10 @@ def test_refusals_name_the_field_and_exit_with_their_kind(cli, echo_server):
     assert "Traceback" not in typo and len(typo.strip().splitlines()) == 1
     bad = cli("actions", "update", "ping", "--set", "config.endpoint=nope", code=4).stderr
     assert "config.endpoint" in bad and len(bad.strip().splitlines()) == 1
-    assert "at version 1, not 7" in cli("actions", "update", "ping", "--set", "title=x", "--expected-version", "7",
-                                         code=5).stderr
+    assert (
+        "at version 1, not 7"
+        in cli("actions", "update", "ping", "--set", "title=x", "--expected-version", "7", code=5).stderr
+    )
     assert "nothing to change" in cli("actions", "update", "ping", code=2).stderr
     assert "is not key=value" in cli("actions", "update", "ping", "--set", "title", code=2).stderr
     assert "not valid JSON" in cli("actions", "update", "ping", "--patch", "{oops", code=2).stderr
@@ -143,7 +181,11 @@ def test_test_and_trigger_print_the_output_and_exit_7_when_the_run_fails(cli, ec
     doc = api_action("echo", echo_server.url + "/e", parameters=[{"name": "n", "type": "number"}])
     cli("actions", "create", _file(cli.tmp, "e.json", doc))
     ok = cli("actions", "test", "echo", "--arg", "n=3")
-    assert json.loads(ok.stdout)["success"] is True and ": ok in" in ok.stderr and "hosts: 127.0.0.1" in ok.stderr
+    assert (
+        json.loads(ok.stdout)["success"] is True
+        and ": ok in" in ok.stderr
+        and "hosts: 127.0.0.1" in ok.stderr
+    )
     run_id = ok.stderr.split()[1].rstrip(":")
     data = json.loads(cli("actions", "trigger", "echo", "--args", '{"n": 4}', "--json").stdout)
     assert data["status"] == "ok" and data["run_id"]
@@ -160,7 +202,10 @@ def test_test_and_trigger_print_the_output_and_exit_7_when_the_run_fails(cli, ec
     rows = cli("runs", "list").stdout.splitlines()
     assert rows[0].split()[:3] == ["STARTED", "(UTC)", "STATUS"] and len(rows) == 5
     assert [r["trigger"] for r in json.loads(cli("runs", "list", "--json", "--action", "echo").stdout)] == [
-        "test", "manual", "test"]
+        "test",
+        "manual",
+        "test",
+    ]
     stats = json.loads(cli("actions", "stats", "echo", "--json").stdout)["stats"][0]
     assert stats["runs"] == 3 and stats["errors"] == 1
     week = json.loads(cli("actions", "stats", "echo", "--window", "7d", "--json").stdout)
@@ -169,7 +214,9 @@ def test_test_and_trigger_print_the_output_and_exit_7_when_the_run_fails(cli, ec
 
 
 def test_secrets_set_offers_the_enable_command_and_can_enable_for_you(cli, echo_server):
-    doc = api_action("auth", echo_server.url + "/a", headers=[{"key": "Authorization", "value": "Bearer {T1} {T2}"}])
+    doc = api_action(
+        "auth", echo_server.url + "/a", headers=[{"key": "Authorization", "value": "Bearer {T1} {T2}"}]
+    )
     cli("actions", "create", _file(cli.tmp, "auth.json", doc))
     first = cli("secrets", "set", "T1", input="first-secret-value\n").stdout
     assert "auth still needs: T2" in first and "actions enable" not in first
@@ -204,7 +251,10 @@ def test_import_dry_run_shows_per_field_diffs(cli, echo_server):
     cli("actions", "create", _file(cli.tmp, "p.json", api_action("ping", echo_server.url + "/v1")))
     doc = _file(cli.tmp, "import.json", [api_action("ping", echo_server.url + "/v2")])
     out = cli("actions", "import", doc, "--dry-run").stdout
-    assert "update    ping" in out and f'~ config.endpoint: "{echo_server.url}/v1" -> "{echo_server.url}/v2"' in out
+    assert (
+        "update    ping" in out
+        and f'~ config.endpoint: "{echo_server.url}/v1" -> "{echo_server.url}/v2"' in out
+    )
     report = json.loads(cli("actions", "import", doc, "--json").stdout)
     assert report[doc]["actions"][0]["changes"][0]["field"] == "config.endpoint"
     assert json.loads(cli("actions", "history", "ping", "--json").stdout)["version"] == 2
@@ -257,7 +307,9 @@ def test_the_installed_command_exits_with_the_documented_codes(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GURU_MCP_")}
     env.update(GURU_MCP_HOME=str(tmp_path), GURU_MCP_SECRET_KEY=TEST_KEY, GURU_MCP_SANDBOX_ENABLED="false")
     command = [str(Path(sys.executable).parent / "guru-mcp")]
-    missing = subprocess.run([*command, "actions", "get", "nope"], env=env, capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [*command, "actions", "get", "nope"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert (missing.returncode, missing.stderr) == (3, "error: no action named 'nope'\n")
     usage = subprocess.run([*command, "actions", "diff"], env=env, capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "Missing argument 'NAME'" in usage.stderr

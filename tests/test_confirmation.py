@@ -6,7 +6,6 @@ from mcp.shared.exceptions import MCPError
 
 from guru_mcp.app import open_app
 from guru_mcp.models import RunStatus, parse_spec
-
 from tests.conftest import ADMIN, USER, accept_confirmation, api_action, connect, decline_confirmation
 
 MODES = ["legacy", "2026-07-28"]
@@ -195,19 +194,28 @@ async def test_a_2026_answer_is_only_accepted_with_the_state_the_server_sealed(a
         # A forged state is refused outright.
         with pytest.raises(MCPError, match="requestState"):
             await client.session.call_tool(
-                "remove_order", {"order_id": "A-17"}, input_responses=accepted,
-                request_state="guru-mcp:confirm:remove_order", allow_input_required=True,
+                "remove_order",
+                {"order_id": "A-17"},
+                input_responses=accepted,
+                request_state="guru-mcp:confirm:remove_order",
+                allow_input_required=True,
             )
         # The sealed state is bound to the arguments it was minted for.
         with pytest.raises(MCPError, match="requestState"):
             await client.session.call_tool(
-                "remove_order", {"order_id": "B-99"}, input_responses=accepted,
-                request_state=first.request_state, allow_input_required=True,
+                "remove_order",
+                {"order_id": "B-99"},
+                input_responses=accepted,
+                request_state=first.request_state,
+                allow_input_required=True,
             )
         assert echo_server.requests == []
         done = await client.session.call_tool(
-            "remove_order", {"order_id": "A-17"}, input_responses=accepted,
-            request_state=first.request_state, allow_input_required=True,
+            "remove_order",
+            {"order_id": "A-17"},
+            input_responses=accepted,
+            request_state=first.request_state,
+            allow_input_required=True,
         )
     assert isinstance(done, types.CallToolResult) and not done.is_error
     assert [r["path"] for r in echo_server.requests] == ["/orders/A-17"]

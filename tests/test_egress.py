@@ -9,8 +9,21 @@ from guru_mcp.errors import EgressDenied
 
 @pytest.mark.parametrize(
     "addr",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "::1",
-     "fe80::1", "fd00::1", "0.0.0.0", "224.0.0.1", "::ffff:127.0.0.1", "fd00:ec2::254"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::ffff:127.0.0.1",
+        "fd00:ec2::254",
+    ],
 )
 def test_private_loopback_link_local_and_metadata_addresses_are_refused(addr):
     assert blocked_reason(ipaddress.ip_address(addr)) is not None

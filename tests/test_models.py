@@ -2,7 +2,6 @@ import pytest
 
 from guru_mcp.errors import ValidationFailed
 from guru_mcp.models import Caller, parse_spec
-
 from tests.conftest import api_action
 
 
@@ -41,13 +40,17 @@ def test_action_names_must_be_tool_safe(name, hint):
     assert hint in fields_of(err.value)["name"]
 
 
-@pytest.mark.parametrize("reserved", ["GURUBASE_USER_EMAIL", "GURUBASE_USER_NAME", "GURUBASE_USER_GROUPS", "GURUBASE_GURU_SLUG"])
+@pytest.mark.parametrize(
+    "reserved", ["GURUBASE_USER_EMAIL", "GURUBASE_USER_NAME", "GURUBASE_USER_GROUPS", "GURUBASE_GURU_SLUG"]
+)
 def test_reserved_names_are_refused_for_parameters_and_secrets(reserved):
     with pytest.raises(ValidationFailed) as err:
         parse_spec(api_action("a", "https://a.example/", parameters=[{"name": reserved}]))
     assert "reserved" in str(err.value) and "parameters[0].name" in fields_of(err.value)
     with pytest.raises(ValidationFailed) as err:
-        parse_spec({"name": "p", "action_type": "PYTHON_CODE", "config": {"code": "print(1)"}, "secrets": [reserved]})
+        parse_spec(
+            {"name": "p", "action_type": "PYTHON_CODE", "config": {"code": "print(1)"}, "secrets": [reserved]}
+        )
     assert "reserved" in str(err.value)
 
 
@@ -74,17 +77,31 @@ def test_a_name_used_as_parameter_and_secret_is_refused():
 
 def test_typed_defaults_are_checked():
     with pytest.raises(ValidationFailed, match="not a number"):
-        parse_spec(api_action("a", "https://a.example/", parameters=[{"name": "n", "type": "number", "default": "lots"}]))
+        parse_spec(
+            api_action(
+                "a", "https://a.example/", parameters=[{"name": "n", "type": "number", "default": "lots"}]
+            )
+        )
     with pytest.raises(ValidationFailed, match="not a boolean"):
-        parse_spec(api_action("a", "https://a.example/", parameters=[{"name": "b", "type": "boolean", "default": "maybe"}]))
+        parse_spec(
+            api_action(
+                "a", "https://a.example/", parameters=[{"name": "b", "type": "boolean", "default": "maybe"}]
+            )
+        )
 
 
 def test_api_call_method_endpoint_headers_and_body_are_checked():
     cases = [
         (api_action("a", "https://a.example/", method="FETCH"), "config.method"),
         (api_action("a", "ftp://a.example/"), "config.endpoint"),
-        (api_action("a", "https://a.example/", headers=[{"key": "Bad Header", "value": "x"}]), "config.headers[0].key"),
-        (api_action("a", "https://a.example/", headers=[{"key": "X", "value": "a\r\nInjected: 1"}]), "config.headers[0].value"),
+        (
+            api_action("a", "https://a.example/", headers=[{"key": "Bad Header", "value": "x"}]),
+            "config.headers[0].key",
+        ),
+        (
+            api_action("a", "https://a.example/", headers=[{"key": "X", "value": "a\r\nInjected: 1"}]),
+            "config.headers[0].value",
+        ),
         (api_action("a", "https://a.example/", method="POST", body="{not json"), "config.body"),
     ]
     for data, field in cases:

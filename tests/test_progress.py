@@ -7,7 +7,6 @@ import pytest
 from guru_mcp.models import parse_spec
 from guru_mcp.progress import ProgressStream, open_stream
 from guru_mcp.secrets import Masker
-
 from tests.conftest import USER, api_action, connect
 
 MODES = ["legacy", "2026-07-28"]
@@ -72,8 +71,14 @@ async def test_values_always_increase_and_fractions_become_percent():
     stream = ProgressStream(send, Masker([]), min_interval=0)
     async with anyio.create_task_group() as tg:
         tg.start_soon(stream.run)
-        for fraction, message in [(None, "started"), (None, "a line"), (0.5, "half"), (0.2, "went back"),
-                                  (None, "another line"), (1.0, "done")]:
+        for fraction, message in [
+            (None, "started"),
+            (None, "a line"),
+            (0.5, "half"),
+            (0.2, "went back"),
+            (None, "another line"),
+            (1.0, "done"),
+        ]:
             stream.report(fraction, message, force=True)
         stream.close()
     values = [p for p, _, _ in sent]
@@ -117,8 +122,12 @@ async def test_an_api_call_reports_its_start_its_response_and_its_end(app, echo_
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.anyio
-async def test_a_client_cancelling_an_api_call_aborts_it_and_the_run_is_recorded_cancelled(app, echo_server, mode):
-    await app.catalog.save_spec("default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20)))
+async def test_a_client_cancelling_an_api_call_aborts_it_and_the_run_is_recorded_cancelled(
+    app, echo_server, mode
+):
+    await app.catalog.save_spec(
+        "default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20))
+    )
     await app.catalog.save_spec("default", parse_spec(api_action("fast", echo_server.url + "/fast")))
     async with connect(app, USER, mode=mode) as client:
         async with anyio.create_task_group() as tg:

@@ -36,10 +36,23 @@ ACTION = {
 
 def test_the_text_form_of_each_type():
     assert [env_text(v) for v in (True, False, 3, 3.0, 2.5, -0.125, "Zürich", "")] == [
-        "true", "false", "3", "3", "2.5", "-0.125", "Zürich", ""
+        "true",
+        "false",
+        "3",
+        "3",
+        "2.5",
+        "-0.125",
+        "Zürich",
+        "",
     ]
-    job = Job(run_id="r", action=parse_spec(ACTION), arguments={"city": "Oslo", "days": 2.0, "urgent": True,
-              "note": None}, builtins={}, secrets={"S": "secret-value-1"}, timeout=5)
+    job = Job(
+        run_id="r",
+        action=parse_spec(ACTION),
+        arguments={"city": "Oslo", "days": 2.0, "urgent": True, "note": None},
+        builtins={},
+        secrets={"S": "secret-value-1"},
+        timeout=5,
+    )
     env = job.environment()
     assert env["days"] == "2" and env["urgent"] == "true" and "note" not in env
     assert json.loads(env["GURU_ARGS_JSON"]) == {"city": "Oslo", "days": 2.0, "urgent": True}
@@ -48,10 +61,17 @@ def test_the_text_form_of_each_type():
 
 @pytest.mark.docker
 @pytest.mark.anyio
-async def test_parameters_arrive_as_text_in_the_environment_and_typed_through_guru_args(settings, sandbox_image):
-    settings = settings.model_copy(update={
-        "sandbox_enabled": True, "sandbox_image": sandbox_image, "sandbox_pool_size": 1, "sandbox_preimport": [],
-    })
+async def test_parameters_arrive_as_text_in_the_environment_and_typed_through_guru_args(
+    settings, sandbox_image
+):
+    settings = settings.model_copy(
+        update={
+            "sandbox_enabled": True,
+            "sandbox_image": sandbox_image,
+            "sandbox_pool_size": 1,
+            "sandbox_preimport": [],
+        }
+    )
     assert parse_spec(ACTION).action_type is ActionType.PYTHON_CODE
     async with open_app(settings) as app, connect(app, ADMIN) as client:
         created = await client.call_tool("admin_action_create", {"action": ACTION})
@@ -59,8 +79,14 @@ async def test_parameters_arrive_as_text_in_the_environment_and_typed_through_gu
         result = await client.call_tool("types_probe", {"city": "Zürich", "ratio": 2.5, "urgent": True})
     assert not result.is_error, result.content[0].text
     seen = json.loads(result.content[0].text)
-    assert seen["env"] == {"city": "Zürich", "days": "3", "ratio": "2.5", "notify": "false", "urgent": "true",
-                           "note": None}
+    assert seen["env"] == {
+        "city": "Zürich",
+        "days": "3",
+        "ratio": "2.5",
+        "notify": "false",
+        "urgent": "true",
+        "note": None,
+    }
     assert seen["typed"] == {"city": "Zürich", "days": 3, "ratio": 2.5, "notify": False, "urgent": True}
     assert seen["one"] == "no note"
     assert seen["user"] == {"email": "ada@corp.example", "name": "Ada", "groups": ["ops"], "guru": "default"}

@@ -28,7 +28,9 @@ async def until(predicate, timeout: float = 10) -> None:
 async def test_a_call_refused_for_too_many_runs_is_recorded_as_denied(settings, echo_server):
     settings = settings.model_copy(update={"max_concurrent_runs_per_caller": 1, "run_queue_timeout": 0.3})
     async with open_app(settings, sandbox=False, background=False) as app:
-        await app.catalog.save_spec("default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20)))
+        await app.catalog.save_spec(
+            "default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20))
+        )
         async with anyio.create_task_group() as tg:
             tg.start_soon(app.runs.run, "default", "slow", {}, USER, Trigger.TOOL_CALL)
             await until(lambda: echo_server.requests)
@@ -49,8 +51,15 @@ async def test_each_finished_run_logs_one_line_with_its_fields(app, echo_server,
     assert len(lines) == 1
     fields = lines[0].fields  # type: ignore[attr-defined]
     assert fields["run_id"] == outcome.record.id
-    assert (fields["guru"], fields["action"], fields["version"], fields["trigger"]) == ("default", "hello", 1, "tool_call")
-    assert fields["caller"] == USER.email and fields["status"] == "error" and fields["duration_ms"] is not None
+    assert (fields["guru"], fields["action"], fields["version"], fields["trigger"]) == (
+        "default",
+        "hello",
+        1,
+        "tool_call",
+    )
+    assert (
+        fields["caller"] == USER.email and fields["status"] == "error" and fields["duration_ms"] is not None
+    )
     assert "500" in fields["error"] and "\n" not in fields["error"]
     assert outcome.record.id in lines[0].getMessage()
 
@@ -65,7 +74,9 @@ async def test_json_log_lines_carry_the_run_fields():
 
 
 async def test_drain_lets_runs_finish_within_the_grace_then_cancels_the_rest(app, echo_server):
-    await app.catalog.save_spec("default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20)))
+    await app.catalog.save_spec(
+        "default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20))
+    )
     outcomes = []
 
     async def call() -> None:
@@ -97,8 +108,16 @@ async def _sweep(app) -> None:
 
     def run(run_id: str) -> RunRecord:
         return RunRecord(
-            id=run_id, guru="default", action_id=None, action_name="a", action_version=1,
-            trigger=Trigger.TOOL_CALL, caller={}, inputs={}, status=RunStatus.RUNNING, started_at=now,
+            id=run_id,
+            guru="default",
+            action_id=None,
+            action_name="a",
+            action_version=1,
+            trigger=Trigger.TOOL_CALL,
+            caller={},
+            inputs={},
+            status=RunStatus.RUNNING,
+            started_at=now,
         )
 
     for run_id, owner in (("of-gone", "gone"), ("of-alive", "alive")):
@@ -109,7 +128,10 @@ async def _sweep(app) -> None:
         me=app.process_id, now=now, lapse=timedelta(seconds=3), host="here", dead=lambda pid: False
     )
     assert found.processes == ["gone"] and found.runs == 1
-    gone, alive = await app.store.get_run("default", "of-gone"), await app.store.get_run("default", "of-alive")
+    gone, alive = (
+        await app.store.get_run("default", "of-gone"),
+        await app.store.get_run("default", "of-alive"),
+    )
     assert gone.status is RunStatus.CANCELLED and gone.error == STOPPED_REASON
     assert alive.status is RunStatus.RUNNING
     assert "gone" not in await processes.live() and "alive" in await processes.live()
@@ -124,7 +146,9 @@ async def test_refused_egress_and_unauthorized_requests_log_one_line_each_withou
     with caplog.at_level(logging.INFO, logger="guru_mcp.refused"):
         outcome = await app.runs.run("default", "inside", {}, USER, Trigger.TOOL_CALL)
         asgi = http_asgi(build_server(app), app, host="127.0.0.1")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://127.0.0.1") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=asgi), base_url="http://127.0.0.1"
+        ) as http:
             for headers in ({}, {"Authorization": "Bearer gmcp_not-a-real-token-123"}):
                 assert (await http.post("/mcp", headers=headers, json={})).status_code == 401
     assert outcome.record.status is RunStatus.DENIED

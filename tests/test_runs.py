@@ -7,13 +7,14 @@ import pytest
 
 from guru_mcp.app import open_app
 from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
-
 from tests.conftest import USER, api_action
 
 
 @pytest.mark.anyio
 async def test_a_cancelled_run_is_recorded_as_cancelled(app, echo_server):
-    await app.catalog.save_spec("default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20)))
+    await app.catalog.save_spec(
+        "default", parse_spec(api_action("slow", echo_server.url + "/slow", timeout=20))
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(app.runs.run, "default", "slow", {}, USER, Trigger.TOOL_CALL)
         with anyio.fail_after(10):
@@ -30,8 +31,15 @@ async def test_runs_left_running_by_a_crash_are_marked_at_the_next_start(setting
     async with open_app(settings, sandbox=False, background=False) as app:
         await app.store.start_run(
             RunRecord(
-                id="crashed-run", guru="default", action_id=None, action_name="gone", action_version=1,
-                trigger=Trigger.TOOL_CALL, caller={}, inputs={}, status=RunStatus.RUNNING,
+                id="crashed-run",
+                guru="default",
+                action_id=None,
+                action_name="gone",
+                action_version=1,
+                trigger=Trigger.TOOL_CALL,
+                caller={},
+                inputs={},
+                status=RunStatus.RUNNING,
                 started_at=datetime.now(UTC) - timedelta(hours=2),
             )
         )

@@ -26,11 +26,12 @@ async def test_reading_an_existing_secret_without_declaring_it_is_saved_with_a_w
     await app.vault.set("default", "TICKETS_API_KEY", VALUE)
     result = await save(app, python_action("import os\nprint(os.environ['TICKETS_API_KEY'])\n"))
     assert result.warnings == [
-        'line 2 reads the secret TICKETS_API_KEY without declaring it, so the action will not receive it: '
+        "line 2 reads the secret TICKETS_API_KEY without declaring it, so the action will not receive it: "
         'add it to "secrets"'
     ]
-    declared = await save(app, python_action("import os\nprint(os.environ['TICKETS_API_KEY'])\n",
-                                             secrets=["TICKETS_API_KEY"]))
+    declared = await save(
+        app, python_action("import os\nprint(os.environ['TICKETS_API_KEY'])\n", secrets=["TICKETS_API_KEY"])
+    )
     assert declared.warnings == [] and declared.action.enabled
 
 
@@ -55,11 +56,14 @@ async def test_reading_a_secret_that_exists_nowhere_is_refused_with_the_nearest_
         "(did you mean TICKETS_API_KEY?); it will always get its fallback"
     ]
     # Declared but not set yet: stored disabled, and the near miss is pointed out.
-    declared = await save(app, python_action("import os\nprint(os.environ['TICKETS_API_KEYY'])\n",
-                                             secrets=["TICKETS_API_KEYY"]))
+    declared = await save(
+        app, python_action("import os\nprint(os.environ['TICKETS_API_KEYY'])\n", secrets=["TICKETS_API_KEYY"])
+    )
     assert not declared.action.enabled and declared.missing_secrets == ["TICKETS_API_KEYY"]
-    assert ("secrets: no secret TICKETS_API_KEYY exists (did you mean TICKETS_API_KEY?); the action stays "
-            "disabled until a secret TICKETS_API_KEYY is set") in declared.warnings
+    assert (
+        "secrets: no secret TICKETS_API_KEYY exists (did you mean TICKETS_API_KEY?); the action stays "
+        "disabled until a secret TICKETS_API_KEYY is set"
+    ) in declared.warnings
 
 
 @pytest.mark.anyio
@@ -76,14 +80,20 @@ async def test_parameters_builtins_and_the_containers_own_variables_are_not_take
 @pytest.mark.anyio
 async def test_a_placeholder_typo_gets_did_you_mean_for_secrets_and_parameters(app):
     await app.vault.set("default", "TICKETS_API_KEY", VALUE)
-    typo = api_action("tickets", "https://tickets.example/api",
-                      headers=[{"key": "X-Api-Key", "value": "{TICKETS_API_KEYY}"}])
+    typo = api_action(
+        "tickets",
+        "https://tickets.example/api",
+        headers=[{"key": "X-Api-Key", "value": "{TICKETS_API_KEYY}"}],
+    )
     result = await save(app, typo)
     assert not result.action.enabled and result.missing_secrets == ["TICKETS_API_KEYY"]
-    assert ("config.headers[0].value: no secret TICKETS_API_KEYY exists (did you mean TICKETS_API_KEY?); the "
-            "action stays disabled until a secret TICKETS_API_KEYY is set") in result.warnings
-    lower = api_action("by_user", "https://tickets.example/api?user={user_emial}",
-                       parameters=[{"name": "user_email"}])
+    assert (
+        "config.headers[0].value: no secret TICKETS_API_KEYY exists (did you mean TICKETS_API_KEY?); the "
+        "action stays disabled until a secret TICKETS_API_KEYY is set"
+    ) in result.warnings
+    lower = api_action(
+        "by_user", "https://tickets.example/api?user={user_emial}", parameters=[{"name": "user_email"}]
+    )
     with pytest.raises(ValidationFailed) as refused:
         await save(app, lower)
     assert str(refused.value.errors[0]) == (
@@ -92,19 +102,26 @@ async def test_a_placeholder_typo_gets_did_you_mean_for_secrets_and_parameters(a
     # far from everything: no suggestion, the plain message
     with pytest.raises(ValidationFailed) as refused:
         await save(app, api_action("x", "https://tickets.example/{zzz}"))
-    assert str(refused.value.errors[0]) == "config.endpoint: {zzz} names no parameter, built-in variable or secret"
+    assert (
+        str(refused.value.errors[0])
+        == "config.endpoint: {zzz} names no parameter, built-in variable or secret"
+    )
 
 
 @pytest.mark.anyio
 async def test_the_warnings_reach_the_admin_through_the_tool_and_the_import(app, tmp_path):
     await app.vault.set("default", "TICKETS_API_KEY", VALUE)
     async with connect(app, ADMIN) as client:
-        created = await client.call_tool("admin_action_create", {"action": python_action(
-            "import os\nprint(os.environ['TICKETS_API_KEY'])\n")})
-        refused = await client.call_tool("admin_action_create", {"action": python_action(
-            "import os\nprint(os.environ['TICKETS_API_KEYY'])\n", name="other")})
+        created = await client.call_tool(
+            "admin_action_create",
+            {"action": python_action("import os\nprint(os.environ['TICKETS_API_KEY'])\n")},
+        )
+        refused = await client.call_tool(
+            "admin_action_create",
+            {"action": python_action("import os\nprint(os.environ['TICKETS_API_KEYY'])\n", name="other")},
+        )
     assert created.structured_content["warnings"] == [
-        'line 2 reads the secret TICKETS_API_KEY without declaring it, so the action will not receive it: '
+        "line 2 reads the secret TICKETS_API_KEY without declaring it, so the action will not receive it: "
         'add it to "secrets"'
     ]
     assert refused.is_error and "(did you mean TICKETS_API_KEY?)" in refused.content[0].text

@@ -13,7 +13,6 @@ from guru_mcp.cli import main as cli_main
 from guru_mcp.errors import ValidationFailed
 from guru_mcp.models import ActionType, ExecResult, RunRecord, RunStatus, Trigger, parse_spec
 from guru_mcp.secrets import MASK, Masker
-
 from tests.conftest import ADMIN, TEST_KEY, USER, api_action, connect
 
 SECRET = "sk_live_Zq9#xY7!"
@@ -34,13 +33,17 @@ def cli_env(settings) -> dict[str, str]:
 
 
 def run_cli(settings, *args: str, stdin: str | None = None):
-    return CliRunner().invoke(cli_main, list(args), input=stdin, env=cli_env(settings), catch_exceptions=False)
+    return CliRunner().invoke(
+        cli_main, list(args), input=stdin, env=cli_env(settings), catch_exceptions=False
+    )
 
 
 # -- 4. secret input -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed", ["1234567\n", "\n" * 8, "ab" + "\n" * 6, " " * 8 + "\n", "\t \t \t \t\n", "\n"])
+@pytest.mark.parametrize(
+    "typed", ["1234567\n", "\n" * 8, "ab" + "\n" * 6, " " * 8 + "\n", "\t \t \t \t\n", "\n"]
+)
 def test_the_cli_refuses_a_secret_that_is_short_or_blank_once_its_newline_is_stripped(settings, typed):
     result = run_cli(settings, "secrets", "set", "API_KEY", stdin=typed)
     assert result.exit_code == 4, result.output  # refused: nothing changed
@@ -88,7 +91,12 @@ def test_the_masker_hides_lower_and_upper_case_hex(form):
         api_action("nl_name\n", "https://a.example/"),
         api_action("ok_name", "https://a.example/", parameters=[{"name": "who\n"}]),
         api_action("ok_name", "https://a.example/", headers=[{"key": "X-Key\n", "value": "v"}]),
-        {"name": "ok_name", "action_type": "PYTHON_CODE", "config": {"code": "print(1)"}, "secrets": ["API_KEY\n"]},
+        {
+            "name": "ok_name",
+            "action_type": "PYTHON_CODE",
+            "config": {"code": "print(1)"},
+            "secrets": ["API_KEY\n"],
+        },
     ],
 )
 def test_a_name_ending_in_a_newline_is_refused(data):
@@ -105,7 +113,8 @@ async def test_a_secret_name_ending_in_a_newline_is_refused(app):
 @pytest.mark.anyio
 async def test_a_templated_host_ending_in_a_newline_is_refused(app, echo_server):
     await app.catalog.save_spec(
-        "default", parse_spec(api_action("h", "http://{host}/x", parameters=[{"name": "host", "required": True}]))
+        "default",
+        parse_spec(api_action("h", "http://{host}/x", parameters=[{"name": "host", "required": True}])),
     )
     async with connect(app, USER) as client:
         result = await client.call_tool("h", {"host": "127.0.0.1\n"})
@@ -131,8 +140,14 @@ async def test_a_python_action_gets_only_the_secrets_it_declares_not_those_its_c
         await app.vault.set("default", "DECLARED_KEY", "declared-value-1")
         await app.vault.set("default", "OTHER_KEY", "undeclared-value-2")
         code = "import os\nprint(os.environ['DECLARED_KEY'], os.environ.get('OTHER_KEY'), os.getenv('OTHER_KEY'))"
-        spec = parse_spec({"name": "py", "action_type": "PYTHON_CODE", "config": {"code": code},
-                           "secrets": ["DECLARED_KEY"]})
+        spec = parse_spec(
+            {
+                "name": "py",
+                "action_type": "PYTHON_CODE",
+                "config": {"code": code},
+                "secrets": ["DECLARED_KEY"],
+            }
+        )
         assert (await app.catalog.save_spec("default", spec)).action.enabled
         outcome = await app.runs.run("default", "py", {}, USER, Trigger.TOOL_CALL)
         users = {row["name"]: row["used_by"] for row in await app.vault.list("default")}
@@ -150,17 +165,28 @@ def add_nasty_run(settings) -> None:
     async def work() -> None:
         async with open_app(settings, sandbox=False, background=False) as app:
             record = RunRecord(
-                id="00000000-0000-0000-0000-000000000001", guru="default", action_id=None,
-                action_name="nasty", action_version=1, trigger=Trigger.TOOL_CALL, caller={"key": "x"},
-                inputs={"q": NASTY}, status=RunStatus.ERROR, output=NASTY, error=NASTY, hosts=[NASTY],
-                started_at=datetime.now(UTC), ended_at=datetime.now(UTC), duration_ms=1.0,
+                id="00000000-0000-0000-0000-000000000001",
+                guru="default",
+                action_id=None,
+                action_name="nasty",
+                action_version=1,
+                trigger=Trigger.TOOL_CALL,
+                caller={"key": "x"},
+                inputs={"q": NASTY},
+                status=RunStatus.ERROR,
+                output=NASTY,
+                error=NASTY,
+                hosts=[NASTY],
+                started_at=datetime.now(UTC),
+                ended_at=datetime.now(UTC),
+                duration_ms=1.0,
             )
             await app.store.start_run(record)
 
     anyio.run(work)
 
 
-CONTROL = [chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))] + ["\u202e"]
+CONTROL = [chr(c) for c in (*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))] + ["\u202e"]
 
 
 def test_cli_tables_escape_control_characters_so_output_cannot_drive_the_terminal_or_forge_rows(settings):
@@ -182,7 +208,9 @@ def test_runs_list_json_masks_a_secret_used_as_the_host(settings, echo_server):
     async def work() -> None:
         async with open_app(settings, sandbox=False, background=False) as app:
             await app.vault.set("default", "API_HOST", "localhost")
-            await app.catalog.save_spec("default", parse_spec(api_action("by_host", f"http://{{API_HOST}}:{port}/")))
+            await app.catalog.save_spec(
+                "default", parse_spec(api_action("by_host", f"http://{{API_HOST}}:{port}/"))
+            )
             outcome = await app.runs.run("default", "by_host", {}, USER, Trigger.TOOL_CALL)
             assert outcome.result.status is RunStatus.OK, outcome.result.text
 

@@ -16,7 +16,10 @@ def test_a_host_placeholder_must_hold_a_host_name():
 
 
 def test_a_leading_placeholder_is_a_base_url():
-    assert fill_url("{BASE}/v1/{id}", {"BASE": "https://h.example/api/", "id": 7}) == "https://h.example/api/v1/7"
+    assert (
+        fill_url("{BASE}/v1/{id}", {"BASE": "https://h.example/api/", "id": 7})
+        == "https://h.example/api/v1/7"
+    )
     with pytest.raises(RunFailure, match="absolute http"):
         fill_url("{BASE}/v1", {"BASE": "file:///etc/passwd"})
 
@@ -30,7 +33,13 @@ def test_header_values_with_line_breaks_are_refused():
 def test_body_placeholders_keep_types_and_escape_text():
     body = {"n": "{n}", "flag": "{f}", "text": "say {s}", "list": ["{n}"], "nested": {"x": "{missing}"}}
     filled = fill_body(body, {"n": 42, "f": False, "s": 'he said "}{" ok'})
-    assert filled == {"n": 42, "flag": False, "text": 'say he said "}{" ok', "list": [42], "nested": {"x": None}}
+    assert filled == {
+        "n": 42,
+        "flag": False,
+        "text": 'say he said "}{" ok',
+        "list": [42],
+        "nested": {"x": None},
+    }
 
 
 def test_values_are_never_expanded_again():

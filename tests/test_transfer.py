@@ -5,7 +5,6 @@ import pytest
 
 from guru_mcp.errors import ValidationFailed
 from guru_mcp.transfer import export_actions, import_actions
-
 from tests.conftest import ADMIN, connect
 
 ACTIONS = Path(__file__).resolve().parents[1] / "actions"
@@ -13,8 +12,12 @@ PTO = ["pto_balance_lookup.json", "submit_pto_request.json", "notify_manager.jso
 
 
 async def set_pto_secrets(app, base="https://hr.example.com"):
-    for name, value in {"HR_API_URL": base, "HR_API_TOKEN": "hr-token-123456", "CHAT_API_URL": base,
-                        "CHAT_BOT_TOKEN": "chat-token-123456"}.items():
+    for name, value in {
+        "HR_API_URL": base,
+        "HR_API_TOKEN": "hr-token-123456",
+        "CHAT_API_URL": base,
+        "CHAT_BOT_TOKEN": "chat-token-123456",
+    }.items():
         await app.vault.set("default", name, value)
 
 
@@ -29,7 +32,10 @@ async def test_the_pto_examples_import_unchanged_and_become_tools_with_the_right
     assert {"pto_balance_lookup", "submit_pto_request", "notify_manager"} <= set(tools)
     submit = tools["submit_pto_request"].input_schema
     assert submit["required"] == ["start_date", "end_date"]
-    assert submit["properties"]["note"] == {"type": "string", "description": "Optional note for the approver."}
+    assert submit["properties"]["note"] == {
+        "type": "string",
+        "description": "Optional note for the approver.",
+    }
     assert tools["notify_manager"].input_schema["properties"]["days"]["type"] == "number"
     assert tools["pto_balance_lookup"].input_schema["properties"] == {}
     assert tools["submit_pto_request"].annotations.read_only_hint is False
@@ -57,9 +63,9 @@ async def test_export_round_trips_without_loss(app):
         out = next(a for a in exported if a["name"] == original["name"])
         for key in ("condition_prompt", "action_type", "parameters"):
             assert out[key] == original[key] or key == "parameters"
-        assert out["config"]["endpoint" if original["action_type"] == "API_CALL" else "code"] == original["config"].get(
-            "endpoint", original["config"].get("code")
-        )
+        assert out["config"]["endpoint" if original["action_type"] == "API_CALL" else "code"] == original[
+            "config"
+        ].get("endpoint", original["config"].get("code"))
     report = await import_actions(app.catalog, "default", json.dumps(exported), dry_run=True)
     assert {r["change"] for r in report["actions"]} == {"unchanged"}
 
@@ -86,12 +92,21 @@ async def test_a_dry_run_reports_and_changes_nothing(app):
         ("[]", "no actions"),
         ("[1, 2]", "each action must be a JSON object"),
         ('{"name": "x", "action_type": "API_CALL"}', "config"),
-        ('{"name": "x", "action_type": "API_CALL", "config": {"endpoint": "https://a.example/{who}"}}', "{who} names no"),
-        ('[{"name": "x", "action_type": "PYTHON_CODE", "config": {"code": "print(1)"}},'
-         ' {"name": "x", "action_type": "PYTHON_CODE", "config": {"code": "print(2)"}}]', "more than once"),
+        (
+            '{"name": "x", "action_type": "API_CALL", "config": {"endpoint": "https://a.example/{who}"}}',
+            "{who} names no",
+        ),
+        (
+            '[{"name": "x", "action_type": "PYTHON_CODE", "config": {"code": "print(1)"}},'
+            ' {"name": "x", "action_type": "PYTHON_CODE", "config": {"code": "print(2)"}}]',
+            "more than once",
+        ),
         ('{"name": "x", "action_type": "PYTHON_CODE", "config": {"code": "def ("}}', "syntax error"),
-        ('{"name": "x", "action_type": "API_CALL", "parameters": [{"name": "GURUBASE_GURU_SLUG"}],'
-         ' "config": {"endpoint": "https://a.example/"}}', "reserved"),
+        (
+            '{"name": "x", "action_type": "API_CALL", "parameters": [{"name": "GURUBASE_GURU_SLUG"}],'
+            ' "config": {"endpoint": "https://a.example/"}}',
+            "reserved",
+        ),
     ],
 )
 @pytest.mark.anyio

@@ -7,7 +7,16 @@ import pytest
 from guru_mcp.errors import Conflict, NotFound, ValidationFailed
 from guru_mcp.models import Caller, Trigger, parse_spec
 from guru_mcp.transfer import import_actions
-from guru_mcp.versions import diff, diff_versions, history, merge_patch, rollback, summarize, unknown_fields, update
+from guru_mcp.versions import (
+    diff,
+    diff_versions,
+    history,
+    merge_patch,
+    rollback,
+    summarize,
+    unknown_fields,
+    update,
+)
 from tests.conftest import ADMIN, api_action
 
 BOB = Caller(key="bob", email="bob@corp.example", is_admin=True)
@@ -51,7 +60,10 @@ def test_diff_pairs_parameters_by_name_and_says_when_only_their_order_changed():
         {"field": "parameters", "change": "reordered", "from": ["a", "b"], "to": ["b", "a"]},
         {"field": "title", "change": "removed", "from": "x"},
     ]
-    assert summarize(changes) == "changed parameters[b].type; added parameters[c]; removed title; reordered parameters"
+    assert (
+        summarize(changes)
+        == "changed parameters[b].type; added parameters[c]; removed title; reordered parameters"
+    )
     assert diff(old, old) == []
 
 
@@ -82,8 +94,14 @@ async def _create(app, doc, caller=ADMIN):
 
 @pytest.mark.anyio
 async def test_a_merge_patch_changes_one_nested_field_and_keeps_the_others(app, echo_server):
-    doc = api_action("ping", echo_server.url + "/ping", method="POST", timeout=20,
-                     headers=[{"key": "X-A", "value": "1"}], body={"a": 1, "b": 2})
+    doc = api_action(
+        "ping",
+        echo_server.url + "/ping",
+        method="POST",
+        timeout=20,
+        headers=[{"key": "X-A", "value": "1"}],
+        body={"a": 1, "b": 2},
+    )
     await _create(app, doc)
     out = await update(app, "default", "ping", {"config": {"timeout": 5, "body": {"b": None, "c": 3}}}, BOB)
     assert out["version"] == 2
@@ -93,7 +111,12 @@ async def test_a_merge_patch_changes_one_nested_field_and_keeps_the_others(app, 
         {"field": "config.timeout", "change": "changed", "from": 20.0, "to": 5},
     ]
     config = (await app.catalog.get("default", "ping")).spec.config
-    assert (config.method, config.endpoint, config.timeout, config.body) == ("POST", echo_server.url + "/ping", 5, {"a": 1, "c": 3})
+    assert (config.method, config.endpoint, config.timeout, config.body) == (
+        "POST",
+        echo_server.url + "/ping",
+        5,
+        {"a": 1, "c": 3},
+    )
     assert [h.key for h in config.headers] == ["X-A"]
     removed = await update(app, "default", "ping", {"config": {"timeout": None}}, BOB)
     assert removed["changes"] == [{"field": "config.timeout", "change": "removed", "from": 5.0}]
@@ -155,27 +178,38 @@ async def test_state_changes_make_no_version_but_definition_changes_do_with_who_
     paused = await app.catalog.get("default", "ping")
     assert paused.version == 1 and paused.spec.schedule.enabled is False
     await _resume(app, BOB, ActionArg(action="ping"))
-    await update(app, "default", "ping", {"title": "Ping", "parameters": [{"name": "n", "type": "number"}]}, BOB)
+    await update(
+        app, "default", "ping", {"title": "Ping", "parameters": [{"name": "n", "type": "number"}]}, BOB
+    )
     listing = await history(app, "default", "ping")
     assert listing["version"] == 2
     newest, first = listing["versions"]
     assert (newest["version"], newest["changed_by"], newest["current"]) == (2, "bob@corp.example", True)
     assert newest["summary"] == "changed title; added parameters[n]"
     assert (first["version"], first["changed_by"], first["summary"], first["current"]) == (
-        1, "ada@corp.example", "created", False)
+        1,
+        "ada@corp.example",
+        "created",
+        False,
+    )
     assert newest["created_at"] >= first["created_at"]
 
 
 @pytest.mark.anyio
 async def test_rollback_makes_a_new_version_equal_to_the_old_one_and_keeps_state(app, echo_server):
     await _create(app, api_action("ping", echo_server.url + "/v1", schedule={"cron": "0 9 * * *"}))
-    await update(app, "default", "ping", {"config": {"endpoint": echo_server.url + "/v2"}, "title": "Two"}, BOB)
+    await update(
+        app, "default", "ping", {"config": {"endpoint": echo_server.url + "/v2"}, "title": "Two"}, BOB
+    )
     await app.catalog.set_enabled("default", "ping", False)
     from guru_mcp.tools.admin_schedules import ActionArg, _pause
 
     await _pause(app, BOB, ActionArg(action="ping"))
     preview = await rollback(app, "default", "ping", 1, BOB, dry_run=True)
-    assert preview["version"] == 2 and {c["field"] for c in preview["changes"]} == {"config.endpoint", "title"}
+    assert preview["version"] == 2 and {c["field"] for c in preview["changes"]} == {
+        "config.endpoint",
+        "title",
+    }
     out = await rollback(app, "default", "ping", 1, BOB)
     assert out["version"] == 3 and out["rolled_back_to"] == 1
     now = await app.catalog.get("default", "ping")
@@ -185,7 +219,9 @@ async def test_rollback_makes_a_new_version_equal_to_the_old_one_and_keeps_state
     assert (await diff_versions(app, "default", "ping", 2))["summary"] == "changed title, config.endpoint"
     again = await rollback(app, "default", "ping", 3, BOB)
     assert again["version"] == 3 and "nothing to do" in again["note"]
-    assert (await history(app, "default", "ping"))["versions"][0]["summary"].startswith("rollback to version 1")
+    assert (await history(app, "default", "ping"))["versions"][0]["summary"].startswith(
+        "rollback to version 1"
+    )
     with pytest.raises(NotFound, match="has no version 9"):
         await rollback(app, "default", "ping", 9, BOB)
 
@@ -213,20 +249,30 @@ async def test_a_run_keeps_the_config_it_ran_with_even_after_changes_and_deletio
 @pytest.mark.anyio
 async def test_an_import_dry_run_reports_field_by_field_changes(app, echo_server):
     await _create(app, api_action("ping", echo_server.url + "/v1"))
-    doc = [api_action("ping", echo_server.url + "/v2", enabled=False), api_action("new_one", echo_server.url + "/n")]
+    doc = [
+        api_action("ping", echo_server.url + "/v2", enabled=False),
+        api_action("new_one", echo_server.url + "/n"),
+    ]
     report = await import_actions(app.catalog, "default", json.dumps(doc), dry_run=True)
     rows = {r["name"]: r for r in report["actions"]}
     assert rows["new_one"]["change"] == "create" and "changes" not in rows["new_one"]
     assert rows["ping"]["change"] == "update"
     assert rows["ping"]["changes"] == [
-        {"field": "config.endpoint", "change": "changed", "from": echo_server.url + "/v1", "to": echo_server.url + "/v2"},
+        {
+            "field": "config.endpoint",
+            "change": "changed",
+            "from": echo_server.url + "/v1",
+            "to": echo_server.url + "/v2",
+        },
         {"field": "enabled", "change": "changed", "from": True, "to": False},
     ]
     assert (await app.catalog.get("default", "ping")).version == 1
     applied = await import_actions(app.catalog, "default", json.dumps(doc), actor="importer")
     assert {r["name"]: r["change"] for r in applied["actions"]} == {"ping": "update", "new_one": "create"}
     newest = (await history(app, "default", "ping"))["versions"][0]
-    assert newest["changed_by"] == "importer" and newest["summary"] == "import: changed config.endpoint, enabled"
+    assert (
+        newest["changed_by"] == "importer" and newest["summary"] == "import: changed config.endpoint, enabled"
+    )
     unchanged = await import_actions(app.catalog, "default", json.dumps(doc), dry_run=True)
     assert {r["change"] for r in unchanged["actions"]} == {"unchanged"}
 
@@ -248,18 +294,27 @@ async def test_upgrading_a_database_gives_existing_actions_their_first_version(t
         config.attributes["connection"] = connection
         command.upgrade(config, "0002")
         spec = parse_spec(api_action("old", echo_server.url + "/o")).model_dump_json()
-        connection.execute(sa.text("INSERT INTO gurus (slug, catalog_version, created_at) VALUES ('default', 3, CURRENT_TIMESTAMP)"))
-        connection.execute(sa.text(
-            "INSERT INTO actions (guru_id, name, spec, version, enabled, disabled_reason, created_at, updated_at) "
-            "VALUES (1, 'old', :spec, 3, 1, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"spec": spec})
+        connection.execute(
+            sa.text(
+                "INSERT INTO gurus (slug, catalog_version, created_at) VALUES ('default', 3, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO actions (guru_id, name, spec, version, enabled, disabled_reason, created_at, updated_at) "
+                "VALUES (1, 'old', :spec, 3, 1, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"spec": spec},
+        )
     await anyio.to_thread.run_sync(migrate, engine)
     store = Store(engine)
     action = await store.get_action("default", "old")
     assert (action.version, action.revision) == (3, 3)
     [row] = await store.list_versions("default", action.id)
     assert row["version"] == 3 and row["summary"] == "version history starts here"
-    saved, _ = await store.save_action("default", parse_spec(api_action("old", echo_server.url + "/new")),
-                                       enabled=True, actor="ada")
+    saved, _ = await store.save_action(
+        "default", parse_spec(api_action("old", echo_server.url + "/new")), enabled=True, actor="ada"
+    )
     assert (saved.version, saved.revision) == (4, 4)
     assert [r["version"] for r in await store.list_versions("default", action.id)] == [4, 3]
     engine.dispose()
@@ -274,28 +329,48 @@ async def test_admins_see_history_diff_and_rollback_as_mcp_tools(app, echo_serve
         return result.structured_content
 
     async with connect(app, ADMIN) as client:
-        data(await client.call_tool("admin_action_create", {"action": api_action("ping", echo_server.url + "/v1")}))
+        data(
+            await client.call_tool(
+                "admin_action_create", {"action": api_action("ping", echo_server.url + "/v1")}
+            )
+        )
         patch = {"name": "ping", "changes": {"config": {"endpoint": echo_server.url + "/v2"}}}
         preview = data(await client.call_tool("admin_action_update", {**patch, "dry_run": True}))
         assert preview["would_be_version"] == 2 and preview["changes"][0]["field"] == "config.endpoint"
         assert data(await client.call_tool("admin_action_update", patch))["version"] == 2
         typo = await client.call_tool("admin_action_update", {"name": "ping", "changes": {"confg": {}}})
-        assert typo.is_error and "changes.confg: unknown field (did you mean 'config'?)" in typo.content[0].text
+        assert (
+            typo.is_error and "changes.confg: unknown field (did you mean 'config'?)" in typo.content[0].text
+        )
         run = data(await client.call_tool("admin_action_test", {"name": "ping", "arguments": {}}))
         versions = data(await client.call_tool("admin_action_history", {"name": "ping"}))["versions"]
         assert [(v["version"], v["changed_by"]) for v in versions] == [(2, ADMIN.email), (1, ADMIN.email)]
-        changes = data(await client.call_tool("admin_action_diff", {"name": "ping", "from_version": 1}))["changes"]
-        assert changes == [{"field": "config.endpoint", "change": "changed", "from": echo_server.url + "/v1",
-                            "to": echo_server.url + "/v2"}]
-        assert data(await client.call_tool("admin_action_rollback", {"name": "ping", "version": 1}))["version"] == 3
+        changes = data(await client.call_tool("admin_action_diff", {"name": "ping", "from_version": 1}))[
+            "changes"
+        ]
+        assert changes == [
+            {
+                "field": "config.endpoint",
+                "change": "changed",
+                "from": echo_server.url + "/v1",
+                "to": echo_server.url + "/v2",
+            }
+        ]
+        assert (
+            data(await client.call_tool("admin_action_rollback", {"name": "ping", "version": 1}))["version"]
+            == 3
+        )
         shown = data(await client.call_tool("admin_run_get", {"run_id": run["run_id"]}))
         assert shown["action_version"] == 2 and shown["config_snapshot"]["config"]["endpoint"].endswith("/v2")
         assert data(await client.call_tool("admin_action_get", {"name": "ping"}))["definition"]["config"][
-            "endpoint"].endswith("/v1")
+            "endpoint"
+        ].endswith("/v1")
 
 
 @pytest.mark.anyio
-async def test_an_update_right_after_another_process_changed_the_action_sees_that_change(settings, echo_server):
+async def test_an_update_right_after_another_process_changed_the_action_sees_that_change(
+    settings, echo_server
+):
     from guru_mcp.app import open_app
 
     async with open_app(settings, sandbox=False) as server, open_app(settings, sandbox=False) as cli:

@@ -57,7 +57,9 @@ class ProviderSource(Protocol):
 
 
 class SecretSource(Protocol):
-    async def resolve_scoped(self, guru: str, names: set[str]) -> tuple[dict[str, str], dict[str, list[str]]]: ...
+    async def resolve_scoped(
+        self, guru: str, names: set[str]
+    ) -> tuple[dict[str, str], dict[str, list[str]]]: ...
 
 
 class ToolCatalog(Protocol):
@@ -85,8 +87,13 @@ class AgentExecutor:
     async def execute(self, job: Job) -> ExecResult:
         config = job.action.config
         assert isinstance(config, AgentConfig)
-        usage: dict[str, Any] = {"provider": config.provider, "model_calls": 0, "input_tokens": 0,
-                                 "output_tokens": 0, "tool_calls": 0}
+        usage: dict[str, Any] = {
+            "provider": config.provider,
+            "model_calls": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "tool_calls": 0,
+        }
         masker = Masker([])
         with anyio.move_on_after(job.timeout) as deadline:
             try:
@@ -143,10 +150,16 @@ class AgentExecutor:
     async def _loop(
         self, job: Job, config: AgentConfig, provider: ModelProvider, api_key: str, usage: dict[str, Any]
     ) -> Any:
-        client = model_client(provider, http=self.http, api_key=api_key, session=job.sampler, model=config.model)
+        client = model_client(
+            provider, http=self.http, api_key=api_key, session=job.sampler, model=config.model
+        )
         usage["model"] = config.model or provider.model
         tools = await self.tools.tool_specs(job.guru, config.tools)
-        limit = config.max_depth + job.depth if job.depth_limit is None else min(job.depth_limit, job.depth + config.max_depth)
+        limit = (
+            config.max_depth + job.depth
+            if job.depth_limit is None
+            else min(job.depth_limit, job.depth + config.max_depth)
+        )
         child = job.model_copy(update={"depth_limit": limit})
         turns = [Turn(role="user", text=_request_text(job.arguments))]
         validator = Draft202012Validator(config.output_schema) if config.output_schema is not None else None
@@ -168,22 +181,35 @@ class AgentExecutor:
                 if problem is None:
                     return value
                 if retried:
-                    raise _Stop("output_schema", "the final answer does not match the output schema, even after one retry: "
-                                f"{problem}")
+                    raise _Stop(
+                        "output_schema",
+                        f"the final answer does not match the output schema, even after one retry: {problem}",
+                    )
                 retried = True
-                turns.append(Turn(role="user", text=(
-                    f"Your answer does not match the required output schema: {problem}. Reply again with only a "
-                    f"JSON value valid against this JSON Schema, nothing else: {json.dumps(config.output_schema)}"
-                )))
+                turns.append(
+                    Turn(
+                        role="user",
+                        text=(
+                            f"Your answer does not match the required output schema: {problem}. Reply again with only a "
+                            f"JSON value valid against this JSON Schema, nothing else: {json.dumps(config.output_schema)}"
+                        ),
+                    )
+                )
                 continue
             if job.depth + 1 > limit:
-                raise _Stop("depth_limit", f"stopped: the depth limit of {limit} was reached "
-                            f"(a call to {reply.tool_calls[0].name} would run at depth {job.depth + 1})")
+                raise _Stop(
+                    "depth_limit",
+                    f"stopped: the depth limit of {limit} was reached "
+                    f"(a call to {reply.tool_calls[0].name} would run at depth {job.depth + 1})",
+                )
             results: list[ToolOutcome] = []
             for call in reply.tool_calls:
                 if usage["tool_calls"] >= config.max_tool_calls:
-                    raise _Stop("tool_call_limit", f"stopped: the tool-call limit of {config.max_tool_calls} was "
-                                f"reached and the model asked for more ({call.name}) instead of answering")
+                    raise _Stop(
+                        "tool_call_limit",
+                        f"stopped: the tool-call limit of {config.max_tool_calls} was "
+                        f"reached and the model asked for more ({call.name}) instead of answering",
+                    )
                 usage["tool_calls"] += 1
                 results.append(await self._call(child, config, call))
             turns.append(Turn(role="user", results=results))
@@ -192,9 +218,13 @@ class AgentExecutor:
     async def _call(self, job: Job, config: AgentConfig, call: ToolCall) -> ToolOutcome:
         assert self.runner is not None, "AgentExecutor.runner is bound when the app is built"
         if call.name not in config.tools:
-            return ToolOutcome(call, f"there is no tool named {call.name!r}; use one of: {', '.join(config.tools)}", True)
+            return ToolOutcome(
+                call, f"there is no tool named {call.name!r}; use one of: {', '.join(config.tools)}", True
+            )
         if "__unparsed__" in call.arguments:
-            return ToolOutcome(call, "the arguments were not a JSON object; call the tool again with valid JSON", True)
+            return ToolOutcome(
+                call, "the arguments were not a JSON object; call the tool again with valid JSON", True
+            )
         if job.mock_tools is not None:
             if call.name not in job.mock_tools:
                 return ToolOutcome(call, f"test mode: no mocked result was given for {call.name}", True)
@@ -236,6 +266,11 @@ def _stopped(status: RunStatus, message: str, usage: dict[str, Any]) -> ExecResu
         status=status,
         text=message,
         error=message,
-        data={"success": False, "error": message, "stop": usage.get("stop"), "tool_calls": usage["tool_calls"]},
+        data={
+            "success": False,
+            "error": message,
+            "stop": usage.get("stop"),
+            "tool_calls": usage["tool_calls"],
+        },
         usage=usage,
     )

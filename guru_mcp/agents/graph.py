@@ -26,7 +26,9 @@ def agent_problems(spec: ActionSpec, known: Mapping[str, ActionSpec]) -> list[Fi
         return errors
     cycle = find_cycle(spec.name, graph)
     if cycle:
-        errors.append(FieldError("config.tools", f"agents may not call each other in a cycle: {' -> '.join(cycle)}"))
+        errors.append(
+            FieldError("config.tools", f"agents may not call each other in a cycle: {' -> '.join(cycle)}")
+        )
     return errors
 
 
@@ -51,7 +53,9 @@ def find_cycle(start: str, graph: Mapping[str, ActionSpec]) -> list[str]:
 def users_of(name: str, specs: Mapping[str, ActionSpec]) -> list[str]:
     """The agents that list `name` among their tools."""
     return sorted(
-        other for other, spec in specs.items() if isinstance(spec.config, AgentConfig) and name in spec.config.tools
+        other
+        for other, spec in specs.items()
+        if isinstance(spec.config, AgentConfig) and name in spec.config.tools
     )
 
 

@@ -30,7 +30,9 @@ RESPONSE_LIMIT = 4 * 1024 * 1024
 
 
 class ModelClient(Protocol):
-    async def complete(self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float) -> Reply: ...
+    async def complete(
+        self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float
+    ) -> Reply: ...
 
 
 class _HttpModel:
@@ -42,7 +44,9 @@ class _HttpModel:
         self.api_key = api_key
         self.model = model
 
-    async def _post(self, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def _post(
+        self, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
         name = self.provider.name
         try:
             # No redirects: the key headers (x-api-key too, which httpx would carry along) stay at this origin.
@@ -52,9 +56,13 @@ class _HttpModel:
         except EgressDenied:
             raise
         except httpx.TimeoutException:
-            raise RunFailure(f"model provider {name!r} did not answer within {timeout:.3g} s", status="timeout") from None
+            raise RunFailure(
+                f"model provider {name!r} did not answer within {timeout:.3g} s", status="timeout"
+            ) from None
         except httpx.HTTPError as exc:
-            raise RunFailure(f"model provider {name!r} could not be reached: {type(exc).__name__}: {exc}") from None
+            raise RunFailure(
+                f"model provider {name!r} could not be reached: {type(exc).__name__}: {exc}"
+            ) from None
         if len(response.content) > RESPONSE_LIMIT:
             raise RunFailure(f"model provider {name!r} sent an answer larger than {RESPONSE_LIMIT} bytes")
         try:
@@ -89,8 +97,11 @@ class OpenAIChat(_HttpModel):
                 message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
                 if turn.tool_calls:
                     message["tool_calls"] = [
-                        {"id": c.id, "type": "function",
-                         "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                        }
                         for c in turn.tool_calls
                     ]
                 out.append(message)
@@ -101,7 +112,9 @@ class OpenAIChat(_HttpModel):
                 out.append({"role": "user", "content": turn.text})
         return out
 
-    async def complete(self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float) -> Reply:
+    async def complete(
+        self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float
+    ) -> Reply:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": self._messages(system, turns),
@@ -109,8 +122,10 @@ class OpenAIChat(_HttpModel):
         }
         if tools:
             body["tools"] = [
-                {"type": "function",
-                 "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.input_schema},
+                }
                 for t in tools
             ]
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -159,10 +174,18 @@ class AnthropicMessages(_HttpModel):
             if turn.role == "assistant":
                 if turn.text:
                     blocks.append({"type": "text", "text": turn.text})
-                blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in turn.tool_calls]
+                blocks += [
+                    {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                    for c in turn.tool_calls
+                ]
             else:
                 blocks += [
-                    {"type": "tool_result", "tool_use_id": r.call.id, "content": r.text, "is_error": r.is_error}
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": r.call.id,
+                        "content": r.text,
+                        "is_error": r.is_error,
+                    }
                     for r in turn.results
                 ]
                 if turn.text:
@@ -173,7 +196,9 @@ class AnthropicMessages(_HttpModel):
                 out.append({"role": turn.role, "content": blocks})
         return out
 
-    async def complete(self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float) -> Reply:
+    async def complete(
+        self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float
+    ) -> Reply:
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.provider.max_tokens,
@@ -181,7 +206,9 @@ class AnthropicMessages(_HttpModel):
             "messages": self._messages(turns),
         }
         if tools:
-            body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in tools]
+            body["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in tools
+            ]
         headers = {"x-api-key": self.api_key, "anthropic-version": ANTHROPIC_VERSION}
         data = await self._post(f"{self.provider.base_url}/v1/messages", headers, body, timeout)
         try:
@@ -190,7 +217,13 @@ class AnthropicMessages(_HttpModel):
                 if block.get("type") == "text":
                     texts.append(block.get("text") or "")
                 elif block.get("type") == "tool_use":
-                    calls.append(ToolCall(id=str(block["id"]), name=str(block["name"]), arguments=_arguments(block.get("input") or {})))
+                    calls.append(
+                        ToolCall(
+                            id=str(block["id"]),
+                            name=str(block["name"]),
+                            arguments=_arguments(block.get("input") or {}),
+                        )
+                    )
             usage = data.get("usage") or {}
             return Reply(
                 text="".join(texts),
@@ -221,11 +254,15 @@ class SamplingModel:
             if turn.role == "assistant":
                 if turn.text:
                     content.append(types.TextContent(type="text", text=turn.text))
-                content += [types.ToolUseContent(id=c.id, name=c.name, input=c.arguments) for c in turn.tool_calls]
+                content += [
+                    types.ToolUseContent(id=c.id, name=c.name, input=c.arguments) for c in turn.tool_calls
+                ]
             elif turn.results:  # tool results travel alone in their message (SEP-1577)
                 content = [
                     types.ToolResultContent(
-                        tool_use_id=r.call.id, content=[types.TextContent(type="text", text=r.text)], is_error=r.is_error
+                        tool_use_id=r.call.id,
+                        content=[types.TextContent(type="text", text=r.text)],
+                        is_error=r.is_error,
                     )
                     for r in turn.results
                 ]
@@ -234,7 +271,9 @@ class SamplingModel:
             out.append(types.SamplingMessage(role=turn.role, content=content))
         return out
 
-    async def complete(self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float) -> Reply:
+    async def complete(
+        self, system: str, turns: list[Turn], tools: list[ToolSpec], *, timeout: float
+    ) -> Reply:
         if self.session is None:
             raise RunFailure(
                 "this agent uses MCP sampling, which needs a calling MCP client; a schedule or the CLI has none"
@@ -246,8 +285,12 @@ class SamplingModel:
                 "(capability sampling.tools)"
             )
         preferences = types.ModelPreferences(hints=[types.ModelHint(name=self.model)]) if self.model else None
-        mcp_tools = [types.Tool(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools]
-        with warnings.catch_warnings():  # sampling is deprecated in 2026-07-28, still what 2025-11-25 clients speak
+        mcp_tools = [
+            types.Tool(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools
+        ]
+        with (
+            warnings.catch_warnings()
+        ):  # sampling is deprecated in 2026-07-28, still what 2025-11-25 clients speak
             warnings.simplefilter("ignore")
             pending = self.session.create_message(
                 self._messages(turns),
@@ -260,7 +303,9 @@ class SamplingModel:
             with anyio.fail_after(timeout):
                 result = await pending
         except TimeoutError:
-            raise RunFailure(f"the client's model did not answer within {timeout:.3g} s", status="timeout") from None
+            raise RunFailure(
+                f"the client's model did not answer within {timeout:.3g} s", status="timeout"
+            ) from None
         except Exception as exc:  # the client refused or failed: MCPError, a closed connection
             raise RunFailure(f"the calling client's sampling failed: {exc}") from None
         texts, calls = [], []
@@ -269,7 +314,12 @@ class SamplingModel:
                 texts.append(block.text)
             elif block.type == "tool_use":
                 calls.append(ToolCall(id=block.id, name=block.name, arguments=dict(block.input)))
-        return Reply(text="".join(texts), tool_calls=calls, model=result.model, stop_reason=str(result.stop_reason or ""))
+        return Reply(
+            text="".join(texts),
+            tool_calls=calls,
+            model=result.model,
+            stop_reason=str(result.stop_reason or ""),
+        )
 
 
 def model_client(

@@ -53,7 +53,7 @@ def _matches(action: StoredAction, q: str, status: str, kind: str) -> bool:
     spec = action.spec
     if q and q not in " ".join([spec.name, spec.title, spec.condition_prompt, spec.instructions]).lower():
         return False
-    if status == "enabled" and not action.enabled or status == "disabled" and action.enabled:
+    if (status == "enabled" and not action.enabled) or (status == "disabled" and action.enabled):
         return False
     return not kind or spec.action_type.value == kind
 

@@ -84,7 +84,10 @@ class EgressProxy:
             self._listener.close()
 
     def arm(
-        self, allowed_hosts: Sequence[str] = (), *, secrets: Mapping[str, tuple[str, Sequence[str]]] | None = None
+        self,
+        allowed_hosts: Sequence[str] = (),
+        *,
+        secrets: Mapping[str, tuple[str, Sequence[str]]] | None = None,
     ) -> None:
         """Start letting traffic through, for the run that is about to be handed to the container.
 
@@ -93,7 +96,9 @@ class EgressProxy:
         tunnel, whose content cannot be seen, only to hosts that every such secret allows."""
         self._allowed_hosts = tuple(allowed_hosts)
         self._scoped = [
-            (name, Masker([value]), tuple(hosts)) for name, (value, hosts) in sorted((secrets or {}).items()) if hosts
+            (name, Masker([value]), tuple(hosts))
+            for name, (value, hosts) in sorted((secrets or {}).items())
+            if hosts
         ]
         self._armed = True
 
@@ -151,10 +156,14 @@ class EgressProxy:
             return None
         fields = _header_fields(head)
         if "transfer-encoding" in fields:
-            raise _Refused(411, "send request bodies with a Content-Length (this run holds host-limited secrets)")
+            raise _Refused(
+                411, "send request bodies with a Content-Length (this run holds host-limited secrets)"
+            )
         length_text = fields.get("content-length", "0").strip()
         if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
-            raise _Refused(413, f"a request body must have a Content-Length of at most {MAX_BODY_BYTES} bytes")
+            raise _Refused(
+                413, f"a request body must have a Content-Length of at most {MAX_BODY_BYTES} bytes"
+            )
         try:
             with anyio.fail_after(HEAD_TIMEOUT):
                 return await reader.receive_exactly(int(length_text)) if int(length_text) else b""
@@ -174,7 +183,9 @@ class EgressProxy:
         text = (head + (body or b"")).decode("utf-8", "replace")
         for name, masker, hosts in self._scoped:
             if not host_allowed(host, hosts) and masker.contains(text):
-                raise _Refused(403, f"egress refused: secret {name} may only be sent to {', '.join(hosts)}, not {host}")
+                raise _Refused(
+                    403, f"egress refused: secret {name} may only be sent to {', '.join(hosts)}, not {host}"
+                )
 
     async def _open(self, head: bytes, body: bytes | None = None) -> tuple[SocketStream, bool]:
         request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
@@ -260,7 +271,13 @@ def _origin_form(head: bytes) -> bytes:
 
 
 def _error_response(status: int, reason: str) -> bytes:
-    titles = {400: "Bad Request", 403: "Forbidden", 411: "Length Required", 413: "Content Too Large", 502: "Bad Gateway"}
+    titles = {
+        400: "Bad Request",
+        403: "Forbidden",
+        411: "Length Required",
+        413: "Content Too Large",
+        502: "Bad Gateway",
+    }
     body = f"guru-mcp egress proxy: {reason}\n".encode()
     return (
         f"HTTP/1.1 {status} {titles.get(status, 'Error')}\r\nContent-Type: text/plain; charset=utf-8\r\n"

@@ -122,8 +122,12 @@ class HttpExecutor:
                 config.method, url, headers=headers, content=content, timeout=httpx.Timeout(job.timeout)
             )
         except httpx.InvalidURL as exc:
-            raise RunFailure(f"the endpoint is not a valid URL after filling its placeholders: {exc}") from None
-        return _Outgoing(request, header_secrets, _secrets_in(config.endpoint, url, job.secrets), body_secrets)
+            raise RunFailure(
+                f"the endpoint is not a valid URL after filling its placeholders: {exc}"
+            ) from None
+        return _Outgoing(
+            request, header_secrets, _secrets_in(config.endpoint, url, job.secrets), body_secrets
+        )
 
     async def execute(self, job: Job) -> ExecResult:
         config = job.action.config
@@ -141,10 +145,16 @@ class HttpExecutor:
             location = response.headers.get("location")
             if response.status_code not in _REDIRECTS or not location or config.follow_redirects is False:
                 return self._result(response, body, truncated, hosts)
-            outgoing = self._redirected(outgoing, response.status_code, location, config.follow_redirects is True)
-        raise RunFailure(f"the request to {hosts[0]} was redirected too many times (more than {self.max_redirects})")
+            outgoing = self._redirected(
+                outgoing, response.status_code, location, config.follow_redirects is True
+            )
+        raise RunFailure(
+            f"the request to {hosts[0]} was redirected too many times (more than {self.max_redirects})"
+        )
 
-    def _redirected(self, outgoing: _Outgoing, status: int, location: str, follow_cross_origin: bool) -> _Outgoing:
+    def _redirected(
+        self, outgoing: _Outgoing, status: int, location: str, follow_cross_origin: bool
+    ) -> _Outgoing:
         """The next hop of a redirect, carrying only what the rule above lets it carry."""
         old = outgoing.request
         target = urljoin(str(old.url), location.strip())
@@ -164,8 +174,10 @@ class HttpExecutor:
                 host,
             )
         method = old.method
-        if (status == 303 and method != "HEAD") or (status == 302 and method != "HEAD") or (
-            status == 301 and method == "POST"
+        if (
+            (status == 303 and method != "HEAD")
+            or (status == 302 and method != "HEAD")
+            or (status == 301 and method == "POST")
         ):
             method = "GET"
         headers = httpx.Headers(old.headers)
@@ -179,14 +191,17 @@ class HttpExecutor:
             for name in header_secrets:
                 headers.pop(name, None)
             header_secrets = {}
-        if method != old.method and method == "GET" or (cross and body_secrets):
+        if (method != old.method and method == "GET") or (cross and body_secrets):
             content, body_secrets = None, set()
             headers.pop("content-type", None)
-        request = self.client.build_request(method, url, headers=headers, content=content,
-                                            extensions=old.extensions)
+        request = self.client.build_request(
+            method, url, headers=headers, content=content, extensions=old.extensions
+        )
         return _Outgoing(request, header_secrets, set(), body_secrets)
 
-    async def _send(self, request: httpx.Request, host: str, timeout: float) -> tuple[httpx.Response, bytes, bool]:
+    async def _send(
+        self, request: httpx.Request, host: str, timeout: float
+    ) -> tuple[httpx.Response, bytes, bool]:
         try:
             response = await self.transport.handle_async_request(request)
             response.request = request
@@ -195,7 +210,9 @@ class HttpExecutor:
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
-            raise RunFailure(f"the request to {host} timed out after {timeout:g} s", status="timeout") from None
+            raise RunFailure(
+                f"the request to {host} timed out after {timeout:g} s", status="timeout"
+            ) from None
         except httpx.HTTPError as exc:
             raise RunFailure(f"the request to {host} failed: {type(exc).__name__}: {exc}") from None
         return response, body, truncated

@@ -96,7 +96,7 @@ def _default_image(settings: Settings) -> str | None:
         return None
     try:
         return expected_tag()
-    except Exception:  # noqa: BLE001 - a broken checkout must not stop the server
+    except Exception:
         logger.exception("cannot compute the sandbox image tag")
         return None
 
@@ -109,6 +109,7 @@ def _short(exc: BaseException) -> str:
 RUNNER_TIMEOUT_GRACE = 3.0
 """Seconds past a job's timeout for the runner to report it (with the output so far) before the
 container is killed instead."""
+
 
 class SandboxExecutor:
     """Runs Python-code jobs in single-use Docker containers. Build it with `open_sandbox`."""
@@ -353,7 +354,7 @@ class SandboxExecutor:
             box = await self._create(preimport=preimport)
         except RunFailure:
             return None
-        except Exception as exc:  # noqa: BLE001 - the pool keeps trying; the error shows in status()
+        except Exception as exc:
             logger.exception("could not start a warm sandbox")
             self._last_error = f"cannot start a warm sandbox: {_short(exc)}"
             return None
@@ -489,7 +490,9 @@ async def _report_event(event: dict[str, Any]) -> None:
         await progress.report(None, str(event.get("text", "")))
     elif event.get("event") == "progress":
         fraction = event.get("fraction")
-        fraction = float(fraction) if isinstance(fraction, int | float) and not isinstance(fraction, bool) else None
+        fraction = (
+            float(fraction) if isinstance(fraction, int | float) and not isinstance(fraction, bool) else None
+        )
         await progress.report(fraction, str(event.get("message", "")))
 
 
@@ -524,7 +527,7 @@ async def open_sandbox(
             await executor._start(tg)  # noqa: SLF001
             try:
                 yield executor
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the task group
+            except BaseException as exc:
                 # An error of the caller's must reach it as itself, not wrapped in an ExceptionGroup.
                 raised = exc
         finally:

@@ -83,12 +83,20 @@ def from_runner(
     if exit_code == 0 and result.get("error_kind") is None:
         refusals = "".join(f"\n[{line}]" for line in refused.values())
         return ExecResult(
-            status=RunStatus.OK, text=stdout + note + refusals, data=data, truncated=truncated, hosts=hosts,
+            status=RunStatus.OK,
+            text=stdout + note + refusals,
+            data=data,
+            truncated=truncated,
+            hosts=hosts,
             hosts_refused=list(refused),
         )
     if result.get("error_kind") == "timeout":
         message = f"timed out after {timeout or 0:g} s; the sandbox was stopped and removed"
-        text = message + (f"\n\nOutput before the timeout:\n{stdout}" if stdout else "") + "\n[truncated by the timeout]"
+        text = (
+            message
+            + (f"\n\nOutput before the timeout:\n{stdout}" if stdout else "")
+            + "\n[truncated by the timeout]"
+        )
         data["truncated"] = True
         return ExecResult(
             status=RunStatus.TIMEOUT, text=text, error=message, data=data, truncated=True, hosts=hosts
@@ -101,6 +109,11 @@ def from_runner(
     message = _with_refusals(message, refused)
     text = message + (f"\n\nOutput before the failure:\n{stdout}{note}" if stdout else "")
     return ExecResult(
-        status=RunStatus.ERROR, text=text, error=message, data=data, truncated=truncated, hosts=hosts,
+        status=RunStatus.ERROR,
+        text=text,
+        error=message,
+        data=data,
+        truncated=truncated,
+        hosts=hosts,
         hosts_refused=list(refused),
     )

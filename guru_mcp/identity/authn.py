@@ -212,7 +212,9 @@ class Authenticator:
         groups = as_strings(claim(claims, s.oauth_groups_claim))
         subject = str(claim(claims, s.oauth_subject_claim) or "")
         scopes = scopes_of(claims)
-        server_admin = s.oauth_server_admin_scope in scopes or bool(set(groups) & set(s.oauth_server_admin_groups))
+        server_admin = s.oauth_server_admin_scope in scopes or bool(
+            set(groups) & set(s.oauth_server_admin_groups)
+        )
         admin = server_admin or s.oauth_admin_scope in scopes or bool(set(groups) & set(s.oauth_admin_groups))
         target = guru or s.default_guru
         if s.oauth_guru_claim:
@@ -220,7 +222,9 @@ class Authenticator:
             if guru is None and allowed and s.default_guru not in allowed:
                 target = allowed[0]
             if target not in allowed and not server_admin:
-                raise Refused(f"the token's {s.oauth_guru_claim!r} claim does not name guru {target!r}", status=404)
+                raise Refused(
+                    f"the token's {s.oauth_guru_claim!r} claim does not name guru {target!r}", status=404
+                )
         email = email if isinstance(email, str) else ""
         issuer = str(claims.get("iss", ""))
         return Caller(

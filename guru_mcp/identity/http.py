@@ -57,7 +57,14 @@ def principal(caller: Caller) -> AuthenticatedUser:
 class HttpAccess:
     """ASGI app in front of the SDK's Streamable HTTP app (mounted at `/mcp`)."""
 
-    def __init__(self, inner: ASGIApp, authenticator: Authenticator, *, public_url: str, anonymous: Caller | None = None) -> None:
+    def __init__(
+        self,
+        inner: ASGIApp,
+        authenticator: Authenticator,
+        *,
+        public_url: str,
+        anonymous: Caller | None = None,
+    ) -> None:
         self.inner = inner
         self.auth = authenticator
         self.public_url = public_url.rstrip("/")
@@ -75,11 +82,13 @@ class HttpAccess:
             return
         path: str = scope.get("path", "")
         if path.startswith(METADATA_PREFIX):
-            await self._metadata(scope, send, path[len(METADATA_PREFIX):])
+            await self._metadata(scope, send, path[len(METADATA_PREFIX) :])
             return
         is_endpoint, guru = endpoint_of(path)
         if not is_endpoint:
-            await _json(send, 404, {"error": "not_found", "message": "MCP is served at /mcp and /g/{guru}/mcp"})
+            await _json(
+                send, 404, {"error": "not_found", "message": "MCP is served at /mcp and /g/{guru}/mcp"}
+            )
             return
         if self.anonymous is not None:
             caller = self.anonymous.model_copy(update={"guru": guru or self.anonymous.guru})
@@ -100,7 +109,9 @@ class HttpAccess:
             scope["raw_path"] = b"/mcp"
         await self.inner(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send, guru: str | None, exc: Refused, *, presented: bool) -> None:
+    async def _refuse(
+        self, scope: Scope, send: Send, guru: str | None, exc: Refused, *, presented: bool
+    ) -> None:
         client = scope.get("client") or ("?", 0)
         log_refusal(
             "unauthorized",
@@ -133,7 +144,9 @@ class HttpAccess:
     async def _metadata(self, scope: Scope, send: Send, suffix: str) -> None:
         oauth = self.auth.oauth
         if oauth is None or scope.get("method") not in ("GET", "HEAD", "OPTIONS"):
-            await _json(send, 404, {"error": "not_found", "message": "OAuth is not configured on this server"})
+            await _json(
+                send, 404, {"error": "not_found", "message": "OAuth is not configured on this server"}
+            )
             return
         if suffix in ("", "/"):
             guru = None
@@ -153,7 +166,9 @@ class HttpAccess:
         # AnyHttpUrl renders the bare issuer with a trailing slash; the issuer must match exactly.
         body["authorization_servers"] = [oauth.issuer]
         body["resource"] = self.resource_url(guru)
-        await _json(send, 200, body, [(b"access-control-allow-origin", b"*"), (b"cache-control", b"max-age=300")])
+        await _json(
+            send, 200, body, [(b"access-control-allow-origin", b"*"), (b"cache-control", b"max-age=300")]
+        )
 
 
 def _scope_token(scope: Scope) -> str | None:

@@ -172,7 +172,9 @@ class Jwks:
         self._jwks_url = url
         self._keys = {k.key_id: k for k in keyset.keys if k.public_key_use in (None, "sig")}
         raw = response.json().get("keys", [])
-        self._algs = {k.get("kid"): k["alg"] for k in raw if isinstance(k, dict) and isinstance(k.get("alg"), str)}
+        self._algs = {
+            k.get("kid"): k["alg"] for k in raw if isinstance(k, dict) and isinstance(k.get("alg"), str)
+        }
         self._fetched_at = time.monotonic()
         log.info("loaded %d signing keys from %s", len(self._keys), url)
 

@@ -158,8 +158,13 @@ class AccessStore:
                 action_ids = select(ActionRow.id).where(ActionRow.guru_id == gid)
                 s.execute(delete(schedule_state).where(schedule_state.c.action_id.in_(action_ids)))
                 counts = {}
-                tables = (("runs", RunRow), ("tokens", TokenRow), ("secrets", SecretRow), ("actions", ActionRow),
-                          ("action_versions", ActionVersionRow))
+                tables = (
+                    ("runs", RunRow),
+                    ("tokens", TokenRow),
+                    ("secrets", SecretRow),
+                    ("actions", ActionRow),
+                    ("action_versions", ActionVersionRow),
+                )
                 for name, table in tables:
                     result = s.execute(delete(table).where(col(table.guru_id) == gid))  # type: ignore[attr-defined]
                     counts[name] = result.rowcount or 0  # type: ignore[attr-defined]
@@ -263,6 +268,8 @@ class AccessStore:
         def work() -> None:
             with self.engine.begin() as conn:
                 for token_id, when in used.items():
-                    conn.execute(update(TokenRow).where(col(TokenRow.id) == token_id).values(last_used_at=when))
+                    conn.execute(
+                        update(TokenRow).where(col(TokenRow.id) == token_id).values(last_used_at=when)
+                    )
 
         await self.store._run(work)

@@ -38,7 +38,11 @@ _CANNOT_OPEN = ("unable to open database file",)
 
 def _text(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig if orig is not None else exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        str(orig if orig is not None else exc).strip().splitlines()[0]
+        if str(exc).strip()
+        else type(exc).__name__
+    )
 
 
 def storage_error(exc: BaseException) -> StorageError | None:
@@ -47,7 +51,9 @@ def storage_error(exc: BaseException) -> StorageError | None:
         if exc.errno == errno.ENOSPC:
             return StorageError(f"the disk holding guru-mcp's state is full ({exc}); free some space")
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            return StorageError(f"guru-mcp's state directory is read-only ({exc}); it needs write access for this")
+            return StorageError(
+                f"guru-mcp's state directory is read-only ({exc}); it needs write access for this"
+            )
         return None
     if not isinstance(exc, SQLAlchemyError):
         return None
@@ -59,7 +65,9 @@ def storage_error(exc: BaseException) -> StorageError | None:
         return StorageError(
             f"the database is read-only ({detail}); this needs write access to it (and its directory)"
         )
-    if any(s in low for s in _UNREACHABLE) or (isinstance(exc, OperationalError) and exc.connection_invalidated):
+    if any(s in low for s in _UNREACHABLE) or (
+        isinstance(exc, OperationalError) and exc.connection_invalidated
+    ):
         return StorageError(f"the database server is unreachable ({detail}); check that it runs, and the URL")
     if any(s in low for s in _CANNOT_OPEN):
         return StorageError(

@@ -19,8 +19,8 @@ import anyio
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from guru_mcp.store.faults import guarded
 from guru_mcp.models import RunStatus
+from guru_mcp.store.faults import guarded
 from guru_mcp.store.store import aware
 from guru_mcp.store.tables import ProcessRow, RunRow, schedule_state
 
@@ -137,4 +137,3 @@ class ProcessStore:
                 return list(conn.execute(sa.select(_processes.c.id)).scalars())
 
         return await self._run(work)
-

@@ -34,7 +34,9 @@ class ProviderStore:
             with self.store._session() as s:  # noqa: SLF001  (the store's own session factory)
                 gid = self.store._guru_id(s, guru, create=True)  # noqa: SLF001
                 row = s.exec(
-                    select(ModelProviderRow).where(ModelProviderRow.guru_id == gid, ModelProviderRow.name == provider.name)
+                    select(ModelProviderRow).where(
+                        ModelProviderRow.guru_id == gid, ModelProviderRow.name == provider.name
+                    )
                 ).first()
                 created = row is None
                 if row is None:
@@ -56,7 +58,9 @@ class ProviderStore:
             with self.store._session() as s:  # noqa: SLF001
                 gid = self.store._guru_id(s, guru)  # noqa: SLF001
                 rows = s.exec(
-                    select(ModelProviderRow).where(ModelProviderRow.guru_id == gid).order_by(ModelProviderRow.name)
+                    select(ModelProviderRow)
+                    .where(ModelProviderRow.guru_id == gid)
+                    .order_by(ModelProviderRow.name)
                 ).all()
                 return [_to_provider(r) for r in rows]
 
@@ -73,7 +77,9 @@ class ProviderStore:
             with self.store._session() as s:  # noqa: SLF001
                 gid = self.store._guru_id(s, guru)  # noqa: SLF001
                 row = s.exec(
-                    select(ModelProviderRow).where(ModelProviderRow.guru_id == gid, ModelProviderRow.name == name)
+                    select(ModelProviderRow).where(
+                        ModelProviderRow.guru_id == gid, ModelProviderRow.name == name
+                    )
                 ).first()
                 if row is None:
                     raise NotFound(f"no model provider named {name!r}")

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, bindparam, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from guru_mcp.store.faults import guarded
 from guru_mcp.errors import Conflict, NotFound
 from guru_mcp.models import ActionSpec, RunRecord, RunStatus, StoredAction, Trigger
+from guru_mcp.store.faults import guarded
 from guru_mcp.store.tables import ActionRow, ActionVersionRow, GuruRow, RunRow, SecretRow, utcnow
 from guru_mcp.versions import diff, summarize
 
@@ -99,7 +99,9 @@ class Store:
     @staticmethod
     def _bump(session: Session, guru_id: int) -> None:
         session.execute(
-            update(GuruRow).where(col(GuruRow.id) == guru_id).values(catalog_version=GuruRow.catalog_version + 1)
+            update(GuruRow)
+            .where(col(GuruRow.id) == guru_id)
+            .values(catalog_version=GuruRow.catalog_version + 1)
         )
 
     # -- actions -----------------------------------------------------------------------------------
@@ -123,7 +125,9 @@ class Store:
         def work() -> list[StoredAction]:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
-                rows = s.exec(select(ActionRow).where(ActionRow.guru_id == gid).order_by(ActionRow.name)).all()
+                rows = s.exec(
+                    select(ActionRow).where(ActionRow.guru_id == gid).order_by(ActionRow.name)
+                ).all()
                 return [self._to_action(r, guru) for r in rows]
 
         return await self._run(work)
@@ -137,7 +141,9 @@ class Store:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
                 keys = s.exec(
-                    select(ActionRow.id, ActionRow.revision).where(ActionRow.guru_id == gid).order_by(ActionRow.name)
+                    select(ActionRow.id, ActionRow.revision)
+                    .where(ActionRow.guru_id == gid)
+                    .order_by(ActionRow.name)
                 ).all()
                 fresh_ids = [i for i, v in keys if (i, v) not in known]
                 fresh = {}
@@ -191,12 +197,16 @@ class Store:
         def work() -> tuple[StoredAction, bool]:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
-                row = s.exec(select(ActionRow).where(ActionRow.guru_id == gid, ActionRow.name == spec.name)).first()
+                row = s.exec(
+                    select(ActionRow).where(ActionRow.guru_id == gid, ActionRow.name == spec.name)
+                ).first()
                 created = row is None
                 if row is None:
                     if not create:
                         raise NotFound(f"no action named {spec.name!r}")
-                    row = ActionRow(id=self._new_action_id(s), guru_id=gid, name=spec.name, spec="", version=0)
+                    row = ActionRow(
+                        id=self._new_action_id(s), guru_id=gid, name=spec.name, spec="", version=0
+                    )
                 elif not replace:
                     raise Conflict(f"an action named {spec.name!r} exists already (update it instead)")
                 if expected_version is not None and row.version != expected_version:
@@ -205,12 +215,16 @@ class Store:
                         "reload it and try again"
                     )
                 new_json = spec.model_dump_json()
-                if not created and new_json == row.spec and (row.enabled, row.disabled_reason) == (
-                    enabled, disabled_reason
+                if (
+                    not created
+                    and new_json == row.spec
+                    and (row.enabled, row.disabled_reason) == (enabled, disabled_reason)
                 ):
                     return self._to_action(row, guru), False
-                changes = None if created else diff(
-                    ActionSpec.model_validate_json(row.spec).definition(), spec.definition()
+                changes = (
+                    None
+                    if created
+                    else diff(ActionSpec.model_validate_json(row.spec).definition(), spec.definition())
                 )
                 row.spec = new_json
                 row.revision += 1
@@ -225,8 +239,13 @@ class Store:
                     assert row.id is not None
                     s.add(
                         ActionVersionRow(
-                            guru_id=gid, action_id=row.id, action_name=spec.name, version=row.version,
-                            spec=new_json, changed_by=actor, created_at=row.updated_at,
+                            guru_id=gid,
+                            action_id=row.id,
+                            action_name=spec.name,
+                            version=row.version,
+                            spec=new_json,
+                            changed_by=actor,
+                            created_at=row.updated_at,
                             summary=summary or ("created" if changes is None else summarize(changes)),
                         )
                     )
@@ -245,7 +264,9 @@ class Store:
         kept = s.exec(select(func.max(ActionVersionRow.action_id))).one() or 0
         return max(top, kept) + 1
 
-    async def set_enabled(self, guru: str, names: list[str], enabled: bool, reason: str = "") -> list[StoredAction]:
+    async def set_enabled(
+        self, guru: str, names: list[str], enabled: bool, reason: str = ""
+    ) -> list[StoredAction]:
         """State, not definition: no new version."""
 
         def work() -> list[StoredAction]:
@@ -336,7 +357,9 @@ class Store:
         def work() -> bool:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
-                row = s.exec(select(SecretRow).where(SecretRow.guru_id == gid, SecretRow.name == name)).first()
+                row = s.exec(
+                    select(SecretRow).where(SecretRow.guru_id == gid, SecretRow.name == name)
+                ).first()
                 created = row is None
                 if row is None:
                     row = SecretRow(guru_id=gid, name=name, ciphertext=ciphertext, key_id=key_id)
@@ -356,7 +379,9 @@ class Store:
         def work() -> list[dict[str, Any]]:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
-                rows = s.exec(select(SecretRow).where(SecretRow.guru_id == gid).order_by(SecretRow.name)).all()
+                rows = s.exec(
+                    select(SecretRow).where(SecretRow.guru_id == gid).order_by(SecretRow.name)
+                ).all()
                 return [
                     {
                         "name": r.name,
@@ -381,7 +406,9 @@ class Store:
                 query = select(SecretRow).where(SecretRow.guru_id == gid)
                 if names is not None:
                     query = query.where(col(SecretRow.name).in_(names))
-                return {r.name: (r.ciphertext, r.key_id, json.loads(r.hosts or "[]")) for r in s.exec(query).all()}
+                return {
+                    r.name: (r.ciphertext, r.key_id, json.loads(r.hosts or "[]")) for r in s.exec(query).all()
+                }
 
         return await self._run(work)
 
@@ -389,7 +416,9 @@ class Store:
         def work() -> None:
             with self._session() as s:
                 gid = self._guru_id(s, guru)
-                row = s.exec(select(SecretRow).where(SecretRow.guru_id == gid, SecretRow.name == name)).first()
+                row = s.exec(
+                    select(SecretRow).where(SecretRow.guru_id == gid, SecretRow.name == name)
+                ).first()
                 if row is None:
                     raise NotFound(f"no secret named {name!r}")
                 s.delete(row)
@@ -576,7 +605,9 @@ class Store:
             with self._session() as s:
                 query = (
                     select(RunRow)
-                    .where(RunRow.guru_id == self._guru_id(s, guru), col(RunRow.parent_run_id).in_(parent_ids))
+                    .where(
+                        RunRow.guru_id == self._guru_id(s, guru), col(RunRow.parent_run_id).in_(parent_ids)
+                    )
                     .order_by(col(RunRow.started_at))
                 )
                 return [self._to_run(r, guru) for r in s.exec(query).all()]
@@ -591,8 +622,12 @@ class Store:
 
         def work() -> list[tuple[str, str, str, float | None, datetime]]:
             with self._session() as s:
-                query = select(RunRow.action_name, RunRow.trigger, RunRow.status, RunRow.duration_ms, RunRow.started_at)
-                query = query.where(RunRow.guru_id == self._guru_id(s, guru), RunRow.status != RunStatus.RUNNING.value)
+                query = select(
+                    RunRow.action_name, RunRow.trigger, RunRow.status, RunRow.duration_ms, RunRow.started_at
+                )
+                query = query.where(
+                    RunRow.guru_id == self._guru_id(s, guru), RunRow.status != RunStatus.RUNNING.value
+                )
                 if since is not None:
                     query = query.where(RunRow.started_at >= since)
                 if until is not None:

@@ -7,7 +7,7 @@ from typing import Any
 import mcp_types as types
 
 from guru_mcp.catalog import Snapshot
-from guru_mcp.models import ActionSpec, ApiCallConfig, RunStatus
+from guru_mcp.models import ActionSpec, RunStatus
 from guru_mcp.runs import RunOutcome
 
 

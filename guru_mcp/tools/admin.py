@@ -38,13 +38,15 @@ class UpdateArgs(BaseModel):
     name: str = Field(description="The action to change.")
     changes: dict[str, Any] = Field(
         description="A JSON merge patch (RFC 7396) of the definition, in the shape of admin_action_get's "
-        "`definition`: nested objects merge (e.g. {\"config\": {\"timeout\": 10}} changes only the timeout), "
+        '`definition`: nested objects merge (e.g. {"config": {"timeout": 10}} changes only the timeout), '
         "null removes a field, arrays such as `parameters` are replaced whole. Unknown fields are refused."
     )
     expected_version: int | None = Field(
         default=None, description="Refuse the change unless the action is still at this version."
     )
-    dry_run: bool = Field(default=False, description="Only return the field-by-field diff that would be applied.")
+    dry_run: bool = Field(
+        default=False, description="Only return the field-by-field diff that would be applied."
+    )
 
 
 class VersionArgs(BaseModel):
@@ -54,7 +56,9 @@ class VersionArgs(BaseModel):
 class DiffArgs(BaseModel):
     name: str = Field(description="The action.")
     from_version: int = Field(ge=1, description="The older version.")
-    to_version: int | None = Field(default=None, ge=1, description="The newer version; the current one when omitted.")
+    to_version: int | None = Field(
+        default=None, ge=1, description="The newer version; the current one when omitted."
+    )
 
 
 class RollbackArgs(BaseModel):
@@ -68,7 +72,9 @@ class RollbackArgs(BaseModel):
 
 class RunArgs(BaseModel):
     name: str = Field(description="The action to run.")
-    arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments, as the action's tool takes them.")
+    arguments: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments, as the action's tool takes them."
+    )
 
 
 class TestArgs(RunArgs):
@@ -92,9 +98,12 @@ class ExportArgs(BaseModel):
 
 class SecretSetArgs(BaseModel):
     name: str = Field(description="Secret name, e.g. STRIPE_API_KEY.")
-    value: str = Field(description="The secret value: one line, at least 8 characters. It is never shown again.")
+    value: str = Field(
+        description="The secret value: one line, at least 8 characters. It is never shown again."
+    )
     enable_actions: bool = Field(
-        default=False, description="Also enable the disabled actions that have all their secrets once this one is set."
+        default=False,
+        description="Also enable the disabled actions that have all their secrets once this one is set.",
     )
     hosts: list[str] | None = Field(
         default=None,
@@ -155,7 +164,12 @@ async def _create(app: App, caller: Caller, args: CreateArgs) -> Any:
 
 async def _update(app: App, caller: Caller, args: UpdateArgs) -> Any:
     return await versions.update(
-        app, caller.guru, args.name, args.changes, caller, expected_version=args.expected_version,
+        app,
+        caller.guru,
+        args.name,
+        args.changes,
+        caller,
+        expected_version=args.expected_version,
         dry_run=args.dry_run,
     )
 
@@ -170,7 +184,12 @@ async def _diff(app: App, caller: Caller, args: DiffArgs) -> Any:
 
 async def _rollback(app: App, caller: Caller, args: RollbackArgs) -> Any:
     return await versions.rollback(
-        app, caller.guru, args.name, args.version, caller, expected_version=args.expected_version,
+        app,
+        caller.guru,
+        args.name,
+        args.version,
+        caller,
+        expected_version=args.expected_version,
         dry_run=args.dry_run,
     )
 
@@ -251,8 +270,13 @@ async def _secret_delete(app: App, caller: Caller, args: ByName) -> Any:
 
 async def _runs_list(app: App, caller: Caller, args: RunsListArgs) -> Any:
     runs = await app.store.list_runs(
-        caller.guru, action=args.action, status=args.status, trigger=args.trigger,
-        parent_run_id=args.parent_run_id, top_level=args.top_level, limit=args.limit,
+        caller.guru,
+        action=args.action,
+        status=args.status,
+        trigger=args.trigger,
+        parent_run_id=args.parent_run_id,
+        top_level=args.top_level,
+        limit=args.limit,
     )
     return {"runs": [_run_row(r) for r in runs]}
 
@@ -277,57 +301,150 @@ async def _sandbox_status(app: App, caller: Caller, args: NoArgs) -> Any:
 
 
 ADMIN_TOOLS: list[AdminTool] = [
-    AdminTool("admin_actions_list", "List every action of this guru: name, type, enabled, version, parameters.",
-              NoArgs, _list, read_only=True),
-    AdminTool("admin_action_get", "Show one action's full definition (export format) and state.",
-              ByName, _get, read_only=True),
-    AdminTool("admin_action_create", "Create an action. It becomes a tool for every client at once (unless it "
-              "needs secrets that are not set yet: then it is stored disabled and the answer says which).",
-              CreateArgs, _create),
-    AdminTool("admin_action_update", "Change an existing action with a merge patch of its definition; the version "
-              "goes up by one and the previous definition stays in its history. Use dry_run to see the diff first.",
-              UpdateArgs, _update),
-    AdminTool("admin_action_history", "List an action's versions, newest first: when, who, and what changed.",
-              VersionArgs, _history, read_only=True),
-    AdminTool("admin_action_diff", "Show field by field what changed between two versions of an action.",
-              DiffArgs, _diff, read_only=True),
-    AdminTool("admin_action_rollback", "Restore an earlier version's definition as a new version (enabled state "
-              "and schedule pause are kept). Use dry_run to see the diff first.", RollbackArgs, _rollback,
-              confirm=True),
-    AdminTool("admin_action_delete", "Delete an action for good, with its schedule. Its run history stays.",
-              ByName, _delete, destructive=True),
-    AdminTool("admin_action_enable", "Enable an action: it appears as a tool again. Refused while a secret it "
-              "uses is missing.", ByName, _enable),
-    AdminTool("admin_action_disable", "Disable an action: its tool disappears and its schedule stops.",
-              ByName, _disable),
-    AdminTool("admin_action_test", "Run an action (even a disabled one) with sample arguments; recorded as a "
-              "test run. Use it to check a new action before enabling it. For an agent, mock_tools gives "
-              "canned tool results so nothing but the model is called.", TestArgs, _test),
-    AdminTool("admin_action_trigger", "Run an action now, by hand; recorded as a manual run.", RunArgs, _trigger),
-    AdminTool("admin_import", "Import actions from export JSON (Gurubase format accepted as-is). Everything is "
-              "validated first; nothing changes if anything is invalid. Use dry_run to preview.",
-              ImportArgs, _import),
-    AdminTool("admin_export", "Export actions as JSON (secrets by name only).", ExportArgs, _export,
-              read_only=True),
-    AdminTool("admin_secret_set", "Create or replace a secret. The value is encrypted and never shown again; "
-              "only actions that declare it get it (a Python action's `secrets` list, an API call's {NAME} "
-              "placeholder). Optional `hosts` limit where it may be sent.", SecretSetArgs, _secret_set),
-    AdminTool("admin_secrets_list", "List secret names with their dates and the actions using them (never "
-              "values).", NoArgs, _secrets_list, read_only=True),
-    AdminTool("admin_secret_delete", "Delete a secret. Every action using it is disabled; the answer names them.",
-              ByName, _secret_delete, destructive=True),
-    AdminTool("admin_runs_list", "List recent runs (newest first), optionally by action, status or trigger.",
-              RunsListArgs, _runs_list, read_only=True),
-    AdminTool("admin_run_get", "Show one run in full: inputs, output, error, hosts contacted, timing, model "
-              "usage, and the action's definition at the version it ran (config_snapshot); for an agent run, its "
-              "tool-call runs nested under children.",
-              RunGetArgs, _run_get, read_only=True),
-    AdminTool("admin_action_stats", "Run statistics over a time window (default 24h), per action and overall: last "
-              "run time, runs, errors, error rate, p50/p95 duration in ms, and the same per trigger (tool_call, "
-              "test, manual, schedule).",
-              StatsArgs, _stats, read_only=True),
-    AdminTool("admin_sandbox_status", "State of the Python sandbox: Docker engine, image, warm pool, egress mode.",
-              NoArgs, _sandbox_status, read_only=True),
+    AdminTool(
+        "admin_actions_list",
+        "List every action of this guru: name, type, enabled, version, parameters.",
+        NoArgs,
+        _list,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_action_get",
+        "Show one action's full definition (export format) and state.",
+        ByName,
+        _get,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_action_create",
+        "Create an action. It becomes a tool for every client at once (unless it "
+        "needs secrets that are not set yet: then it is stored disabled and the answer says which).",
+        CreateArgs,
+        _create,
+    ),
+    AdminTool(
+        "admin_action_update",
+        "Change an existing action with a merge patch of its definition; the version "
+        "goes up by one and the previous definition stays in its history. Use dry_run to see the diff first.",
+        UpdateArgs,
+        _update,
+    ),
+    AdminTool(
+        "admin_action_history",
+        "List an action's versions, newest first: when, who, and what changed.",
+        VersionArgs,
+        _history,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_action_diff",
+        "Show field by field what changed between two versions of an action.",
+        DiffArgs,
+        _diff,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_action_rollback",
+        "Restore an earlier version's definition as a new version (enabled state "
+        "and schedule pause are kept). Use dry_run to see the diff first.",
+        RollbackArgs,
+        _rollback,
+        confirm=True,
+    ),
+    AdminTool(
+        "admin_action_delete",
+        "Delete an action for good, with its schedule. Its run history stays.",
+        ByName,
+        _delete,
+        destructive=True,
+    ),
+    AdminTool(
+        "admin_action_enable",
+        "Enable an action: it appears as a tool again. Refused while a secret it uses is missing.",
+        ByName,
+        _enable,
+    ),
+    AdminTool(
+        "admin_action_disable",
+        "Disable an action: its tool disappears and its schedule stops.",
+        ByName,
+        _disable,
+    ),
+    AdminTool(
+        "admin_action_test",
+        "Run an action (even a disabled one) with sample arguments; recorded as a "
+        "test run. Use it to check a new action before enabling it. For an agent, mock_tools gives "
+        "canned tool results so nothing but the model is called.",
+        TestArgs,
+        _test,
+    ),
+    AdminTool(
+        "admin_action_trigger", "Run an action now, by hand; recorded as a manual run.", RunArgs, _trigger
+    ),
+    AdminTool(
+        "admin_import",
+        "Import actions from export JSON (Gurubase format accepted as-is). Everything is "
+        "validated first; nothing changes if anything is invalid. Use dry_run to preview.",
+        ImportArgs,
+        _import,
+    ),
+    AdminTool(
+        "admin_export", "Export actions as JSON (secrets by name only).", ExportArgs, _export, read_only=True
+    ),
+    AdminTool(
+        "admin_secret_set",
+        "Create or replace a secret. The value is encrypted and never shown again; "
+        "only actions that declare it get it (a Python action's `secrets` list, an API call's {NAME} "
+        "placeholder). Optional `hosts` limit where it may be sent.",
+        SecretSetArgs,
+        _secret_set,
+    ),
+    AdminTool(
+        "admin_secrets_list",
+        "List secret names with their dates and the actions using them (never values).",
+        NoArgs,
+        _secrets_list,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_secret_delete",
+        "Delete a secret. Every action using it is disabled; the answer names them.",
+        ByName,
+        _secret_delete,
+        destructive=True,
+    ),
+    AdminTool(
+        "admin_runs_list",
+        "List recent runs (newest first), optionally by action, status or trigger.",
+        RunsListArgs,
+        _runs_list,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_run_get",
+        "Show one run in full: inputs, output, error, hosts contacted, timing, model "
+        "usage, and the action's definition at the version it ran (config_snapshot); for an agent run, its "
+        "tool-call runs nested under children.",
+        RunGetArgs,
+        _run_get,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_action_stats",
+        "Run statistics over a time window (default 24h), per action and overall: last "
+        "run time, runs, errors, error rate, p50/p95 duration in ms, and the same per trigger (tool_call, "
+        "test, manual, schedule).",
+        StatsArgs,
+        _stats,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_sandbox_status",
+        "State of the Python sandbox: Docker engine, image, warm pool, egress mode.",
+        NoArgs,
+        _sandbox_status,
+        read_only=True,
+    ),
 ]
 
 

@@ -30,7 +30,9 @@ class GuruArgs(BaseModel):
 
 class GuruDeleteArgs(BaseModel):
     slug: str = Field(description="The guru to delete.")
-    confirm: str = Field(description="The slug again: deleting a guru deletes all its actions, secrets, runs and tokens.")
+    confirm: str = Field(
+        description="The slug again: deleting a guru deletes all its actions, secrets, runs and tokens."
+    )
 
 
 async def create_guru(app: App, slug: str) -> dict[str, Any]:
@@ -41,7 +43,9 @@ async def create_guru(app: App, slug: str) -> dict[str, Any]:
 
 async def delete_guru(app: App, slug: str) -> dict[str, Any]:
     if slug == app.settings.default_guru:
-        raise ValidationFailed(f"guru {slug!r} is the default guru (GURU_MCP_DEFAULT_GURU) and cannot be deleted")
+        raise ValidationFailed(
+            f"guru {slug!r} is the default guru (GURU_MCP_DEFAULT_GURU) and cannot be deleted"
+        )
     counts = await app.access.delete_guru(slug)
     app.catalog.forget(slug)
     app.auth.guru_changed(slug)
@@ -77,15 +81,44 @@ async def _guru_delete(app: App, caller: Caller, args: GuruDeleteArgs) -> Any:
 
 
 ACCESS_TOOLS: list[AdminTool] = [
-    AdminTool("admin_tokens_list", "List this guru's static bearer tokens: id, label, identity, admin, created, "
-              "last used, expiry. Tokens themselves are never shown (only their hashes are stored).",
-              TokensListArgs, _tokens_list, read_only=True),
-    AdminTool("admin_token_revoke", "Revoke a static token by id. It stops working at once on this server and "
-              "within seconds on other replicas.", TokenIdArgs, _token_revoke, destructive=True),
-    AdminTool("admin_gurus_list", "List every guru (tenant) with its numbers of actions, secrets and tokens.",
-              NoArgs, _gurus_list, read_only=True, server_only=True),
-    AdminTool("admin_guru_create", "Create a guru (tenant): its own actions, secrets, schedules, runs and tokens, "
-              "served at /g/{slug}/mcp.", GuruArgs, _guru_create, server_only=True),
-    AdminTool("admin_guru_delete", "Delete a guru and everything it holds, for good.", GuruDeleteArgs, _guru_delete,
-              destructive=True, server_only=True),
+    AdminTool(
+        "admin_tokens_list",
+        "List this guru's static bearer tokens: id, label, identity, admin, created, "
+        "last used, expiry. Tokens themselves are never shown (only their hashes are stored).",
+        TokensListArgs,
+        _tokens_list,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_token_revoke",
+        "Revoke a static token by id. It stops working at once on this server and "
+        "within seconds on other replicas.",
+        TokenIdArgs,
+        _token_revoke,
+        destructive=True,
+    ),
+    AdminTool(
+        "admin_gurus_list",
+        "List every guru (tenant) with its numbers of actions, secrets and tokens.",
+        NoArgs,
+        _gurus_list,
+        read_only=True,
+        server_only=True,
+    ),
+    AdminTool(
+        "admin_guru_create",
+        "Create a guru (tenant): its own actions, secrets, schedules, runs and tokens, "
+        "served at /g/{slug}/mcp.",
+        GuruArgs,
+        _guru_create,
+        server_only=True,
+    ),
+    AdminTool(
+        "admin_guru_delete",
+        "Delete a guru and everything it holds, for good.",
+        GuruDeleteArgs,
+        _guru_delete,
+        destructive=True,
+        server_only=True,
+    ),
 ]

@@ -21,12 +21,20 @@ class ProviderSetArgs(BaseModel):
         description="openai (any OpenAI-compatible chat-completions endpoint: OpenAI, Azure OpenAI, vLLM, Ollama, "
         "LiteLLM), anthropic (the Messages API), or sampling (the calling MCP client's own model)."
     )
-    base_url: str = Field(default="", description="openai: e.g. https://api.openai.com/v1; anthropic: optional.")
-    model: str = Field(default="", description="Model name, e.g. gpt-4.1-mini or claude-sonnet-4-5; for sampling "
-                       "an optional hint to the client.")
+    base_url: str = Field(
+        default="", description="openai: e.g. https://api.openai.com/v1; anthropic: optional."
+    )
+    model: str = Field(
+        default="",
+        description="Model name, e.g. gpt-4.1-mini or claude-sonnet-4-5; for sampling "
+        "an optional hint to the client.",
+    )
     api_key_secret: str = Field(default="", description="Name of the secret holding the API key.")
-    api_key: str | None = Field(default=None, description="The API key itself: stored encrypted as the secret "
-                                "api_key_secret (default name <NAME>_MODEL_API_KEY) and never shown again.")
+    api_key: str | None = Field(
+        default=None,
+        description="The API key itself: stored encrypted as the secret "
+        "api_key_secret (default name <NAME>_MODEL_API_KEY) and never shown again.",
+    )
     max_tokens: int = Field(default=1024, ge=1, le=200_000, description="Most tokens per model answer.")
 
 
@@ -38,22 +46,33 @@ async def _provider_set(app: App, caller: Caller, args: ProviderSetArgs) -> Any:
     secret = args.api_key_secret
     if args.api_key is not None and not secret:
         secret = f"{args.name.upper().replace('-', '_')}_MODEL_API_KEY"
-    provider = parse_provider({
-        "name": args.name, "kind": args.kind, "base_url": args.base_url, "model": args.model,
-        "api_key_secret": secret, "max_tokens": args.max_tokens,
-    })
+    provider = parse_provider(
+        {
+            "name": args.name,
+            "kind": args.kind,
+            "base_url": args.base_url,
+            "model": args.model,
+            "api_key_secret": secret,
+            "max_tokens": args.max_tokens,
+        }
+    )
     if args.api_key is not None:
         await app.vault.set(caller.guru, secret, args.api_key)
     elif secret and secret not in {s["name"] for s in await app.store.list_secrets(caller.guru)}:
-        raise ValidationFailed(FieldError("api_key_secret", f"no secret named {secret!r}; set it first or pass api_key"))
+        raise ValidationFailed(
+            FieldError("api_key_secret", f"no secret named {secret!r}; set it first or pass api_key")
+        )
     created = await app.providers.put(caller.guru, provider)
     waiting = sorted(
-        a.name for a in await app.catalog.list(caller.guru)
+        a.name
+        for a in await app.catalog.list(caller.guru)
         if not a.enabled and a.disabled_reason.startswith(f"model provider {provider.name!r}")
     )
     out: dict[str, Any] = {"provider": provider.model_dump(mode="json"), "created": created}
     if waiting:
-        out["note"] = f"disabled agents waiting for this provider: {', '.join(waiting)}; enable them when ready"
+        out["note"] = (
+            f"disabled agents waiting for this provider: {', '.join(waiting)}; enable them when ready"
+        )
     return out
 
 
@@ -95,11 +114,26 @@ async def run_tree(app: App, guru: str, root: RunRecord, row: Any) -> dict[str, 
 
 
 AGENT_TOOLS: list[AdminTool] = [
-    AdminTool("admin_provider_set", "Configure a model provider for agents (create or replace): an "
-              "OpenAI-compatible endpoint, the Anthropic Messages API, or MCP sampling. The API key is kept as an "
-              "encrypted secret.", ProviderSetArgs, _provider_set),
-    AdminTool("admin_providers_list", "List this guru's model providers (never their keys) and the agents using "
-              "each.", NoArgs, _providers_list, read_only=True),
-    AdminTool("admin_provider_delete", "Delete a model provider. Agents using it fail until it is configured "
-              "again.", ProviderByName, _provider_delete, destructive=True),
+    AdminTool(
+        "admin_provider_set",
+        "Configure a model provider for agents (create or replace): an "
+        "OpenAI-compatible endpoint, the Anthropic Messages API, or MCP sampling. The API key is kept as an "
+        "encrypted secret.",
+        ProviderSetArgs,
+        _provider_set,
+    ),
+    AdminTool(
+        "admin_providers_list",
+        "List this guru's model providers (never their keys) and the agents using each.",
+        NoArgs,
+        _providers_list,
+        read_only=True,
+    ),
+    AdminTool(
+        "admin_provider_delete",
+        "Delete a model provider. Agents using it fail until it is configured again.",
+        ProviderByName,
+        _provider_delete,
+        destructive=True,
+    ),
 ]

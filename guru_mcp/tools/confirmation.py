@@ -79,7 +79,9 @@ def _judge(answer: types.ElicitResult) -> Decision:
     return Decision.DECLINED if content.get("confirm") is False else Decision.APPROVED
 
 
-async def ask(ctx: Any, params: types.CallToolRequestParams, message: str) -> Decision | types.InputRequiredResult:
+async def ask(
+    ctx: Any, params: types.CallToolRequestParams, message: str
+) -> Decision | types.InputRequiredResult:
     """Ask the user to confirm this call (see the module docstring)."""
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         return _ask_modern(ctx, params, message)
@@ -94,7 +96,9 @@ async def ask(ctx: Any, params: types.CallToolRequestParams, message: str) -> De
     return _judge(answer)
 
 
-def _ask_modern(ctx: Any, params: types.CallToolRequestParams, message: str) -> Decision | types.InputRequiredResult:
+def _ask_modern(
+    ctx: Any, params: types.CallToolRequestParams, message: str
+) -> Decision | types.InputRequiredResult:
     state = params.request_state
     responses = params.input_responses or {}
     if state is not None and state.startswith(STATE_PREFIX) and INPUT_KEY in responses:
@@ -104,5 +108,9 @@ def _ask_modern(ctx: Any, params: types.CallToolRequestParams, message: str) -> 
         return Decision.DECLINED
     if not _can_elicit(ctx):
         return Decision.UNSUPPORTED
-    request = types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=SCHEMA))
-    return types.InputRequiredResult(input_requests={INPUT_KEY: request}, request_state=STATE_PREFIX + params.name)
+    request = types.ElicitRequest(
+        params=types.ElicitRequestFormParams(message=message, requested_schema=SCHEMA)
+    )
+    return types.InputRequiredResult(
+        input_requests={INPUT_KEY: request}, request_state=STATE_PREFIX + params.name
+    )

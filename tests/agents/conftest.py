@@ -61,7 +61,11 @@ def _openai(i: int, say: Say) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": say.text or None}
     if say.calls:
         message["tool_calls"] = [
-            {"id": f"call_{i}_{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            {
+                "id": f"call_{i}_{n}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
             for n, (name, args) in enumerate(say.calls)
         ]
     return {
@@ -76,7 +80,8 @@ def _openai(i: int, say: Say) -> dict[str, Any]:
 def _anthropic(i: int, say: Say) -> dict[str, Any]:
     content: list[dict[str, Any]] = [{"type": "text", "text": say.text}] if say.text else []
     content += [
-        {"type": "tool_use", "id": f"toolu_{i}_{n}", "name": name, "input": args} for n, (name, args) in enumerate(say.calls)
+        {"type": "tool_use", "id": f"toolu_{i}_{n}", "name": name, "input": args}
+        for n, (name, args) in enumerate(say.calls)
     ]
     return {
         "id": f"msg_{i}",
@@ -137,7 +142,9 @@ def model_server() -> Iterator[ModelServer]:
     httpd.server_close()
 
 
-async def use_provider(app, kind: str, model_server: ModelServer | None = None, name: str = "default") -> None:
+async def use_provider(
+    app, kind: str, model_server: ModelServer | None = None, name: str = "default"
+) -> None:
     """Configure a provider of `kind` against the stand-in (its key held as a secret)."""
     if kind == "sampling":
         await app.providers.put("default", ModelProvider(name=name, kind="sampling"))

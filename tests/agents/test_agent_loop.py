@@ -8,7 +8,6 @@ import json
 import pytest
 
 from guru_mcp.models import RunStatus
-
 from tests.agents.conftest import MODEL_KEY, Say, agent, save, scripted, use_provider
 from tests.conftest import ADMIN, USER, api_action, connect
 
@@ -16,16 +15,24 @@ pytestmark = pytest.mark.anyio
 
 
 async def two_actions(app, echo_server) -> None:
-    await save(app, api_action(
-        "lookup_order", echo_server.url + "/orders/{order_id}?who={GURUBASE_USER_EMAIL}",
-        condition_prompt="Look up an order by its id.",
-        parameters=[{"name": "order_id", "required": True, "description": "The order id"}],
-    ))
-    await save(app, api_action(
-        "refund_status", echo_server.url + "/refunds?order={order}",
-        condition_prompt="The refund state of an order.",
-        parameters=[{"name": "order", "required": True}],
-    ))
+    await save(
+        app,
+        api_action(
+            "lookup_order",
+            echo_server.url + "/orders/{order_id}?who={GURUBASE_USER_EMAIL}",
+            condition_prompt="Look up an order by its id.",
+            parameters=[{"name": "order_id", "required": True, "description": "The order id"}],
+        ),
+    )
+    await save(
+        app,
+        api_action(
+            "refund_status",
+            echo_server.url + "/refunds?order={order}",
+            condition_prompt="The refund state of an order.",
+            parameters=[{"name": "order", "required": True}],
+        ),
+    )
 
 
 def structured(result) -> dict:
@@ -33,7 +40,9 @@ def structured(result) -> dict:
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
-async def test_an_agent_chains_two_actions_and_records_them_as_child_runs(app, echo_server, model_server, kind):
+async def test_an_agent_chains_two_actions_and_records_them_as_child_runs(
+    app, echo_server, model_server, kind
+):
     await two_actions(app, echo_server)
     await use_provider(app, kind, model_server)
     saved = await save(app, agent("order_helper", ["lookup_order", "refund_status"]))
@@ -55,25 +64,36 @@ async def test_an_agent_chains_two_actions_and_records_them_as_child_runs(app, e
     first = model_server.requests[0]
     names = [t["function"]["name"] if kind == "openai" else t["name"] for t in first["tools"]]
     assert names == ["lookup_order", "refund_status"]
-    schema = first["tools"][0]["function"]["parameters"] if kind == "openai" else first["tools"][0]["input_schema"]
+    schema = (
+        first["tools"][0]["function"]["parameters"] if kind == "openai" else first["tools"][0]["input_schema"]
+    )
     assert schema["required"] == ["order_id"]
     assert "Where is the refund for order A-17?" in json.dumps(first["messages"])
     assert "/orders/A-17" in model_server.tool_results(1)[0]
     assert "/refunds" in model_server.tool_results(2)[-1]
-    auth = model_server.headers[0].get("authorization") if kind == "openai" else model_server.headers[0]["x-api-key"]
+    auth = (
+        model_server.headers[0].get("authorization")
+        if kind == "openai"
+        else model_server.headers[0]["x-api-key"]
+    )
     assert MODEL_KEY in auth
     if kind == "anthropic":
         assert model_server.headers[0]["anthropic-version"] == "2023-06-01"
         assert first["system"].startswith("You help with orders")
 
     # The caller's identity went down to the tools.
-    assert [r["query"]["who"] for r in echo_server.requests if r["path"].startswith("/orders")] == ["alex@corp.example"]
+    assert [r["query"]["who"] for r in echo_server.requests if r["path"].startswith("/orders")] == [
+        "alex@corp.example"
+    ]
 
     runs = await app.store.list_runs("default")
     parent = next(r for r in runs if r.action_name == "order_helper")
     children = sorted((r for r in runs if r.parent_run_id == parent.id), key=lambda r: r.started_at)
     assert [c.action_name for c in children] == ["lookup_order", "refund_status"]
-    assert all(c.depth == 1 and c.status is RunStatus.OK and c.caller["email"] == "alex@corp.example" for c in children)
+    assert all(
+        c.depth == 1 and c.status is RunStatus.OK and c.caller["email"] == "alex@corp.example"
+        for c in children
+    )
     assert parent.depth == 0 and parent.parent_run_id is None and parent.status is RunStatus.OK
     assert parent.usage["stop"] == "final_answer"
     assert parent.usage["model_calls"] == 3 and parent.usage["tool_calls"] == 2
@@ -144,7 +164,9 @@ SCHEMA = {
 }
 
 
-async def test_an_answer_outside_the_output_schema_is_retried_once_then_reported(app, echo_server, model_server):
+async def test_an_answer_outside_the_output_schema_is_retried_once_then_reported(
+    app, echo_server, model_server
+):
     await two_actions(app, echo_server)
     await use_provider(app, "openai", model_server)
     await save(app, agent("strict", ["lookup_order"], output_schema=SCHEMA))
@@ -163,7 +185,9 @@ async def test_an_answer_fixed_on_the_retry_is_returned_as_structured_content(ap
     await two_actions(app, echo_server)
     await use_provider(app, "anthropic", model_server)
     await save(app, agent("strict", ["lookup_order"], output_schema=SCHEMA))
-    model_server.script = scripted(Say(text="refunded!"), Say(text='```json\n{"order_id": "A-17", "refunded": true}\n```'))
+    model_server.script = scripted(
+        Say(text="refunded!"), Say(text='```json\n{"order_id": "A-17", "refunded": true}\n```')
+    )
     async with connect(app, USER) as client:
         result = await client.call_tool("strict", {"request": "refund of A-17?"})
     assert not result.is_error, result.content[0].text
@@ -180,14 +204,22 @@ async def test_test_mode_with_mocked_tools_calls_only_the_model(app, echo_server
         Say(text="Mocked: shipped, refund pending."),
     )
     async with connect(app, ADMIN) as admin:
-        result = await admin.call_tool("admin_action_test", {
-            "name": "order_helper",
-            "arguments": {"request": "status of A-17"},
-            "mock_tools": {"lookup_order": {"status": "shipped"}, "refund_status": "pending"},
-        })
-        refused = await admin.call_tool("admin_action_test", {
-            "name": "lookup_order", "arguments": {"order_id": "1"}, "mock_tools": {"x": 1},
-        })
+        result = await admin.call_tool(
+            "admin_action_test",
+            {
+                "name": "order_helper",
+                "arguments": {"request": "status of A-17"},
+                "mock_tools": {"lookup_order": {"status": "shipped"}, "refund_status": "pending"},
+            },
+        )
+        refused = await admin.call_tool(
+            "admin_action_test",
+            {
+                "name": "lookup_order",
+                "arguments": {"order_id": "1"},
+                "mock_tools": {"x": 1},
+            },
+        )
     assert not result.is_error, result.content[0].text
     out = structured(result)
     assert out["status"] == "ok" and out["output"] == "Mocked: shipped, refund pending."

@@ -10,7 +10,6 @@ from mcp import Client
 
 from guru_mcp.models import RunStatus
 from guru_mcp.server import build_server
-
 from tests.agents.conftest import agent, save, use_provider
 from tests.conftest import USER, api_action, connect
 
@@ -18,8 +17,14 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_sampling_agent_runs_its_tools_with_the_clients_model(app, echo_server):
-    await save(app, api_action("lookup_order", echo_server.url + "/orders/{order_id}",
-                               parameters=[{"name": "order_id", "required": True}]))
+    await save(
+        app,
+        api_action(
+            "lookup_order",
+            echo_server.url + "/orders/{order_id}",
+            parameters=[{"name": "order_id", "required": True}],
+        ),
+    )
     await use_provider(app, "sampling")
     await save(app, agent("order_helper", ["lookup_order"]))
     seen: list[types.CreateMessageRequestParams] = []
@@ -36,8 +41,11 @@ async def test_a_sampling_agent_runs_its_tools_with_the_clients_model(app, echo_
         result = params.messages[-1].content_as_list[0]
         assert result.type == "tool_result" and result.tool_use_id == "use-1"
         return types.CreateMessageResultWithTools(
-            role="assistant", model="client-model",
-            content=[types.TextContent(type="text", text=f"Order B-2: {'/orders/B-2' in result.content[0].text}")],
+            role="assistant",
+            model="client-model",
+            content=[
+                types.TextContent(type="text", text=f"Order B-2: {'/orders/B-2' in result.content[0].text}")
+            ],
             stop_reason="endTurn",
         )
 

@@ -10,7 +10,6 @@ import pytest
 from guru_mcp.errors import ValidationFailed
 from guru_mcp.models import parse_spec
 from guru_mcp.transfer import export_actions, import_actions
-
 from tests.agents.conftest import MODEL_KEY, agent, save, use_provider
 from tests.conftest import ADMIN, api_action, connect
 
@@ -73,7 +72,9 @@ async def test_deleting_a_tool_disables_the_agents_using_it_and_says_which(app, 
     assert "uses_a" not in listed and "uses_b" in listed
 
 
-async def test_an_agent_without_its_provider_is_stored_disabled_until_one_is_set(app, echo_server, model_server):
+async def test_an_agent_without_its_provider_is_stored_disabled_until_one_is_set(
+    app, echo_server, model_server
+):
     await save(app, api_action("a", echo_server.url + "/a"))
     saved = await save(app, agent("bot", ["a"]))
     assert not saved.action.enabled
@@ -81,9 +82,15 @@ async def test_an_agent_without_its_provider_is_stored_disabled_until_one_is_set
     async with connect(app, ADMIN) as admin:
         refused = await admin.call_tool("admin_action_enable", {"name": "bot"})
         assert refused.is_error and "not configured" in refused.content[0].text
-        set_ = await admin.call_tool("admin_provider_set", {
-            "kind": "openai", "base_url": model_server.url + "/v1", "model": "m", "api_key": MODEL_KEY,
-        })
+        set_ = await admin.call_tool(
+            "admin_provider_set",
+            {
+                "kind": "openai",
+                "base_url": model_server.url + "/v1",
+                "model": "m",
+                "api_key": MODEL_KEY,
+            },
+        )
         assert not set_.is_error, set_.content[0].text
         assert "bot" in set_.structured_content["note"]
         assert MODEL_KEY not in set_.content[0].text

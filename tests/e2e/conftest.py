@@ -42,10 +42,10 @@ def cli_env(tmp_path, db_url) -> dict[str, str]:
     return env
 
 
-def cli(env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [GURU, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
-    )
+def cli(
+    env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    result = subprocess.run([GURU, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
     if check and result.returncode != 0:
         raise AssertionError(f"guru-mcp {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -75,8 +75,14 @@ class StdioServer:
                 [GURU, "serve", *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
             )
         self._ids = iter(range(1, 1_000_000))
-        self.send("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                 "clientInfo": {"name": "test", "version": "1"}})
+        self.send(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"},
+            },
+        )
         self.read()
         self.notify("notifications/initialized")
 

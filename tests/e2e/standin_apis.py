@@ -49,17 +49,47 @@ def _iso(moment: datetime) -> str:
 
 
 CHARGE_ORDER = {
-    "id": "ch_3Standin0rder", "object": "charge", "amount": 4999, "currency": "usd", "status": "succeeded",
-    "captured": True, "refunded": False, "created": _ts(NOW - timedelta(days=3)),
+    "id": "ch_3Standin0rder",
+    "object": "charge",
+    "amount": 4999,
+    "currency": "usd",
+    "status": "succeeded",
+    "captured": True,
+    "refunded": False,
+    "created": _ts(NOW - timedelta(days=3)),
     "metadata": {"order_id": "12345"},
 }
 CHARGES_TWICE = [
-    {"id": "ch_first", "object": "charge", "amount": 4999, "currency": "usd", "status": "succeeded",
-     "captured": True, "refunded": False, "created": _ts(NOW - timedelta(hours=5))},
-    {"id": "ch_second", "object": "charge", "amount": 4999, "currency": "usd", "status": "succeeded",
-     "captured": False, "refunded": False, "created": _ts(NOW - timedelta(hours=5, minutes=-1))},
-    {"id": "ch_other", "object": "charge", "amount": 1200, "currency": "usd", "status": "succeeded",
-     "captured": True, "refunded": False, "created": _ts(NOW - timedelta(days=20))},
+    {
+        "id": "ch_first",
+        "object": "charge",
+        "amount": 4999,
+        "currency": "usd",
+        "status": "succeeded",
+        "captured": True,
+        "refunded": False,
+        "created": _ts(NOW - timedelta(hours=5)),
+    },
+    {
+        "id": "ch_second",
+        "object": "charge",
+        "amount": 4999,
+        "currency": "usd",
+        "status": "succeeded",
+        "captured": False,
+        "refunded": False,
+        "created": _ts(NOW - timedelta(hours=5, minutes=-1)),
+    },
+    {
+        "id": "ch_other",
+        "object": "charge",
+        "amount": 1200,
+        "currency": "usd",
+        "status": "succeeded",
+        "captured": True,
+        "refunded": False,
+        "created": _ts(NOW - timedelta(days=20)),
+    },
 ]
 
 
@@ -105,9 +135,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        record = {"method": self.command, "path": parts.path, "query": query,
-                  "headers": {k.lower(): v for k, v in self.headers.items()},
-                  "json": json.loads(raw) if raw else None}
+        record = {
+            "method": self.command,
+            "path": parts.path,
+            "query": query,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "json": json.loads(raw) if raw else None,
+        }
         self.state.requests.append(record)
         code, data = self._route(parts.path, query, record)
         self._send(code, data)
@@ -117,38 +151,67 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the APIs ---------------------------------------------------------------------------------
 
     def _route(self, path: str, query: dict[str, str], record: dict[str, Any]) -> tuple[int, Any]:
-        if path.startswith("/v1/charges") or path.startswith("/v1/refunds") or path.startswith("/v1/customers") \
-                or path.startswith("/v1/subscriptions"):
+        if (
+            path.startswith("/v1/charges")
+            or path.startswith("/v1/refunds")
+            or path.startswith("/v1/customers")
+            or path.startswith("/v1/subscriptions")
+        ):
             if self._basic() != (CREDENTIALS["STRIPE_API_KEY"], ""):
-                return 401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}
+                return 401, {
+                    "error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}
+                }
             return self._stripe(path, query)
         if path.startswith("/v1/pages/"):
             if self.headers.get("Authorization") != f"OAuth {CREDENTIALS['STATUSPAGE_API_KEY']}":
                 return 401, {"error": "Could not authenticate"}
             if path != f"/v1/pages/{CREDENTIALS['STATUSPAGE_PAGE_ID']}/incidents/unresolved":
                 return 404, {"error": "Page not found"}
-            return 200, [{
-                "id": "inc_p8x", "name": "Elevated API error rates", "status": "identified", "impact": "major",
-                "shortlink": "https://stspg.io/standin", "created_at": _iso(NOW - timedelta(minutes=40)),
-                "components": [{"name": "API"}, {"name": "Dashboard"}],
-                "incident_updates": [{"status": "identified", "body": "A faulty deploy is being rolled back.",
-                                      "created_at": _iso(NOW - timedelta(minutes=10))}],
-            }]
+            return 200, [
+                {
+                    "id": "inc_p8x",
+                    "name": "Elevated API error rates",
+                    "status": "identified",
+                    "impact": "major",
+                    "shortlink": "https://stspg.io/standin",
+                    "created_at": _iso(NOW - timedelta(minutes=40)),
+                    "components": [{"name": "API"}, {"name": "Dashboard"}],
+                    "incident_updates": [
+                        {
+                            "status": "identified",
+                            "body": "A faulty deploy is being rolled back.",
+                            "created_at": _iso(NOW - timedelta(minutes=10)),
+                        }
+                    ],
+                }
+            ]
         if path == "/v1/accounts/lookup":
             if self.headers.get("Authorization") != f"Bearer {CREDENTIALS['PRODUCT_API_KEY']}":
                 return 401, {"error": "unauthorized"}
             if query.get("email") != "dana@shop.example":
                 return 404, {"error": "no such account"}
-            return 200, {"email": "dana@shop.example", "plan": "Team", "seats_used": 9, "seats_limit": 10,
-                         "features": ["api access", "audit log"], "upgrades": {"sso": "the Enterprise plan"}}
+            return 200, {
+                "email": "dana@shop.example",
+                "plan": "Team",
+                "seats_used": 9,
+                "seats_limit": 10,
+                "features": ["api access", "audit log"],
+                "upgrades": {"sso": "the Enterprise plan"},
+            }
         if path == "/rest/api/3/issue":
             if self._basic() != (CREDENTIALS["JIRA_EMAIL"], CREDENTIALS["JIRA_API_TOKEN"]):
                 return 401, {"errorMessages": ["Unauthorized"], "errors": {}}
             fields = (record["json"] or {}).get("fields", {})
             if not fields.get("summary"):
-                return 400, {"errorMessages": [], "errors": {"summary": "You must specify a summary of the issue."}}
-            return 201, {"id": "10042", "key": f"{fields['project']['key']}-42",
-                         "self": f"{self.state.url}/rest/api/3/issue/10042"}
+                return 400, {
+                    "errorMessages": [],
+                    "errors": {"summary": "You must specify a summary of the issue."},
+                }
+            return 201, {
+                "id": "10042",
+                "key": f"{fields['project']['key']}-42",
+                "self": f"{self.state.url}/rest/api/3/issue/10042",
+            }
         if path == "/api/v2/search.json":
             if self._basic() != (CREDENTIALS["ZENDESK_EMAIL"] + "/token", CREDENTIALS["ZENDESK_API_TOKEN"]):
                 return 401, {"error": "Couldn't authenticate you"}
@@ -157,35 +220,75 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != f"Bearer {CREDENTIALS['ANALYTICS_API_KEY']}":
                 return 401, {"error": "unauthorized"}
             accounts = [
-                {"name": "Globex", "email": "ops@globex.example", "plan": "team", "region": "EU", "affected_requests": 840},
-                {"name": "Initech", "email": "it@initech.example", "plan": "enterprise", "region": "EU", "affected_requests": 120},
-                {"name": "Umbrella", "email": "noc@umbrella.example", "plan": "enterprise", "region": "US", "affected_requests": 50},
+                {
+                    "name": "Globex",
+                    "email": "ops@globex.example",
+                    "plan": "team",
+                    "region": "EU",
+                    "affected_requests": 840,
+                },
+                {
+                    "name": "Initech",
+                    "email": "it@initech.example",
+                    "plan": "enterprise",
+                    "region": "EU",
+                    "affected_requests": 120,
+                },
+                {
+                    "name": "Umbrella",
+                    "email": "noc@umbrella.example",
+                    "plan": "enterprise",
+                    "region": "US",
+                    "affected_requests": 50,
+                },
             ]
             region = query.get("region")
-            return 200, {"incident_type": query.get("incident_type"),
-                         "accounts": [a for a in accounts if not region or a["region"] == region]}
+            return 200, {
+                "incident_type": query.get("incident_type"),
+                "accounts": [a for a in accounts if not region or a["region"] == region],
+            }
         if path.startswith("/tracks/"):
             if self.headers.get("Authorization") != f"ShippoToken {CREDENTIALS['SHIPPO_API_KEY']}":
                 return 401, {"detail": "Invalid token."}
             _, _, carrier, number = path.split("/", 3)
             location = {"city": "Memphis", "state": "TN", "zip": "38118", "country": "US"}
             return 200, {
-                "carrier": carrier, "tracking_number": number, "eta": _iso(NOW + timedelta(days=2)),
+                "carrier": carrier,
+                "tracking_number": number,
+                "eta": _iso(NOW + timedelta(days=2)),
                 "servicelevel": {"token": f"{carrier}_priority", "name": "Priority Mail"},
-                "tracking_status": {"status": "TRANSIT", "status_details": "Departed the sorting facility",
-                                    "status_date": _iso(NOW - timedelta(hours=6)), "location": location},
+                "tracking_status": {
+                    "status": "TRANSIT",
+                    "status_details": "Departed the sorting facility",
+                    "status_date": _iso(NOW - timedelta(hours=6)),
+                    "location": location,
+                },
                 "tracking_history": [
-                    {"status": "PRE_TRANSIT", "status_details": "Label created", "status_date": _iso(NOW - timedelta(days=1))},
-                    {"status": "TRANSIT", "status_details": "Departed the sorting facility",
-                     "status_date": _iso(NOW - timedelta(hours=6)), "location": location},
+                    {
+                        "status": "PRE_TRANSIT",
+                        "status_details": "Label created",
+                        "status_date": _iso(NOW - timedelta(days=1)),
+                    },
+                    {
+                        "status": "TRANSIT",
+                        "status_details": "Departed the sorting facility",
+                        "status_date": _iso(NOW - timedelta(hours=6)),
+                        "location": location,
+                    },
                 ],
             }
         if path == "/v1/stock":
             if self.headers.get("Authorization") != f"Bearer {CREDENTIALS['INVENTORY_API_KEY']}":
                 return 401, {"error": "unauthorized"}
-            return 200, {"sku": query.get("sku"), "variant": query.get("variant", ""), "available": 7,
-                         "warehouses": [{"name": "Leipzig", "quantity": 5, "ships_in_days": 1},
-                                        {"name": "Reno", "quantity": 2, "ships_in_days": 3}]}
+            return 200, {
+                "sku": query.get("sku"),
+                "variant": query.get("variant", ""),
+                "available": 7,
+                "warehouses": [
+                    {"name": "Leipzig", "quantity": 5, "ships_in_days": 1},
+                    {"name": "Reno", "quantity": 2, "ships_in_days": 3},
+                ],
+            }
         if path == "/pto":
             if self.headers.get("Authorization") != f"Bearer {CREDENTIALS['HR_API_TOKEN']}":
                 return 401, {"error": "unauthorized"}
@@ -197,49 +300,113 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/messages":
             if self.headers.get("Authorization") != f"Bearer {CREDENTIALS['CHAT_BOT_TOKEN']}":
                 return 200, {"ok": False, "error": "invalid_auth"}
-            return 200, {"ok": True, "channel": (record["json"] or {}).get("channel"), "ts": "1712345678.000100"}
+            return 200, {
+                "ok": True,
+                "channel": (record["json"] or {}).get("channel"),
+                "ts": "1712345678.000100",
+            }
         return 404, {"error": f"no stand-in for {path}"}
 
     def _stripe(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         if path == "/v1/charges/search":
-            hit = "metadata['order_id']:'12345'" == query.get("query")
+            hit = query.get("query") == "metadata['order_id']:'12345'"
             return 200, _stripe_list([CHARGE_ORDER] if hit else [], path, search=True)
         if path == "/v1/refunds":
-            refunds = [{"id": "re_standin1", "object": "refund", "amount": 4999, "currency": "usd",
-                        "status": "pending", "charge": CHARGE_ORDER["id"]}]
+            refunds = [
+                {
+                    "id": "re_standin1",
+                    "object": "refund",
+                    "amount": 4999,
+                    "currency": "usd",
+                    "status": "pending",
+                    "charge": CHARGE_ORDER["id"],
+                }
+            ]
             return 200, _stripe_list(refunds if query.get("charge") == CHARGE_ORDER["id"] else [], path)
         if path == "/v1/customers/search":
             if query.get("query") == "email:'dana@shop.example'":
-                return 200, _stripe_list([{"id": "cus_Dana", "object": "customer", "email": "dana@shop.example",
-                                           "name": "Dana Shop"}], path, search=True)
+                return 200, _stripe_list(
+                    [
+                        {
+                            "id": "cus_Dana",
+                            "object": "customer",
+                            "email": "dana@shop.example",
+                            "name": "Dana Shop",
+                        }
+                    ],
+                    path,
+                    search=True,
+                )
             return 200, _stripe_list([], path, search=True)
         if path == "/v1/charges":
             return 200, _stripe_list(CHARGES_TWICE if query.get("customer") == "cus_Dana" else [], path)
         if path == "/v1/subscriptions":
-            subs = [{
-                "id": "sub_standin", "object": "subscription", "status": "active", "cancel_at_period_end": False,
-                "current_period_end": _ts(datetime(2027, 1, 15, tzinfo=UTC)),
-                "items": {"object": "list", "data": [{"id": "si_1", "quantity": 10, "price": {
-                    "id": "price_team", "nickname": "Team (monthly)", "unit_amount": 1200, "currency": "usd",
-                    "recurring": {"interval": "month"}}}]},
-            }]
+            subs = [
+                {
+                    "id": "sub_standin",
+                    "object": "subscription",
+                    "status": "active",
+                    "cancel_at_period_end": False,
+                    "current_period_end": _ts(datetime(2027, 1, 15, tzinfo=UTC)),
+                    "items": {
+                        "object": "list",
+                        "data": [
+                            {
+                                "id": "si_1",
+                                "quantity": 10,
+                                "price": {
+                                    "id": "price_team",
+                                    "nickname": "Team (monthly)",
+                                    "unit_amount": 1200,
+                                    "currency": "usd",
+                                    "recurring": {"interval": "month"},
+                                },
+                            }
+                        ],
+                    },
+                }
+            ]
             return 200, _stripe_list(subs if query.get("customer") == "cus_Dana" else [], path)
-        return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
+        return 404, {
+            "error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}
+        }
 
     def _zendesk(self, query: dict[str, str]) -> dict[str, Any]:
-        def ticket(number: int, subject: str, minutes: int, assignee: int | None, priority: str) -> dict[str, Any]:
-            return {"id": number, "subject": subject, "status": "open", "priority": priority,
-                    "assignee_id": assignee, "group_id": 360001,
-                    "slas": {"policy_metrics": [{"breach_at": _iso(NOW + timedelta(minutes=minutes)),
-                                                 "stage": "active", "metric": "first_reply_time", "hours": 1}]}}
+        def ticket(
+            number: int, subject: str, minutes: int, assignee: int | None, priority: str
+        ) -> dict[str, Any]:
+            return {
+                "id": number,
+                "subject": subject,
+                "status": "open",
+                "priority": priority,
+                "assignee_id": assignee,
+                "group_id": 360001,
+                "slas": {
+                    "policy_metrics": [
+                        {
+                            "breach_at": _iso(NOW + timedelta(minutes=minutes)),
+                            "stage": "active",
+                            "metric": "first_reply_time",
+                            "hours": 1,
+                        }
+                    ]
+                },
+            }
 
         results = [
             ticket(901, "Checkout page times out", 25, None, "urgent"),
             ticket(902, "Invoice address wrong", 150, 7001, "normal"),
             ticket(903, "Feature request: dark mode", 60 * 30, 7002, "low"),
         ]
-        return {"results": results, "count": len(results), "next_page": None, "previous_page": None,
-                "facets": None, "query_seen": query.get("query")}
+        return {
+            "results": results,
+            "count": len(results),
+            "next_page": None,
+            "previous_page": None,
+            "facets": None,
+            "query_seen": query.get("query"),
+        }
 
 
 @contextmanager

@@ -18,8 +18,19 @@ from tests.e2e.conftest import GURU, cli
 async def test_the_cli_configures_a_provider_and_imports_an_agent_that_runs_over_stdio(
     cli_env, tmp_path, model_server, echo_server
 ):
-    out = cli(cli_env, "providers", "set", "--kind", "openai", "--base-url", model_server.url + "/v1",
-              "--model", "m", "--api-key-stdin", stdin=MODEL_KEY + "\n")
+    out = cli(
+        cli_env,
+        "providers",
+        "set",
+        "--kind",
+        "openai",
+        "--base-url",
+        model_server.url + "/v1",
+        "--model",
+        "m",
+        "--api-key-stdin",
+        stdin=MODEL_KEY + "\n",
+    )
     assert "created provider default (openai)" in out.stdout
     listing = cli(cli_env, "providers", "list").stdout
     assert "DEFAULT_MODEL_API_KEY" in listing and MODEL_KEY not in listing
@@ -27,15 +38,24 @@ async def test_the_cli_configures_a_provider_and_imports_an_agent_that_runs_over
     assert bad.returncode == 4 and "base_url" in bad.stderr and "Traceback" not in bad.stderr
 
     tool, bot = tmp_path / "tool.json", tmp_path / "a_bot.json"  # the agent's file sorts before its tool's
-    tool.write_text(json.dumps(api_action("lookup", echo_server.url + "/orders/{order_id}?who={GURUBASE_USER_EMAIL}",
-                                          parameters=[{"name": "order_id", "required": True}])))
+    tool.write_text(
+        json.dumps(
+            api_action(
+                "lookup",
+                echo_server.url + "/orders/{order_id}?who={GURUBASE_USER_EMAIL}",
+                parameters=[{"name": "order_id", "required": True}],
+            )
+        )
+    )
     bot.write_text(json.dumps(agent("bot", ["lookup"])))
     imported = cli(cli_env, "actions", "import", str(bot), str(tool)).stdout
     assert "create    bot" in imported and "create    lookup" in imported
     listed = json.loads(cli(cli_env, "actions", "list", "--json").stdout)
     assert {a["name"]: a["enabled"] for a in listed} == {"bot": True, "lookup": True}
 
-    model_server.script = scripted(Say(calls=[("lookup", {"order_id": "Z-9"})]), Say(text="Z-9 is on its way."))
+    model_server.script = scripted(
+        Say(calls=[("lookup", {"order_id": "Z-9"})]), Say(text="Z-9 is on its way.")
+    )
     async with Client(StdioServerParameters(command=GURU, args=["serve"], env=cli_env)) as client:
         result = await client.call_tool("bot", {"request": "where is Z-9?"})
     assert not result.is_error, result.content[0].text
@@ -50,11 +70,20 @@ async def test_the_cli_configures_a_provider_and_imports_an_agent_that_runs_over
     # Test mode from the CLI: the tool's result is mocked, nothing but the model is called.
     before = len(echo_server.requests)
     model_server.script = lambda i, body: (
-        Say(text="mocked answer: " + body["messages"][-1]["content"]) if body["messages"][-1]["role"] == "tool"
+        Say(text="mocked answer: " + body["messages"][-1]["content"])
+        if body["messages"][-1]["role"] == "tool"
         else Say(calls=[("lookup", {"order_id": "Z-9"})])
     )
-    tested = cli(cli_env, "actions", "test", "bot", "--arg", "request=where is Z-9?",
-                 "--mock-tools", '{"lookup": "shipped yesterday"}')
+    tested = cli(
+        cli_env,
+        "actions",
+        "test",
+        "bot",
+        "--arg",
+        "request=where is Z-9?",
+        "--mock-tools",
+        '{"lookup": "shipped yesterday"}',
+    )
     assert tested.stdout.strip() == "mocked answer: shipped yesterday"
     assert len(echo_server.requests) == before
     top = json.loads(cli(cli_env, "runs", "list", "--top-level", "--json").stdout)

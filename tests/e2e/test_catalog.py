@@ -22,8 +22,18 @@ from tests.e2e.standin_apis import CREDENTIALS, StandinApis, standin_apis
 pytestmark = pytest.mark.docker
 
 CATALOG = sorted(Path("actions").glob("*.json"))
-URL_SECRETS = ("STRIPE_API_URL", "STATUSPAGE_API_URL", "PRODUCT_API_URL", "JIRA_URL", "ZENDESK_URL",
-               "ANALYTICS_API_URL", "SHIPPO_API_URL", "INVENTORY_API_URL", "HR_API_URL", "CHAT_API_URL")
+URL_SECRETS = (
+    "STRIPE_API_URL",
+    "STATUSPAGE_API_URL",
+    "PRODUCT_API_URL",
+    "JIRA_URL",
+    "ZENDESK_URL",
+    "ANALYTICS_API_URL",
+    "SHIPPO_API_URL",
+    "INVENTORY_API_URL",
+    "HR_API_URL",
+    "CHAT_API_URL",
+)
 
 
 def catalog_specs() -> dict[str, dict]:
@@ -100,8 +110,15 @@ async def test_the_whole_catalog_imports_disabled_then_every_action_answers_thro
         assert "plan Team" in plan and "Seats: 9 of 10 used" in plan
         assert "'sso' is NOT included in the Team plan. It comes with the Enterprise plan." in plan
 
-        bug = await call("create_bug_ticket", {"summary": "CSV export fails over 10k rows", "steps": "Export a big report",
-                                               "customer_email": "dana@shop.example", "priority": "critical"})
+        bug = await call(
+            "create_bug_ticket",
+            {
+                "summary": "CSV export fails over 10k rows",
+                "steps": "Export a big report",
+                "customer_email": "dana@shop.example",
+                "priority": "critical",
+            },
+        )
         assert "Created SUP-42 (Highest): CSV export fails over 10k rows" in bug
         assert "/browse/SUP-42" in bug  # the Jira base URL is a secret, so it is masked in the link
         sent = apis.seen("/rest/api/3/issue")[-1]["json"]["fields"]
@@ -120,27 +137,35 @@ async def test_the_whole_catalog_imports_disabled_then_every_action_answers_thro
         assert outreach.index("Initech") < outreach.index("Globex")  # enterprise first
         assert "Umbrella" not in outreach and "Suggested email" in outreach
 
-        tracking = json.loads(await call("shipment_tracking", {"carrier": "usps", "tracking_number": "9205 5000"}))
+        tracking = json.loads(
+            await call("shipment_tracking", {"carrier": "usps", "tracking_number": "9205 5000"})
+        )
         assert tracking["data"]["tracking_status"]["status"] == "TRANSIT"
         assert apis.seen("/tracks/")[-1]["path"] == "/tracks/usps/9205%205000"
 
         billing = await call("billing_overview", {"customer_email": "dana@shop.example"})
         assert "Team (monthly): active, 120.00 USD per month x10, renews on 2027-01-15" in billing
 
-        stock = json.loads(await call("product_availability", {"product": "TRAIL-RUNNER-2", "variant": "size 42"}))
+        stock = json.loads(
+            await call("product_availability", {"product": "TRAIL-RUNNER-2", "variant": "size 42"})
+        )
         assert stock["data"]["available"] == 7
         assert apis.seen("/v1/stock")[-1]["query"] == {"sku": "TRAIL-RUNNER-2", "variant": "size 42"}
 
         balance = await call("pto_balance_lookup", {})
         assert "sam@corp.example: 12 PTO days left" in balance
-        submitted = json.loads(await call("submit_pto_request", {"start_date": "2026-04-17", "end_date": "2026-04-17"}))
+        submitted = json.loads(
+            await call("submit_pto_request", {"start_date": "2026-04-17", "end_date": "2026-04-17"})
+        )
         assert submitted["status_code"] == 201 and submitted["data"]["employee"] == "sam@corp.example"
         notified = json.loads(await call("notify_manager", {"start_date": "2026-04-17"}))
         assert notified["data"]["ok"] is True
         assert apis.seen("/messages")[-1]["json"]["text"].endswith("asked for 1 day(s) off from 2026-04-17.")
 
         history = await client.call_tool("admin_runs_list", {"limit": 100})
-    everything = json.dumps(history.structured_content) + refund + double + plan + bug + sla + outreach + billing
+    everything = (
+        json.dumps(history.structured_content) + refund + double + plan + bug + sla + outreach + billing
+    )
     for value in CREDENTIALS.values():
         if len(value) >= 8:
             assert value not in everything

@@ -12,7 +12,9 @@ def test_runs_list_refuses_an_unknown_status_naming_the_valid_ones(cli_env):
     cli(cli_env, "init")
     refused = cli(cli_env, "runs", "list", "--status", "bogus", check=False)
     assert refused.returncode == 2 and refused.stdout == ""
-    assert "'bogus' is not one of 'running', 'ok', 'error', 'timeout', 'denied', 'cancelled'" in refused.stderr
+    assert (
+        "'bogus' is not one of 'running', 'ok', 'error', 'timeout', 'denied', 'cancelled'" in refused.stderr
+    )
     assert cli(cli_env, "runs", "list", "--status", "ok").returncode == 0
 
 
@@ -31,15 +33,30 @@ def test_export_counts_actions_in_the_singular_and_plural(cli_env, tmp_path):
 def test_schedules_list_prints_a_table_and_json_on_request(cli_env, tmp_path):
     cli(cli_env, "init")
     assert cli(cli_env, "schedules", "list").stdout.strip() == "no schedules"
-    action = api_action("daily_report", "https://api.example.com/report",
-                        schedule={"cron": "0 9 * * *", "timezone": "Europe/Berlin"})
+    action = api_action(
+        "daily_report",
+        "https://api.example.com/report",
+        schedule={"cron": "0 9 * * *", "timezone": "Europe/Berlin"},
+    )
     (tmp_path / "s.json").write_text(json.dumps(action))
     cli(cli_env, "actions", "import", str(tmp_path / "s.json"))
     table = cli(cli_env, "schedules", "list").stdout.splitlines()
-    assert table[0].split() == ["ACTION", "CRON", "TIMEZONE", "STATE", "NEXT", "FIRE", "(local)", "LAST", "RUN"]
+    assert table[0].split() == [
+        "ACTION",
+        "CRON",
+        "TIMEZONE",
+        "STATE",
+        "NEXT",
+        "FIRE",
+        "(local)",
+        "LAST",
+        "RUN",
+    ]
     assert len(table) == 2
     row = table[1]
-    assert row.startswith("daily_report") and "0 9 * * *" in row and "Europe/Berlin" in row and "active" in row
+    assert (
+        row.startswith("daily_report") and "0 9 * * *" in row and "Europe/Berlin" in row and "active" in row
+    )
     assert row.rstrip().endswith("-")  # never ran
     assert " 09:00:00" in row  # next fire, in the schedule's own time zone
     rows = json.loads(cli(cli_env, "schedules", "list", "--json").stdout)
@@ -48,7 +65,9 @@ def test_schedules_list_prints_a_table_and_json_on_request(cli_env, tmp_path):
 
 def test_tokens_create_says_for_whom_and_with_which_rights(cli_env):
     cli(cli_env, "init")
-    user = cli(cli_env, "tokens", "create", "--email", "alex@corp.example", "--name", "Alex", "--groups", "hr,eng")
+    user = cli(
+        cli_env, "tokens", "create", "--email", "alex@corp.example", "--name", "Alex", "--groups", "hr,eng"
+    )
     assert user.stdout.strip().startswith("gmcp_") and len(user.stdout.strip().splitlines()) == 1
     assert user.stderr.strip() == (
         "Token for Alex <alex@corp.example> (groups: hr, eng) on guru 'default'; may use the action tools only "

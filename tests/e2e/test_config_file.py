@@ -34,7 +34,9 @@ def test_init_writes_a_commented_config_file_and_config_set_keeps_the_comments(b
     said = cli(bare_env, "config", "set", "egress_allow", "127.0.0.1,10.0.0.0/8")
     assert "restart running servers" in said.stdout
     text = path.read_text()
-    assert text.startswith("# guru-mcp configuration") and 'egress_allow = ["127.0.0.1", "10.0.0.0/8"]' in text
+    assert (
+        text.startswith("# guru-mcp configuration") and 'egress_allow = ["127.0.0.1", "10.0.0.0/8"]' in text
+    )
     cli(bare_env, "config", "set", "sandbox_pool_size", "4")
     assert "sandbox_pool_size = 4" in path.read_text()
     assert load_settings(bare_env).sandbox_pool_size == 4
@@ -43,26 +45,40 @@ def test_init_writes_a_commented_config_file_and_config_set_keeps_the_comments(b
     assert "sandbox_pool_size = 4" in path.read_text()
 
 
-def test_the_environment_overrides_the_file_and_config_show_says_where_each_value_came_from(bare_env, tmp_path):
+def test_the_environment_overrides_the_file_and_config_show_says_where_each_value_came_from(
+    bare_env, tmp_path
+):
     cli(bare_env, "init")
     cli(bare_env, "config", "set", "egress_allow", "127.0.0.1")
     cli(bare_env, "config", "set", "sandbox_pool_size", "5")
-    env = {**bare_env, "GURU_MCP_SANDBOX_POOL_SIZE": "7",
-           "GURU_MCP_DATABASE_URL": "postgresql+psycopg://guru:hunter2hunter2@db.internal/guru"}
+    env = {
+        **bare_env,
+        "GURU_MCP_SANDBOX_POOL_SIZE": "7",
+        "GURU_MCP_DATABASE_URL": "postgresql+psycopg://guru:hunter2hunter2@db.internal/guru",
+    }
     settings = load_settings(env)
     assert settings.sandbox_pool_size == 7 and settings.egress_allow == ["127.0.0.1"]
     shown = json.loads(cli(env, "config", "show", "--json").stdout)
     rows = {r["name"]: r for r in shown["settings"]}
-    assert rows["sandbox_pool_size"] == {"name": "sandbox_pool_size", "value": "7",
-                                         "source": "env GURU_MCP_SANDBOX_POOL_SIZE"}
+    assert rows["sandbox_pool_size"] == {
+        "name": "sandbox_pool_size",
+        "value": "7",
+        "source": "env GURU_MCP_SANDBOX_POOL_SIZE",
+    }
     assert rows["egress_allow"]["value"] == "127.0.0.1" and rows["egress_allow"]["source"] == "config.toml"
     assert rows["http_max_timeout"]["source"] == "default"
-    assert rows["secret_key"] == {"name": "secret_key", "value": "(set, hidden)", "source": "env GURU_MCP_SECRET_KEY"}
+    assert rows["secret_key"] == {
+        "name": "secret_key",
+        "value": "(set, hidden)",
+        "source": "env GURU_MCP_SECRET_KEY",
+    }
     assert "hunter2" not in rows["database_url"]["value"] and "db.internal" in rows["database_url"]["value"]
     table = cli(env, "config", "show").stdout
     assert TEST_KEY not in table and "hunter2" not in table
-    assert any(line.split()[:1] == ["egress_allow"] and line.rstrip().endswith("config.toml")
-               for line in table.splitlines())
+    assert any(
+        line.split()[:1] == ["egress_allow"] and line.rstrip().endswith("config.toml")
+        for line in table.splitlines()
+    )
 
 
 def test_mistakes_in_the_file_are_one_line_errors_naming_the_setting(bare_env, tmp_path):
@@ -71,7 +87,9 @@ def test_mistakes_in_the_file_are_one_line_errors_naming_the_setting(bare_env, t
     path.write_text(path.read_text() + 'egress_alow = ["127.0.0.1"]\n')
     failed = cli(bare_env, "actions", "list", check=False)
     assert failed.returncode == 6  # unavailable: the configuration
-    assert failed.stderr.strip() == f"error: {path}: unknown setting 'egress_alow' (did you mean egress_allow?)"
+    assert (
+        failed.stderr.strip() == f"error: {path}: unknown setting 'egress_alow' (did you mean egress_allow?)"
+    )
     path.write_text('sandbox_egress = "open"\n')
     failed = cli(bare_env, "actions", "list", check=False)
     assert failed.returncode == 6 and "Traceback" not in failed.stderr
@@ -104,8 +122,10 @@ async def test_stdio_and_http_both_take_the_egress_allow_list_from_the_file(bare
 
     port = free_port()
     server = subprocess.Popen(
-        [GURU, "serve", "--transport", "http", "--port", str(port)], env=bare_env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [GURU, "serve", "--transport", "http", "--port", str(port)],
+        env=bare_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
@@ -116,11 +136,17 @@ async def test_stdio_and_http_both_take_the_egress_allow_list_from_the_file(bare
         # the quick start's client, over HTTP this time, with the token `init` printed
         mcp_call = subprocess.run(
             [sys.executable, "-m", "guru_mcp.mcp_call", "--http", url, "--token", admin, "ping_local"],
-            env=bare_env, capture_output=True, text=True, timeout=120,
+            env=bare_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         bad_token = subprocess.run(
             [sys.executable, "-m", "guru_mcp.mcp_call", "--http", url, "--token", "wrong", "ping_local"],
-            env=bare_env, capture_output=True, text=True, timeout=120,
+            env=bare_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         server.terminate()

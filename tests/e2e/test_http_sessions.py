@@ -25,7 +25,10 @@ def verbose_http_server(cli_env, tmp_path) -> Iterator[tuple[HttpServer, object]
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [GURU, "-v", "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-            env=cli_env, stdout=subprocess.DEVNULL, stderr=log, text=True,
+            env=cli_env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
         )
     url = f"http://127.0.0.1:{port}/mcp"
 
@@ -47,7 +50,9 @@ def verbose_http_server(cli_env, tmp_path) -> Iterator[tuple[HttpServer, object]
 
 
 @pytest.mark.anyio
-async def test_another_token_holding_a_stolen_session_id_gets_404_and_the_session_lives_on(verbose_http_server):
+async def test_another_token_holding_a_stolen_session_id_gets_404_and_the_session_lives_on(
+    verbose_http_server,
+):
     server, log_path = verbose_http_server
     seen: list[str] = []
 
@@ -56,25 +61,31 @@ async def test_another_token_holding_a_stolen_session_id_gets_404_and_the_sessio
             seen.append(response.headers["mcp-session-id"])
 
     victim_http = httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {server.user_token}"}, timeout=30,
+        headers={"Authorization": f"Bearer {server.user_token}"},
+        timeout=30,
         event_hooks={"response": [remember_session]},
     )
-    async with victim_http, Client(
-        streamable_http_client(server.url, http_client=victim_http), mode="legacy"
-    ) as victim:
+    async with (
+        victim_http,
+        Client(streamable_http_client(server.url, http_client=victim_http), mode="legacy") as victim,
+    ):
         await victim.list_tools()
         assert seen, "the server gave the client no session id"
         stolen = seen[0]
         thief = {**HEADERS, "Authorization": f"Bearer {server.admin_token}", "Mcp-Session-Id": stolen}
         async with httpx.AsyncClient(timeout=30) as http:
             deleted = await http.delete(server.url, headers=thief)
-            posted = await http.post(server.url, headers=thief, json={"jsonrpc": "2.0", "id": 7, "method": "tools/list"})
+            posted = await http.post(
+                server.url, headers=thief, json={"jsonrpc": "2.0", "id": 7, "method": "tools/list"}
+            )
             got = await http.get(server.url, headers={**thief, "Accept": "text/event-stream"})
         assert (deleted.status_code, posted.status_code, got.status_code) == (404, 404, 404)
         assert "tools" not in posted.text
         await victim.list_tools()  # still the victim's, still open
     log = log_path.read_text()
-    assert "session" in log.lower(), "the server logged nothing about sessions; the check below would be empty"
+    assert "session" in log.lower(), (
+        "the server logged nothing about sessions; the check below would be empty"
+    )
     assert stolen not in log
 
 
@@ -82,8 +93,16 @@ async def test_another_token_holding_a_stolen_session_id_gets_404_and_the_sessio
 async def test_the_owner_can_end_its_own_session(verbose_http_server):
     server, _ = verbose_http_server
     owner = {**HEADERS, "Authorization": f"Bearer {server.user_token}"}
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
     async with httpx.AsyncClient(timeout=30) as http:
         opened = await http.post(server.url, headers=owner, json=init)
         assert opened.status_code == 200, opened.text

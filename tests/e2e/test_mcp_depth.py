@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import anyio
 import httpx2
-import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -27,7 +26,9 @@ THREE_LINES = (
     "    time.sleep(0.4)\n"
     "progress(1, 'all done')\n"
 )
-LONG_RUN = "import socket, time\nprint('box', socket.gethostname(), flush=True)\ntime.sleep(30)\nprint('finished')\n"
+LONG_RUN = (
+    "import socket, time\nprint('box', socket.gethostname(), flush=True)\ntime.sleep(30)\nprint('finished')\n"
+)
 
 
 def python_action(name: str, code: str, **extra) -> dict:
@@ -97,7 +98,11 @@ async def test_a_python_run_reports_progress_while_it_runs(sandbox_env, tmp_path
     assert not result.is_error, result.content[0].text
     messages = [m for _, _, _, m in seen]
     assert messages[0] == "started three_steps" and messages[-1] == "three_steps finished: ok"
-    assert [m for m in messages if m in ("fetching", "crunching", "writing")] == ["fetching", "crunching", "writing"]
+    assert [m for m in messages if m in ("fetching", "crunching", "writing")] == [
+        "fetching",
+        "crunching",
+        "writing",
+    ]
     assert "all done" in messages
     values = [p for _, p, _, _ in seen]
     assert values == sorted(values) and len(set(values)) == len(values)
@@ -114,7 +119,9 @@ async def test_cancelling_a_call_kills_its_container_and_records_it_cancelled(
     sandbox_env, tmp_path, docker_api, transport, mode
 ):
     cli(sandbox_env, "init")
-    import_actions(sandbox_env, tmp_path, python_action("long_job", LONG_RUN), python_action("quick", "print('hi')"))
+    import_actions(
+        sandbox_env, tmp_path, python_action("long_job", LONG_RUN), python_action("quick", "print('hi')")
+    )
     box = anyio.Event()
     found: dict[str, str] = {}
 
@@ -167,7 +174,9 @@ async def test_a_python_action_returns_structured_content_from_its_last_line(san
     import_actions(
         sandbox_env,
         tmp_path,
-        python_action("balance", good, output_schema=PTO_SCHEMA, annotations={"read_only": True, "idempotent": True}),
+        python_action(
+            "balance", good, output_schema=PTO_SCHEMA, annotations={"read_only": True, "idempotent": True}
+        ),
         python_action("broken_balance", bad, output_schema=PTO_SCHEMA),
     )
     async with client_for("stdio", sandbox_env, mode) as client:
@@ -176,7 +185,10 @@ async def test_a_python_action_returns_structured_content_from_its_last_line(san
         wrong = await client.call_tool("broken_balance", {})
         runs = await runs_of(client, "broken_balance")
     assert tools["balance"].output_schema == PTO_SCHEMA
-    assert tools["balance"].annotations.read_only_hint is True and tools["balance"].annotations.idempotent_hint is True
+    assert (
+        tools["balance"].annotations.read_only_hint is True
+        and tools["balance"].annotations.idempotent_hint is True
+    )
     assert tools["broken_balance"].annotations.read_only_hint is False
     assert not ok.is_error and ok.structured_content == {"user": "sam@corp.example", "remaining": 12}
     assert ok.content[0].text.startswith("looking up\n")
@@ -193,8 +205,12 @@ async def test_over_stdio_a_confirmed_call_runs_and_a_declined_one_is_recorded_d
     import_actions(
         cli_env,
         tmp_path,
-        api_action("cancel_booking", echo_server.url + "/bookings/{booking}", method="DELETE",
-                   parameters=[{"name": "booking", "required": True}]),
+        api_action(
+            "cancel_booking",
+            echo_server.url + "/bookings/{booking}",
+            method="DELETE",
+            parameters=[{"name": "booking", "required": True}],
+        ),
     )
     answers = [accept_confirmation, decline_confirmation]
     asked: list[str] = []

@@ -22,7 +22,12 @@ from cryptography.hazmat.primitives import serialization
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 from mcp.shared.exceptions import MCPError
 
 from tests.conftest import api_action, wait_for
@@ -105,7 +110,9 @@ class MemoryStorage:
         self.client = client_info
 
 
-def oauth_client(server_url: str, auth: LoopbackAuthServer, user: str) -> tuple[OAuthClientProvider, MemoryStorage]:
+def oauth_client(
+    server_url: str, auth: LoopbackAuthServer, user: str
+) -> tuple[OAuthClientProvider, MemoryStorage]:
     """The SDK's OAuth client; the redirect handler plays the user's browser: it opens the
     authorization URL (where `user` is logged in and approves) and hands back the redirect's code."""
     redirect: dict[str, str] = {}
@@ -141,7 +148,9 @@ def oauth_client(server_url: str, auth: LoopbackAuthServer, user: str) -> tuple[
 
 def admin_call(server: OAuthServer, path: str, tool: str, arguments: dict) -> dict:
     """Call an admin tool with the static admin token (a plain JSON-RPC client, stateless)."""
-    result = _rpc(server.base + path, server.admin_token, "tools/call", {"name": tool, "arguments": arguments})
+    result = _rpc(
+        server.base + path, server.admin_token, "tools/call", {"name": tool, "arguments": arguments}
+    )
     assert not result.get("isError"), result
     return result["structuredContent"]
 
@@ -151,8 +160,16 @@ def _rpc(url: str, token: str, method: str, params: dict) -> dict:
     init = httpx.post(
         url,
         headers=headers,
-        json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
         timeout=30,
     )
     assert init.status_code == 200, init.text
@@ -160,9 +177,12 @@ def _rpc(url: str, token: str, method: str, params: dict) -> dict:
     if session:
         headers["mcp-session-id"] = session
     headers["mcp-protocol-version"] = "2025-06-18"
-    httpx.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, timeout=30)
-    response = httpx.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": method, "params": params},
-                          timeout=30)
+    httpx.post(
+        url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, timeout=30
+    )
+    response = httpx.post(
+        url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": method, "params": params}, timeout=30
+    )
     assert response.status_code == 200, response.text
     text = response.text
     if response.headers.get("content-type", "").startswith("text/event-stream"):
@@ -175,11 +195,16 @@ async def test_an_mcp_client_signs_in_with_oauth_and_its_actions_see_who_the_use
     oauth_server, auth_server, echo_server
 ):
     whoami = api_action(
-        "whoami", echo_server.url + "/me?e={GURUBASE_USER_EMAIL}&n={GURUBASE_USER_NAME}&g={GURUBASE_USER_GROUPS}"
+        "whoami",
+        echo_server.url + "/me?e={GURUBASE_USER_EMAIL}&n={GURUBASE_USER_NAME}&g={GURUBASE_USER_GROUPS}",
     )
     admin_call(oauth_server, "/mcp", "admin_action_create", {"action": whoami})
-    admin_call(oauth_server, "/mcp", "admin_action_create",
-               {"action": api_action("refund", echo_server.url + "/refund", groups=["billing"])})
+    admin_call(
+        oauth_server,
+        "/mcp",
+        "admin_action_create",
+        {"action": api_action("refund", echo_server.url + "/refund", groups=["billing"])},
+    )
 
     provider, storage = oauth_client(oauth_server.url, auth_server, "u-alice")
     async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
@@ -228,8 +253,16 @@ def _list_status(url: str, token: str) -> int:
     return httpx.post(
         url,
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
-        json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
         timeout=30,
     ).status_code
 
@@ -251,8 +284,10 @@ def _hs256(claims: dict, public_jwk: dict) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode()) + "." + b64(
-        json.dumps(claims).encode()
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+        + "."
+        + b64(json.dumps(claims).encode())
     )
     return signing_input + "." + b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())
 
@@ -266,16 +301,21 @@ def test_bad_access_tokens_get_401(oauth_server, auth_server):
     cases = {
         "expired": auth_server.sign(auth_server.claims_for(alice, oauth_server.url, lifetime=-120)),
         "wrong audience": auth_server.sign(auth_server.claims_for(alice, "https://other.example/mcp")),
-        "another guru's audience": auth_server.sign(auth_server.claims_for(alice, oauth_server.base + "/g/acme/mcp")),
-        "wrong issuer": auth_server.sign({**auth_server.claims_for(alice, oauth_server.url),
-                                          "iss": "https://evil.example"}),
+        "another guru's audience": auth_server.sign(
+            auth_server.claims_for(alice, oauth_server.base + "/g/acme/mcp")
+        ),
+        "wrong issuer": auth_server.sign(
+            {**auth_server.claims_for(alice, oauth_server.url), "iss": "https://evil.example"}
+        ),
         "tampered": _tamper(good),
         "signed by another key with the same kid": auth_server.sign(
-            auth_server.claims_for(alice, oauth_server.url), key=other_key),
+            auth_server.claims_for(alice, oauth_server.url), key=other_key
+        ),
         "alg none": pyjwt.encode(auth_server.claims_for(alice, oauth_server.url), None, algorithm="none"),
         "HS256 keyed with the public key": _hs256(auth_server.claims_for(alice, oauth_server.url), public),
-        "no expiry": auth_server.sign({k: v for k, v in auth_server.claims_for(alice, oauth_server.url).items()
-                                       if k != "exp"}),
+        "no expiry": auth_server.sign(
+            {k: v for k, v in auth_server.claims_for(alice, oauth_server.url).items() if k != "exp"}
+        ),
     }
     for case, token in cases.items():
         assert _list_status(oauth_server.url, token) == 401, case
@@ -283,7 +323,10 @@ def test_bad_access_tokens_get_401(oauth_server, auth_server):
 
 def test_a_rotated_signing_key_is_fetched_when_a_token_names_it(oauth_server, auth_server):
     alice = auth_server.users["u-alice"]
-    assert _list_status(oauth_server.url, auth_server.sign(auth_server.claims_for(alice, oauth_server.url))) == 200
+    assert (
+        _list_status(oauth_server.url, auth_server.sign(auth_server.claims_for(alice, oauth_server.url)))
+        == 200
+    )
     auth_server.rotate_key("k2")
     token = auth_server.sign(auth_server.claims_for(alice, oauth_server.url))
     assert pyjwt.get_unverified_header(token)["kid"] == "k2"
@@ -291,11 +334,18 @@ def test_a_rotated_signing_key_is_fetched_when_a_token_names_it(oauth_server, au
 
 
 def test_an_oauth_user_reaches_another_guru_only_with_a_token_for_it(oauth_server, auth_server, echo_server):
-    admin_call(oauth_server, "/mcp", "admin_action_create", {"action": api_action("home_only", echo_server.url + "/h")})
+    admin_call(
+        oauth_server,
+        "/mcp",
+        "admin_action_create",
+        {"action": api_action("home_only", echo_server.url + "/h")},
+    )
     olga = auth_server.users["u-olga"]  # in group ops: an admin (GURU_MCP_OAUTH_ADMIN_GROUPS)
     acme = oauth_server.base + "/g/acme/mcp"
     token = auth_server.sign(auth_server.claims_for(olga, acme))
-    assert _list_status(oauth_server.url, token) == 401, "a token for acme's endpoint is not for the default one"
+    assert _list_status(oauth_server.url, token) == 401, (
+        "a token for acme's endpoint is not for the default one"
+    )
     nope = oauth_server.base + "/g/nope/mcp"
     assert _list_status(nope, auth_server.sign(auth_server.claims_for(olga, nope))) == 404
     tools = {t["name"] for t in _rpc(acme, token, "tools/list", {})["tools"]}

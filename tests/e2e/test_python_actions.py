@@ -40,20 +40,29 @@ async def test_python_actions_get_parameters_and_builtins_and_have_secrets_maske
     action = {
         "name": "env_probe",
         "action_type": "PYTHON_CODE",
-        "parameters": [{"name": "city", "required": True}, {"name": "days", "type": "number", "default": 3},
-                       {"name": "note", "required": False}],
+        "parameters": [
+            {"name": "city", "required": True},
+            {"name": "days", "type": "number", "default": 3},
+            {"name": "note", "required": False},
+        ],
         "secrets": ["API_KEY"],
-        "config": {"code": (
-            "import os, base64, json\n"
-            "key = os.environ['API_KEY']\n"
-            "print(json.dumps({k: os.environ.get(k) for k in ['city', 'days', 'note', 'GURUBASE_USER_EMAIL',"
-            " 'GURUBASE_USER_GROUPS', 'GURUBASE_GURU_SLUG']}))\n"
-            "print('raw', key)\n"
-            "print('b64', base64.b64encode(key.encode()).decode())\n"
-        )},
+        "config": {
+            "code": (
+                "import os, base64, json\n"
+                "key = os.environ['API_KEY']\n"
+                "print(json.dumps({k: os.environ.get(k) for k in ['city', 'days', 'note', 'GURUBASE_USER_EMAIL',"
+                " 'GURUBASE_USER_GROUPS', 'GURUBASE_GURU_SLUG']}))\n"
+                "print('raw', key)\n"
+                "print('b64', base64.b64encode(key.encode()).decode())\n"
+            )
+        },
     }
-    failing = {"name": "crashes", "action_type": "PYTHON_CODE", "secrets": ["API_KEY"],
-               "config": {"code": "import os\nraise RuntimeError('bad key ' + os.environ['API_KEY'])\n"}}
+    failing = {
+        "name": "crashes",
+        "action_type": "PYTHON_CODE",
+        "secrets": ["API_KEY"],
+        "config": {"code": "import os\nraise RuntimeError('bad key ' + os.environ['API_KEY'])\n"},
+    }
     params = StdioServerParameters(command=GURU, args=["serve", "--admin"], env=sandbox_env)
     async with Client(params, read_timeout_seconds=120) as client:
         for spec in (action, failing):
@@ -65,8 +74,14 @@ async def test_python_actions_get_parameters_and_builtins_and_have_secrets_maske
     text = result.content[0].text
     assert not result.is_error, text
     first = json.loads(text.splitlines()[0])
-    assert first == {"city": "Zürich", "days": "3", "note": None, "GURUBASE_USER_EMAIL": "sam@corp.example",
-                     "GURUBASE_USER_GROUPS": "Everyone", "GURUBASE_GURU_SLUG": "default"}
+    assert first == {
+        "city": "Zürich",
+        "days": "3",
+        "note": None,
+        "GURUBASE_USER_EMAIL": "sam@corp.example",
+        "GURUBASE_USER_GROUPS": "Everyone",
+        "GURUBASE_GURU_SLUG": "default",
+    }
     assert "raw [REDACTED]" in text and "b64 [REDACTED]" in text
     assert crashed.is_error and "RuntimeError: bad key [REDACTED]" in crashed.content[0].text
     everything = text + crashed.content[0].text + json.dumps(history.structured_content)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parents[2]
 HEADING = "### A first tool call in five minutes"
 EXAMPLE_PORT = 8765
@@ -25,7 +24,9 @@ def quick_start_commands(readme: str) -> list[str]:
     start = readme.index(HEADING)
     block = re.search(r"```sh\n(.*?)```", readme[start:], re.S)
     assert block, f"no ```sh block after {HEADING!r}"
-    return [line for line in block.group(1).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line for line in block.group(1).splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 BACKGROUND = re.compile(r"&\s*(#.*)?$")
@@ -53,16 +54,24 @@ def test_the_readme_quick_start_ends_in_successful_tool_calls(tmp_path, sandbox_
             if BACKGROUND.search(command):
                 # bash starts it in the background and exits; its process group is the session's
                 process = subprocess.Popen(
-                    ["bash", "-c", command], cwd=ROOT, env=env,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+                    ["bash", "-c", command],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    start_new_session=True,
                 )
                 background.append(process)
                 first = process.stdout.readline()
                 assert "serving on" in first, f"{command!r} printed {first!r}"
                 continue
-            done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True,
-                                  timeout=600)
-            assert done.returncode == 0, f"{command!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            done = subprocess.run(
+                ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+            )
+            assert done.returncode == 0, (
+                f"{command!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
             outputs.append((command, done))
     finally:
         for process in background:

@@ -21,7 +21,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-
 from tests.conftest import EchoServer, wait_for
 from tests.e2e.conftest import GURU, cli, database, free_port, runs
 

@@ -70,7 +70,9 @@ def test_a_signal_lets_calls_in_flight_finish_then_cancels_the_rest_and_exits_0(
 
 
 @pytest.mark.timeout(120)
-def test_closing_stdin_answers_the_calls_in_flight_then_exits_0(cli_env, echo_server: EchoServer, tmp_path) -> None:
+def test_closing_stdin_answers_the_calls_in_flight_then_exits_0(
+    cli_env, echo_server: EchoServer, tmp_path
+) -> None:
     install(cli_env, tmp_path, nap_action(echo_server))
     db = database(cli_env)
     server = StdioServer(cli_env, tmp_path / "serve.log")
@@ -117,7 +119,10 @@ def python_sleeper(name: str, seconds: float) -> dict:
     return {
         "name": name,
         "action_type": "PYTHON_CODE",
-        "config": {"code": f"import time\nprint('started')\ntime.sleep({seconds})\nprint('woke')\n", "timeout": 90},
+        "config": {
+            "code": f"import time\nprint('started')\ntime.sleep({seconds})\nprint('woke')\n",
+            "timeout": 90,
+        },
     }
 
 
@@ -145,7 +150,9 @@ async def test_sigterm_over_http_answers_python_runs_removes_every_container_and
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
         )
     url = f"http://127.0.0.1:{port}/mcp"
 

@@ -55,12 +55,18 @@ async def _pump(source: SocketStream, target: SocketStream) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_stateless_client_alternating_between_two_replicas_is_fully_served(cli_env, tmp_path, echo_server):
+async def test_a_stateless_client_alternating_between_two_replicas_is_fully_served(
+    cli_env, tmp_path, echo_server
+):
     admin = cli(cli_env, "init", "--email", "ada@corp.example").stdout.strip()
     actions = [
         api_action("whoami", echo_server.url + "/me?u={GURUBASE_USER_EMAIL}"),
-        api_action("drop_item", echo_server.url + "/items/{item}", method="DELETE",
-                   parameters=[{"name": "item", "required": True}]),
+        api_action(
+            "drop_item",
+            echo_server.url + "/items/{item}",
+            method="DELETE",
+            parameters=[{"name": "item", "required": True}],
+        ),
     ]
     (tmp_path / "actions.json").write_text(json.dumps(actions))
     cli(cli_env, "actions", "import", str(tmp_path / "actions.json"))
@@ -69,7 +75,9 @@ async def test_a_stateless_client_alternating_between_two_replicas_is_fully_serv
         proxy = RoundRobinProxy(ports)
         async with anyio.create_task_group() as tg:
             await tg.start(proxy.serve)
-            limits = httpx2.Limits(max_keepalive_connections=0)  # a new connection, so a new replica, per request
+            limits = httpx2.Limits(
+                max_keepalive_connections=0
+            )  # a new connection, so a new replica, per request
             headers = {"Authorization": f"Bearer {admin}"}
             async with httpx2.AsyncClient(headers=headers, timeout=30, limits=limits) as http:
                 transport = streamable_http_client(f"http://127.0.0.1:{proxy.port}/mcp", http_client=http)

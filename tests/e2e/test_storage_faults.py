@@ -89,7 +89,9 @@ def test_a_read_only_state_directory_still_lists_and_refuses_writes_in_one_line(
         refused = cli(disk_env, "secrets", "set", "TOKEN", stdin="s3cret-value", check=False)
         assert refused.returncode == 6, refused
         lines = refused.stderr.strip().splitlines()
-        assert len(lines) == 1 and "read-only" in lines[0] and "Traceback" not in refused.stderr, refused.stderr
+        assert len(lines) == 1 and "read-only" in lines[0] and "Traceback" not in refused.stderr, (
+            refused.stderr
+        )
         server = StdioServer(disk_env, tmp_path / "serve.log")
         try:
             listed = server.response(server.send("tools/list"))
@@ -103,7 +105,9 @@ def test_a_read_only_state_directory_still_lists_and_refuses_writes_in_one_line(
 
 
 def test_an_unreachable_database_server_is_one_clear_line(cli_env) -> None:
-    env = cli_env | {"GURU_MCP_DATABASE_URL": f"postgresql+psycopg://postgres:postgres@127.0.0.1:{free_port()}/guru"}
+    env = cli_env | {
+        "GURU_MCP_DATABASE_URL": f"postgresql+psycopg://postgres:postgres@127.0.0.1:{free_port()}/guru"
+    }
     done = cli(env, "actions", "list", check=False)
     assert done.returncode == 6, done
     lines = done.stderr.strip().splitlines()
@@ -209,9 +213,11 @@ def test_postgresql_going_away_gives_a_clear_tool_error_and_serving_resumes_when
 
     target = make_url(postgres_url)
     relay = TcpRelay((target.host or "127.0.0.1", target.port or 5432))
-    env = cli_env | {"GURU_MCP_DATABASE_URL": target.set(host="127.0.0.1", port=relay.port).render_as_string(
-        hide_password=False
-    )}
+    env = cli_env | {
+        "GURU_MCP_DATABASE_URL": target.set(host="127.0.0.1", port=relay.port).render_as_string(
+            hide_password=False
+        )
+    }
     cli(env, "init")
     (tmp_path / "hi.json").write_text(json.dumps(api_action("hi", echo_server.url + "/hi")))
     cli(env, "actions", "import", str(tmp_path / "hi.json"))

@@ -28,8 +28,16 @@ def status(url: str, token: str) -> int:
     return httpx.post(
         url,
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
-        json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
         timeout=30,
     ).status_code
 
@@ -43,7 +51,9 @@ def database_bytes(env: dict[str, str]) -> bytes:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            tables = conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+            tables = conn.execute(
+                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
             return b"\n".join(
                 str(row[0]).encode()
                 for table in list(tables)
@@ -56,8 +66,19 @@ def database_bytes(env: dict[str, str]) -> bytes:
 def test_tokens_are_listed_without_the_token_and_stored_only_as_hashes(cli_env, tmp_path):
     admin = cli(cli_env, "init", "--email", "ada@corp.example").stdout.strip()
     made = {
-        "alex": cli(cli_env, "tokens", "create", "--label", "laptop", "--email", "alex@corp.example",
-                    "--groups", "hr,eng", "--expires", "30d").stdout.strip(),
+        "alex": cli(
+            cli_env,
+            "tokens",
+            "create",
+            "--label",
+            "laptop",
+            "--email",
+            "alex@corp.example",
+            "--groups",
+            "hr,eng",
+            "--expires",
+            "30d",
+        ).stdout.strip(),
         "ci": cli(cli_env, "tokens", "create", "--label", "ci", "--admin").stdout.strip(),
     }
     tokens = [admin, *made.values()]
@@ -90,12 +111,17 @@ def test_tokens_are_listed_without_the_token_and_stored_only_as_hashes(cli_env, 
 def test_revocation_and_expiry_over_http(http_server, cli_env):
     user = http_server.user_token
     assert status(http_server.url, user) == 200
-    listed = _rpc(http_server.url, http_server.admin_token, "tools/call",
-                  {"name": "admin_tokens_list", "arguments": {}})["structuredContent"]["tokens"]
+    listed = _rpc(
+        http_server.url, http_server.admin_token, "tools/call", {"name": "admin_tokens_list", "arguments": {}}
+    )["structuredContent"]["tokens"]
     assert user not in json.dumps(listed)
     user_id = next(t["id"] for t in listed if t["email"] == "alex@corp.example")
-    revoked = _rpc(http_server.url, http_server.admin_token, "tools/call",
-                   {"name": "admin_token_revoke", "arguments": {"id": user_id}})
+    revoked = _rpc(
+        http_server.url,
+        http_server.admin_token,
+        "tools/call",
+        {"name": "admin_token_revoke", "arguments": {"id": user_id}},
+    )
     assert not revoked.get("isError"), revoked
     assert status(http_server.url, user) == 401, "revoked through an admin tool: refused at once"
 
@@ -105,7 +131,9 @@ def test_revocation_and_expiry_over_http(http_server, cli_env):
     cli(cli_env, "tokens", "revoke", str(other_id))
     wait_for(lambda: status(http_server.url, other) == 401, timeout=15)
 
-    expired = cli(cli_env, "tokens", "create", "--email", "old@corp.example", "--expires", "2020-01-01").stdout.strip()
+    expired = cli(
+        cli_env, "tokens", "create", "--email", "old@corp.example", "--expires", "2020-01-01"
+    ).stdout.strip()
     assert status(http_server.url, expired) == 401
 
     def last_used_recorded() -> bool:
@@ -126,9 +154,15 @@ def test_each_guru_has_its_own_endpoint_and_tokens(http_server, cli_env):
     assert status(http_server.url, acme) == 200  # /mcp serves the token's own guru
     assert status(base + "/g/default/mcp", acme) == 404
     assert status(base + "/g/acme/mcp", http_server.user_token) == 404, "a default-guru token is not for acme"
-    assert status(base + "/g/acme/mcp", http_server.admin_token) == 200, "the init token is a server-wide admin"
-    who = _rpc(base + "/g/acme/mcp", http_server.admin_token, "tools/call",
-               {"name": "admin_gurus_list", "arguments": {}})["structuredContent"]["gurus"]
+    assert status(base + "/g/acme/mcp", http_server.admin_token) == 200, (
+        "the init token is a server-wide admin"
+    )
+    who = _rpc(
+        base + "/g/acme/mcp",
+        http_server.admin_token,
+        "tools/call",
+        {"name": "admin_gurus_list", "arguments": {}},
+    )["structuredContent"]["gurus"]
     assert {g["slug"] for g in who} == {"default", "acme"}
     listing = cli(cli_env, "gurus", "list").stdout
     assert "acme" in listing and "default" in listing

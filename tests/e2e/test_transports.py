@@ -83,10 +83,18 @@ def http_client(server, token):
 
 @pytest.mark.anyio
 async def test_http_refuses_requests_without_a_valid_token(http_server):
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {http_server.admin_token}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {http_server.admin_token}"},
+    ):
         response = httpx.post(
             http_server.url,
-            headers={**headers, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+            headers={
+                **headers,
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+            },
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
         )
         assert response.status_code == 401
@@ -95,21 +103,25 @@ async def test_http_refuses_requests_without_a_valid_token(http_server):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.anyio
-async def test_http_admins_and_users_see_what_they_should_and_hear_about_changes(http_server, echo_server, mode):
+async def test_http_admins_and_users_see_what_they_should_and_hear_about_changes(
+    http_server, echo_server, mode
+):
     notified = anyio.Event()
 
     async def on_message(message):
         if is_list_changed(message):
             notified.set()
 
-    async with http_client(http_server, http_server.user_token) as user_http, http_client(
-        http_server, http_server.admin_token
-    ) as admin_http:
+    async with (
+        http_client(http_server, http_server.user_token) as user_http,
+        http_client(http_server, http_server.admin_token) as admin_http,
+    ):
         user_transport = streamable_http_client(http_server.url, http_client=user_http)
         admin_transport = streamable_http_client(http_server.url, http_client=admin_http)
-        async with Client(user_transport, mode=mode, message_handler=on_message) as user, Client(
-            admin_transport, mode=mode
-        ) as admin:
+        async with (
+            Client(user_transport, mode=mode, message_handler=on_message) as user,
+            Client(admin_transport, mode=mode) as admin,
+        ):
             if mode == "legacy":
                 assert user.server_capabilities.tools.list_changed is True
             user_tools = [t.name for t in (await user.list_tools()).tools]

@@ -16,7 +16,6 @@ import pytest
 from docker import APIClient
 from docker.errors import DockerException, ImageNotFound
 
-
 from tests.conftest import unavailable as _unavailable
 
 

@@ -56,9 +56,12 @@ def get(port: int, header: str = "") -> bytes:
 
 
 @pytest.mark.parametrize(
-    "header", [f"X-Api-Key: {KEY}\r\n", f"Authorization: Basic {base64.b64encode(f'u:{KEY}'.encode()).decode()}\r\n"]
+    "header",
+    [f"X-Api-Key: {KEY}\r\n", f"Authorization: Basic {base64.b64encode(f'u:{KEY}'.encode()).decode()}\r\n"],
 )
-async def test_a_plain_request_holding_a_host_limited_secret_is_refused_for_other_hosts(tmp_path, origin, header):
+async def test_a_plain_request_holding_a_host_limited_secret_is_refused_for_other_hosts(
+    tmp_path, origin, header
+):
     port, seen = origin
     async with proxy(tmp_path, EgressPolicy(["127.0.0.1"]), secrets=LIMITED) as server:
         response = await exchange(server.socket_path, get(port, header))
@@ -87,7 +90,9 @@ async def test_requests_without_the_secret_and_to_its_hosts_pass_with_their_body
     ).encode() + body
     async with proxy(tmp_path, EgressPolicy(["127.0.0.1"]), secrets=LIMITED) as server:
         plain = await exchange(server.socket_path, get(port))
-    async with proxy(tmp_path, EgressPolicy(["127.0.0.1"]), secrets={"API_KEY": (KEY, ["127.0.0.1"])}) as server:
+    async with proxy(
+        tmp_path, EgressPolicy(["127.0.0.1"]), secrets={"API_KEY": (KEY, ["127.0.0.1"])}
+    ) as server:
         allowed = await exchange(server.socket_path, with_key)
     assert plain.startswith(b"HTTP/1.") and b" 200 " in plain.split(b"\r\n")[0]
     assert b" 200 " in allowed.split(b"\r\n")[0]
@@ -110,7 +115,10 @@ async def test_a_tunnel_goes_only_to_hosts_every_host_limited_secret_allows(tmp_
     connect = f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode()
     async with proxy(tmp_path, EgressPolicy(["127.0.0.1"]), secrets=LIMITED) as server:
         refused = await exchange(server.socket_path, connect)
-    two = {"API_KEY": (KEY, ["127.0.0.1"]), "OTHER_KEY": ("other-secret-value", ["*.example.com", "127.0.0.1"])}
+    two = {
+        "API_KEY": (KEY, ["127.0.0.1"]),
+        "OTHER_KEY": ("other-secret-value", ["*.example.com", "127.0.0.1"]),
+    }
     async with proxy(tmp_path, EgressPolicy(["127.0.0.1"]), secrets=two) as server:
         allowed = await exchange(server.socket_path, connect)
     assert refused.startswith(b"HTTP/1.1 403") and b"cannot be checked" in refused

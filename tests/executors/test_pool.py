@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from guru_mcp.executors.container import Sandbox
@@ -17,7 +18,7 @@ class Factory:
         self.discarded: list[Sandbox] = []
 
     async def make(self, preimport: bool) -> Sandbox:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         box = Sandbox(recipe=None, preimport=preimport)  # type: ignore[arg-type]
         self.made.append(box)
         return box

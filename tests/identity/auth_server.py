@@ -116,11 +116,15 @@ class LoopbackAuthServer:
         self.key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
         self.keys = KeySet([self.key, *self.keys.keys])
 
-    def sign(self, claims: dict[str, Any], *, key: RSAKey | None = None, header: dict[str, Any] | None = None) -> str:
+    def sign(
+        self, claims: dict[str, Any], *, key: RSAKey | None = None, header: dict[str, Any] | None = None
+    ) -> str:
         key = key or self.key
         return jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": key.kid, **(header or {})}, claims, key)
 
-    def claims_for(self, user: User, audience: str, *, lifetime: int = 600, scope: str = "") -> dict[str, Any]:
+    def claims_for(
+        self, user: User, audience: str, *, lifetime: int = 600, scope: str = ""
+    ) -> dict[str, Any]:
         now = int(time.time())
         return {
             "iss": self.issuer,
@@ -164,7 +168,11 @@ class LoopbackAuthServer:
                 "response_types_supported": ["code"],
                 "grant_types_supported": ["authorization_code"],
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                    "none",
+                ],
                 "scopes_supported": ["guru-mcp", "guru-mcp:admin"],
             }
 
@@ -201,7 +209,9 @@ class LoopbackAuthServer:
                 # RFC 8707: the audience is the resource the client named (at the token endpoint).
                 return request.form.get("resource") or client.get_client_id()
 
-            def get_extra_claims(self, client: Client, grant_type: str, user: User, scope: str) -> dict[str, Any]:
+            def get_extra_claims(
+                self, client: Client, grant_type: str, user: User, scope: str
+            ) -> dict[str, Any]:
                 return {"email": user.email, "name": user.name, "groups": user.groups, **user.extra}
 
         class Registration(ClientRegistrationEndpoint):
@@ -216,7 +226,9 @@ class LoopbackAuthServer:
                     return None
                 return super().generate_client_secret(req)
 
-            def save_client(self, client_info: dict[str, Any], client_metadata: dict[str, Any], req: Any) -> Client:
+            def save_client(
+                self, client_info: dict[str, Any], client_metadata: dict[str, Any], req: Any
+            ) -> Client:
                 client = Client(client_info, client_metadata)
                 outer.clients[client.client_id] = client
                 return client

@@ -35,7 +35,9 @@ async def populate_home(app, echo_server) -> dict:
     )
     await app.catalog.save_spec("default", parse_spec(spec))
     outcome = await app.runs.run("default", "home_action", {}, HOME_ADMIN, Trigger.TEST)
-    token_id = await app.access.create_token("gmcp_home_token_value", guru="default", label="home", is_admin=True)
+    token_id = await app.access.create_token(
+        "gmcp_home_token_value", guru="default", label="home", is_admin=True
+    )
     async with connect(app, HOME_ADMIN) as client:
         made = await client.call_tool("admin_provider_set", {"name": "homeprov", "kind": "sampling"})
         assert not made.is_error, text(made)
@@ -93,13 +95,29 @@ async def test_an_admin_of_another_guru_reaches_nothing_of_this_one_through_any_
             for leaked in (HOME_SECRET, home["run_id"], "home_token_value", echo_server.url):
                 if leaked not in json.dumps(arguments):  # an error may repeat what was asked for
                     assert leaked not in out, (name, out)
-            if name in ("admin_actions_list", "admin_export", "admin_secrets_list", "admin_runs_list",
-                        "admin_action_stats", "admin_schedules_list", "admin_tokens_list", "admin_providers_list"):
+            if name in (
+                "admin_actions_list",
+                "admin_export",
+                "admin_secrets_list",
+                "admin_runs_list",
+                "admin_action_stats",
+                "admin_schedules_list",
+                "admin_tokens_list",
+                "admin_providers_list",
+            ):
                 assert not result.is_error, (name, out)
-                assert "home_action" not in out and "HOME_TOKEN" not in out and '"home"' not in out, (name, out)
+                assert "home_action" not in out and "HOME_TOKEN" not in out and '"home"' not in out, (
+                    name,
+                    out,
+                )
                 assert "homeprov" not in out, (name, out)
-            elif name in ("admin_action_create", "admin_import", "admin_secret_set", "admin_sandbox_status",
-                          "admin_provider_set"):
+            elif name in (
+                "admin_action_create",
+                "admin_import",
+                "admin_secret_set",
+                "admin_sandbox_status",
+                "admin_provider_set",
+            ):
                 assert not result.is_error, (name, out)  # acts on acme only (checked below)
             else:
                 assert result.is_error and "no " in out, (name, out)
@@ -110,7 +128,11 @@ async def test_an_admin_of_another_guru_reaches_nothing_of_this_one_through_any_
             await client.call_tool("home_action", {})
         assert "home_action" not in {t.name for t in (await client.list_tools()).tools}
     after = await app.catalog.get("default", "home_action")
-    assert (after.version, after.enabled, after.spec.title) == (before.version, before.enabled, before.spec.title)
+    assert (after.version, after.enabled, after.spec.title) == (
+        before.version,
+        before.enabled,
+        before.spec.title,
+    )
     assert after.spec.schedule is not None
     assert [s["name"] for s in await app.vault.list("default")] == ["HOME_TOKEN"]
     assert [t.id for t in await app.access.list_tokens("default")] == [home["token_id"]]
@@ -132,8 +154,14 @@ async def test_a_server_admin_manages_gurus_and_a_deleted_guru_leaves_nothing(ap
         await app.vault.set("acme", "ACME_TOKEN", "acme-secret-value")
         await app.catalog.save_spec("acme", parse_spec(api_action("a1", echo_server.url + "/a")))
         await app.access.create_token("gmcp_acme_token", guru="acme", label="acme", is_admin=False)
-        listed = {g["slug"]: g for g in (await client.call_tool("admin_gurus_list", {})).structured_content["gurus"]}
-        assert listed["acme"]["actions"] == 1 and listed["acme"]["secrets"] == 1 and listed["acme"]["tokens"] == 1
+        listed = {
+            g["slug"]: g for g in (await client.call_tool("admin_gurus_list", {})).structured_content["gurus"]
+        }
+        assert (
+            listed["acme"]["actions"] == 1
+            and listed["acme"]["secrets"] == 1
+            and listed["acme"]["tokens"] == 1
+        )
         refused = await client.call_tool("admin_guru_delete", {"slug": "acme", "confirm": "acme!"})
         assert refused.is_error
         default = await client.call_tool("admin_guru_delete", {"slug": "default", "confirm": "default"})
@@ -146,7 +174,11 @@ async def test_a_server_admin_manages_gurus_and_a_deleted_guru_leaves_nothing(ap
 
 
 async def test_group_scoped_actions_are_listed_and_callable_only_for_their_groups(app, echo_server):
-    for name, groups in (("open_to_all", None), ("support_only", ["support"]), ("billing_or_support", ["billing", "support"])):
+    for name, groups in (
+        ("open_to_all", None),
+        ("support_only", ["support"]),
+        ("billing_or_support", ["billing", "support"]),
+    ):
         spec = api_action(name, echo_server.url + f"/{name}", **({"groups": groups} if groups else {}))
         await app.catalog.save_spec("default", parse_spec(spec))
     support = Caller(key="user:sue", email="sue@corp.example", groups=("support",))
@@ -177,7 +209,10 @@ async def test_groups_are_exported_and_imported_and_checked(app):
     from guru_mcp.errors import ValidationFailed
     from guru_mcp.transfer import export_actions, import_actions
 
-    doc = [api_action("scoped", "https://example.com/s", groups=["support", "billing"]), api_action("open", "https://example.com/o")]
+    doc = [
+        api_action("scoped", "https://example.com/s", groups=["support", "billing"]),
+        api_action("open", "https://example.com/o"),
+    ]
     await import_actions(app.catalog, "default", json.dumps(doc))
     exported = {a["name"]: a for a in await export_actions(app.catalog, "default")}
     assert exported["scoped"]["groups"] == ["billing", "support"]

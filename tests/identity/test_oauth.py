@@ -26,13 +26,18 @@ def auth_server():
 def test_symmetric_and_none_algorithms_cannot_be_allowed(settings):
     for algs in (["HS256"], ["none"], ["RS256", "HS512"], []):
         with pytest.raises(ConfigError, match="GURU_MCP_OAUTH_ALGORITHMS"):
-            OAuthConfig.from_settings(settings.model_copy(update={"oauth_issuer": "https://id.example", "oauth_algorithms": algs}))
+            OAuthConfig.from_settings(
+                settings.model_copy(update={"oauth_issuer": "https://id.example", "oauth_algorithms": algs})
+            )
 
 
 def test_a_plain_http_issuer_is_refused_unless_it_is_loopback(settings):
     with pytest.raises(ConfigError, match="https"):
         OAuthConfig.from_settings(settings.model_copy(update={"oauth_issuer": "http://id.example"}))
-    assert OAuthConfig.from_settings(settings.model_copy(update={"oauth_issuer": "http://127.0.0.1:9"})) is not None
+    assert (
+        OAuthConfig.from_settings(settings.model_copy(update={"oauth_issuer": "http://127.0.0.1:9"}))
+        is not None
+    )
     assert OAuthConfig.from_settings(settings) is None, "no issuer: OAuth is off"
 
 
@@ -55,11 +60,25 @@ async def test_claims_map_to_a_caller_by_settings(app):
         }
     )
     auth = Authenticator(settings, app.access, http=object())  # type: ignore[arg-type]
-    base = {"iss": "https://id.example", "sub": "s-1", "email": "Kim@Corp.example", "preferred_username": "kim",
-            "realm_access": {"roles": ["support"]}, "tenants": ["default", "acme"]}
+    base = {
+        "iss": "https://id.example",
+        "sub": "s-1",
+        "email": "Kim@Corp.example",
+        "preferred_username": "kim",
+        "realm_access": {"roles": ["support"]},
+        "tenants": ["default", "acme"],
+    }
     kim = auth.caller_from_claims(base, None)
-    assert (kim.email, kim.name, kim.groups, kim.is_admin, kim.guru) == ("Kim@Corp.example", "kim", ("support",), False, "default")
-    assert kim.key == "user:kim@corp.example" and kim.via == "oauth" and kim.subject == "https://id.example#s-1"
+    assert (kim.email, kim.name, kim.groups, kim.is_admin, kim.guru) == (
+        "Kim@Corp.example",
+        "kim",
+        ("support",),
+        False,
+        "default",
+    )
+    assert (
+        kim.key == "user:kim@corp.example" and kim.via == "oauth" and kim.subject == "https://id.example#s-1"
+    )
     assert auth.caller_from_claims(base, "acme").guru == "acme"
     with pytest.raises(Refused) as refused:
         auth.caller_from_claims(base, "globex")

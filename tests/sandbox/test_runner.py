@@ -228,7 +228,8 @@ def test_with_events_each_flushed_line_and_progress_call_is_reported_before_the_
     )
     assert [e["text"] for e in events if e["event"] == "line"] == ["step 0", "step 1", "step 2"]
     assert [(e["fraction"], e["message"]) for e in events if e["event"] == "progress"] == [
-        (0.5, "half way"), (1.0, "done")
+        (0.5, "half way"),
+        (1.0, "done"),
     ]
     assert result["stdout"] == "step 0\nstep 1\nstep 2\n" and result["exit_code"] == 0
 

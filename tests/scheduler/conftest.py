@@ -183,7 +183,7 @@ class Harness:
 
 @pytest.fixture
 async def h(settings: Settings) -> AsyncIterator[Harness]:
-    assert START < datetime.now(UTC), "the harness needs START in the past"
+    assert datetime.now(UTC) > START, "the harness needs START in the past"
     async with open_app(settings, background=False, sandbox=False) as app, anyio.create_task_group() as tg:
         yield Harness(app, FakeClock(START), tg)
         tg.cancel_scope.cancel()

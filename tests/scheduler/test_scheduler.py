@@ -221,7 +221,13 @@ async def test_scheduled_runs_take_the_tool_path_and_record_due_time_and_an_empt
     [run] = await h.app.store.list_runs(h.guru)
     assert run.status is RunStatus.OK and run.trigger is Trigger.SCHEDULE
     assert run.schedule_id == action.id and run.due_at == utc(2026, 3, 7, 1)
-    assert run.caller == {"key": f"schedule:{action.id}", "email": "", "name": "", "admin": False, "via": "schedule"}
+    assert run.caller == {
+        "key": f"schedule:{action.id}",
+        "email": "",
+        "name": "",
+        "admin": False,
+        "via": "schedule",
+    }
     assert run.inputs == {"n": 3} and run.started_at is not None
     seen = echo_server.last()
     assert seen["query"] == {"n": "3"}
