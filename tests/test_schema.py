@@ -53,3 +53,49 @@ def test_there_is_exactly_one_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def test_the_head_revision_read_from_the_scripts_is_alembics() -> None:
+    """`migrate` skips alembic when the database is at `head_revisions()`: that must be alembic's head."""
+    from alembic.script import ScriptDirectory
+
+    from guru_mcp.store.db import head_revisions
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revisions() == frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_a_current_database_opens_without_alembic_and_an_old_one_is_upgraded(settings: Settings) -> None:
+    """Up to date: one read of `alembic_version`, alembic not even imported (a fresh process shows
+    it). Behind: alembic runs and brings it to the head."""
+    import subprocess
+    import sys
+
+    from guru_mcp.store.db import current_revisions, head_revisions
+
+    engine = create_db_engine(settings.db_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        migrate(engine)
+        assert current_revisions(engine) == head_revisions()
+        probe = (
+            "import sys\n"
+            "from guru_mcp.store.db import create_db_engine, migrate\n"
+            f"migrate(create_db_engine({settings.db_url!r}))\n"
+            "print('alembic' in sys.modules)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert out.stdout.strip() == "False"
+        with engine.begin() as connection:  # one revision back: the next start upgrades
+            config.attributes["connection"] = connection
+            command.downgrade(config, "-1")
+        assert current_revisions(engine) != head_revisions()
+        migrate(engine)
+        assert current_revisions(engine) == head_revisions()
+        _check(engine)
+    finally:
+        engine.dispose()

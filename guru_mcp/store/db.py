@@ -1,20 +1,34 @@
-"""Engine creation and schema migrations (alembic, run programmatically)."""
+"""Engine creation and schema migrations (alembic, run programmatically).
+
+Every process checks the schema at start: it reads the database's `alembic_version` and compares it
+with the head revision of the migration scripts shipped in the package. Only when they differ is
+alembic imported and run (importing it costs a large part of a short command's start-up).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from guru_mcp.store.faults import storage_error
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(.+)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 
 
 def _read_only_file(database: str | None) -> bool:
@@ -62,22 +76,52 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def _at_head(engine: Engine, config: Config) -> bool:
-    """Whether the schema is current (a read: a read-only database at the newest revision opens)."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The head revision ids of the migration scripts, read from their `revision` and
+    `down_revision` lines without importing them (or alembic). `tests/test_schema.py` checks the
+    answer against alembic's own."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        found = _REVISION.search(source)
+        if found is None:
+            continue
+        revisions.add(found.group(1))
+        down = _DOWN_REVISION.search(source)
+        if down is not None:
+            parents.update(_QUOTED.findall(down.group(1)))
+    return frozenset(revisions - parents)
 
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+
+def current_revisions(engine: Engine) -> frozenset[str]:
+    """The revision ids recorded in the database's `alembic_version` (empty for a new database).
+    A read: a read-only database at the newest revision opens."""
     with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+        try:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except DBAPIError:  # no such table: nothing migrated yet
+            return frozenset()
+    return frozenset(str(row) for row in rows)
+
+
+def _alembic_config() -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision. Safe to run at every start, from several processes."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    if _at_head(engine, config):
+    """Bring the schema to the newest revision. Safe to run at every start, from several processes.
+    Up to date (the usual case) costs one read and no alembic import."""
+    if current_revisions(engine) == head_revisions():
         return
+    from alembic import command
+
+    config = _alembic_config()
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
             # Serialise concurrent migrators on one file.
