@@ -140,3 +140,23 @@ def test_the_takeover_benchmark_kills_the_claim_holder_and_prints_the_figures() 
     assert out.count("the other replica fired after") == 2
     assert "SIGKILL -> fired elsewhere" in out and "p50" in out
     assert "ok      bench_takeover" in out
+
+
+def test_the_peer_env_is_pinned_and_reused() -> None:
+    from benchmarks import peer_env
+
+    try:
+        python = peer_env.peer_python("fastmcp", quiet=True)
+    except peer_env.PeerEnvUnavailable as exc:
+        pytest.skip(f"the FastMCP peer env cannot be installed here (needs PyPI): {exc}")
+    assert peer_env.is_ready("fastmcp")
+    assert peer_env.peer_python("fastmcp") == python  # the second call reuses it
+    assert peer_env.peer_version("fastmcp") == peer_env.PEERS["fastmcp"][0].split("==")[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peer_env", "--check", "fastmcp"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "fastmcp: ready" in done.stdout
