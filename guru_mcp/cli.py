@@ -19,6 +19,7 @@ from guru_mcp.cli_access import new_token
 from guru_mcp.cli_support import EXIT_CODES_HELP, REFUSED, UNAVAILABLE, call, echo_json, fail
 from guru_mcp.cli_support import run as _run
 from guru_mcp.cli_support import settings as _settings
+from guru_mcp.run_status import RunStatus
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -227,8 +228,8 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: 
     if as_json:
         echo_json(reports)
         return
-    for path, report in reports.items():
-        click.echo(f"{render.clean(path)}:{' (dry run)' if dry_run else ''}")
+    for shown, report in reports.items():
+        click.echo(f"{render.clean(shown)}:{' (dry run)' if dry_run else ''}")
         for note in report["notes"]:
             click.echo(f"  note: {render.clean(note)}")
         for row in report["actions"]:
@@ -364,7 +365,7 @@ def runs() -> None:
 for _command in cli_actions.RUN_COMMANDS:
     runs.add_command(_command)
 
-_STATUSES = ["running", "ok", "error", "timeout", "denied", "cancelled"]
+_STATUSES = [s.value for s in RunStatus]
 _TRIGGERS = ["tool_call", "test", "manual", "schedule"]
 
 

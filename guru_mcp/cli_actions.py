@@ -14,6 +14,7 @@ import click
 
 from guru_mcp import render
 from guru_mcp.cli_support import RUN_FAILED, USAGE, call, echo_json, fail, load_json, operator, pairs
+from guru_mcp.run_status import RunStatus
 
 _GURU = click.option("--guru", default=None, help="The guru (tenant); the default guru when omitted.")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
@@ -217,7 +218,7 @@ def _run_command(
         if out.get("error"):
             click.echo(f"error: {render.clean(out['error'])}", err=True)
         click.echo(render.clean(out.get("output") or ""))
-    if out["status"] != "ok":
+    if out["status"] != RunStatus.OK:
         sys.exit(RUN_FAILED)
 
 

@@ -8,6 +8,12 @@ Three kinds, after pydantic-ai:
   container. They end up in the run record and, masked, in the tool result.
 - `ToolError` — messages meant for the model: bad arguments, an unknown tool, no permission. The model
   can act on them (fix its arguments, pick another tool).
+- `RequestRefused` — a request turned away at an HTTP surface before anything ran (a credential not
+  accepted, a console form that fails its checks, a sandbox's malformed proxy request), with the HTTP
+  status to answer. Each surface catches its own and answers with that status.
+
+Every error raised on purpose, in every module, is a `GuruError`; a status recorded for a run is a
+`RunStatus` (`guru_mcp/run_status.py`).
 
 `to_tool_text` is the single place that turns any of them into the text a client sees; secrets are
 masked by the caller before anything leaves the process.
@@ -16,6 +22,8 @@ masked by the caller before anything leaves the process.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from guru_mcp.run_status import RunStatus
 
 
 class GuruError(Exception):
@@ -66,6 +74,13 @@ class Conflict(GuruError):
     """The change clashes with what exists (a duplicate name, a version mismatch)."""
 
 
+class RequestRefused(GuruError):
+    """A request turned away at an HTTP surface before anything ran. `status` is the HTTP status to
+    answer with; each surface subclasses this with the fields it needs."""
+
+    status: int = 400
+
+
 class ToolError(GuruError):
     """A message meant for the model calling a tool (bad arguments, unknown tool, no permission)."""
 
@@ -96,7 +111,7 @@ class RunFailure(GuruError):
     """An action ran (or tried to) and failed. `status` is the run status to record."""
 
     message: str
-    status: str = "error"
+    status: RunStatus = RunStatus.ERROR
     details: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -110,7 +125,7 @@ class EgressDenied(RunFailure):
     """An outbound connection was refused by the egress policy. `host` is the host refused, if any."""
 
     def __init__(self, message: str, host: str = "") -> None:
-        super().__init__(message, status="denied")
+        super().__init__(message, status=RunStatus.DENIED)
         self.host = host
 
 
@@ -118,7 +133,7 @@ class SandboxUnavailable(RunFailure):
     """No Docker engine or sandbox image: Python actions cannot run."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, status="error")
+        super().__init__(message, status=RunStatus.ERROR)
 
 
 def to_tool_text(exc: BaseException) -> str:

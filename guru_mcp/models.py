@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from guru_mcp.errors import FieldError, ValidationFailed
+from guru_mcp.run_status import RunStatus as RunStatus  # re-exported: models name every run field type
 from guru_mcp.save_checks import secret_name_problem
 
 BUILTIN_VARIABLES = (
@@ -47,15 +48,6 @@ class ParamType(StrEnum):
     STRING = "string"
     NUMBER = "number"
     BOOLEAN = "boolean"
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    OK = "ok"
-    ERROR = "error"
-    TIMEOUT = "timeout"
-    DENIED = "denied"
-    CANCELLED = "cancelled"
 
 
 class Trigger(StrEnum):

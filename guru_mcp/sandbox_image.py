@@ -41,6 +41,8 @@ from typing import Any
 import docker
 import docker.errors
 
+from guru_mcp.errors import ConfigError
+
 __all__ = [
     "BASE_IMAGE",
     "IMAGE",
@@ -74,7 +76,7 @@ _DEFAULT_REGISTRY = "https://registry-1.docker.io/v2/"
 _BUILD_CLIENT_TIMEOUT = 1800  # seconds; a quiet build step may not stream anything for minutes
 
 
-class SandboxImageError(RuntimeError):
+class SandboxImageError(ConfigError):
     """The sandbox image cannot be named or built (missing inputs, failed build, no engine)."""
 
 
@@ -209,7 +211,7 @@ def _registry_url(client: docker.DockerClient) -> str:
     except docker.errors.APIError:
         mirrors = []
     if mirrors:
-        return mirrors[0].rstrip("/") + "/v2/"
+        return str(mirrors[0]).rstrip("/") + "/v2/"
     return _DEFAULT_REGISTRY
 
 
@@ -291,7 +293,7 @@ def _build_base_offline(directory: Path, ref: str, progress: Callable[[str], Non
         for line in proc.stdout:
             line = line.rstrip("\n")
             progress(line)
-            tail = (tail + [line])[-20:]
+            tail = [*tail, line][-20:]
         code = proc.wait()
     if code != 0:
         raise SandboxImageError(f"offline sandbox build failed (exit {code}): " + " | ".join(tail[-5:]))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guru_mcp.errors import FieldError, ValidationFailed
-from guru_mcp.models import Trigger
+from guru_mcp.models import RunStatus, Trigger
 from guru_mcp.store import Store
 
 Fact = tuple[str, str, str, float | None, datetime]
@@ -69,7 +69,7 @@ def summarize(facts: Iterable[Fact]) -> dict[str, Any]:
     """Runs, errors, error rate and p50/p95 duration of some runs."""
     rows = list(facts)
     durations = [d for _, _, _, d, _ in rows if d is not None]
-    errors = sum(1 for _, _, status, _, _ in rows if status != "ok")
+    errors = sum(1 for _, _, status, _, _ in rows if status != RunStatus.OK)
     return {
         "runs": len(rows),
         "errors": errors,

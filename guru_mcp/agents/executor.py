@@ -66,10 +66,12 @@ class ToolCatalog(Protocol):
     async def tool_specs(self, guru: str, names: list[str]) -> list[ToolSpec]: ...
 
 
-class _Stop(Exception):
+class _Stop(RunFailure):
+    """The loop stops short of a final answer; `reason` is recorded as the stop reason."""
+
     def __init__(self, reason: str, message: str, status: RunStatus = RunStatus.ERROR) -> None:
-        super().__init__(message)
-        self.reason, self.message, self.status = reason, message, status
+        super().__init__(message, status=status)
+        self.reason = reason
 
 
 class AgentExecutor:
@@ -105,7 +107,7 @@ class AgentExecutor:
                 return _stopped(stop.status, masker.text(stop.message), usage)
             except RunFailure as exc:
                 usage["stop"] = "error"
-                return _stopped(RunStatus(exc.status), masker.text(str(exc)), usage)
+                return _stopped(exc.status, masker.text(str(exc)), usage)
             usage["stop"] = "final_answer"
             text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
             return ExecResult(

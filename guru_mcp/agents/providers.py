@@ -23,7 +23,7 @@ import mcp_types as types
 
 from guru_mcp.agents.conversation import Reply, ToolCall, ToolSpec, Turn
 from guru_mcp.errors import EgressDenied, RunFailure
-from guru_mcp.models import ModelProvider, ProviderKind
+from guru_mcp.models import ModelProvider, ProviderKind, RunStatus
 
 ANTHROPIC_VERSION = "2023-06-01"
 RESPONSE_LIMIT = 4 * 1024 * 1024
@@ -57,7 +57,7 @@ class _HttpModel:
             raise
         except httpx.TimeoutException:
             raise RunFailure(
-                f"model provider {name!r} did not answer within {timeout:.3g} s", status="timeout"
+                f"model provider {name!r} did not answer within {timeout:.3g} s", status=RunStatus.TIMEOUT
             ) from None
         except httpx.HTTPError as exc:
             raise RunFailure(
@@ -304,7 +304,7 @@ class SamplingModel:
                 result = await pending
         except TimeoutError:
             raise RunFailure(
-                f"the client's model did not answer within {timeout:.3g} s", status="timeout"
+                f"the client's model did not answer within {timeout:.3g} s", status=RunStatus.TIMEOUT
             ) from None
         except Exception as exc:  # the client refused or failed: MCPError, a closed connection
             raise RunFailure(f"the calling client's sampling failed: {exc}") from None

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from guru_mcp.app import App
 from guru_mcp.console.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, SessionCodec, same
-from guru_mcp.errors import GuruError, to_tool_text
+from guru_mcp.errors import GuruError, RequestRefused, to_tool_text
 from guru_mcp.logs import log_refusal
 from guru_mcp.models import Caller
 from guru_mcp.secrets import Masker
@@ -45,8 +45,8 @@ def _when(value: Any) -> str:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
-    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+            return str(value)
+    return str(value.strftime("%Y-%m-%d %H:%M:%S %Z")).strip()
 
 
 def _pretty(value: Any) -> str:
@@ -56,7 +56,7 @@ def _pretty(value: Any) -> str:
         try:
             value = json.loads(value)
         except ValueError:
-            return value
+            return str(value)
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
@@ -95,7 +95,7 @@ def build_templates() -> jinja2.Environment:
     return env
 
 
-class Refused(Exception):
+class Refused(RequestRefused):
     """Ends a request early with a status and a message shown on an error page."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -30,7 +30,7 @@ from anyio.abc import ByteStream, SocketStream, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from guru_mcp.egress import EgressPolicy, host_allowed, refusal_line
-from guru_mcp.errors import EgressDenied
+from guru_mcp.errors import EgressDenied, RequestRefused
 from guru_mcp.executors.unix_socket import UnixListener, UnixStream
 from guru_mcp.secrets import Masker
 
@@ -45,7 +45,7 @@ MAX_CONNECTIONS = 32
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"upgrade"}
 
 
-class _Refused(Exception):
+class _Refused(RequestRefused):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status

@@ -211,7 +211,7 @@ class HttpExecutor:
                 await response.aclose()
         except httpx.TimeoutException:
             raise RunFailure(
-                f"the request to {host} timed out after {timeout:g} s", status="timeout"
+                f"the request to {host} timed out after {timeout:g} s", status=RunStatus.TIMEOUT
             ) from None
         except httpx.HTTPError as exc:
             raise RunFailure(f"the request to {host} failed: {type(exc).__name__}: {exc}") from None

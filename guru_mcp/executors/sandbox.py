@@ -60,7 +60,7 @@ from docker.errors import DockerException, ImageNotFound
 
 from guru_mcp import progress
 from guru_mcp.egress import EgressPolicy
-from guru_mcp.errors import RunFailure, SandboxUnavailable
+from guru_mcp.errors import GuruError, RunFailure, SandboxUnavailable
 from guru_mcp.executors.container import ContainerRecipe, Exchange, Sandbox, new_socket_dir, reap_leftovers
 from guru_mcp.executors.egress_proxy import EgressProxy
 from guru_mcp.executors.pool import MAINTENANCE_DEFER, WarmPool
@@ -496,7 +496,7 @@ async def _report_event(event: dict[str, Any]) -> None:
         await progress.report(fraction, str(event.get("message", "")))
 
 
-class _Undelivered(Exception):
+class _Undelivered(GuruError):
     """The job could not be written to the container: nothing ran."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import httpx
 
+from guru_mcp.errors import RequestRefused
 from guru_mcp.identity.oauth import InvalidToken, Jwks, JwtVerifier, OAuthConfig, as_strings, claim, scopes_of
 from guru_mcp.models import Caller
 from guru_mcp.settings import Settings
@@ -28,7 +29,7 @@ TOUCH_INTERVAL = 60.0
 """Seconds between two writes of a token's last-used time by this process."""
 
 
-class Refused(Exception):
+class Refused(RequestRefused):
     """No caller for this token at this endpoint. `reason` is for the server log."""
 
     def __init__(self, reason: str, *, status: int = 401) -> None:

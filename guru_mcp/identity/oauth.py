@@ -20,7 +20,7 @@ import httpx
 import jwt
 from jwt import PyJWK, PyJWKSet
 
-from guru_mcp.errors import ConfigError
+from guru_mcp.errors import ConfigError, RequestRefused
 from guru_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,10 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 FETCH_TIMEOUT = 10.0
 
 
-class InvalidToken(Exception):
+class InvalidToken(RequestRefused):
     """The access token is not acceptable; the message says why (for the log, never the client)."""
+
+    status = 401
 
 
 def require_https(url: str, what: str) -> str:
