@@ -109,12 +109,18 @@ def peer_python(peer: str, *, quiet: bool = False) -> Path:
     return _python_of(env)
 
 
-def peer_popen(peer: str, args: Sequence[str], **popen: Any) -> subprocess.Popen[Any]:
-    """Start `<peer env python> *args` (a script path or `-c`/`-m`) with a clean environment: no
-    PYTHONPATH pointing at our checkout, so the peer sees only its own packages."""
-    python = peer_python(peer)
+def peer_environ(**extra: str) -> dict[str, str]:
+    """Our environment minus what would point a peer's python at our packages (PYTHONPATH, ...)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(popen.pop("env", None) or {})
+    env.update(extra)
+    return env
+
+
+def peer_popen(peer: str, args: Sequence[str], **popen: Any) -> subprocess.Popen[Any]:
+    """Start `<peer env python> *args` (a script path or `-c`/`-m`) with `peer_environ()`, so the
+    peer sees only its own packages."""
+    python = peer_python(peer)
+    env = peer_environ(**(popen.pop("env", None) or {}))
     return subprocess.Popen([str(python), *args], env=env, **popen)
 
 

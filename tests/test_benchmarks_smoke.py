@@ -160,3 +160,46 @@ def test_the_peer_env_is_pinned_and_reused() -> None:
         timeout=60,
     )
     assert done.returncode == 0 and "fastmcp: ready" in done.stdout
+
+
+def _peer_skipped(out: str) -> str | None:
+    """The benchmark's own reason when the FastMCP env could not be installed (our side still ran)."""
+    for line in out.splitlines():
+        if line.startswith("FastMCP side skipped:"):
+            return line
+    return None
+
+
+def test_the_fastmcp_api_call_benchmark_prints_both_servers_and_the_ratio() -> None:
+    out = run_benchmarks(
+        "-k", "bench_peer_api_call", "--", "--iterations", "5", "--warmup", "1", timeout=1200
+    )
+    assert "guru-mcp stdio" in out and "server cpu ms/call" in out
+    assert "ok      bench_peer_api_call" in out
+    reason = _peer_skipped(out)
+    if reason:
+        pytest.skip(reason)
+    assert "FastMCP stdio" in out
+    assert "ratio FastMCP / guru-mcp: p50" in out and "server CPU per call" in out
+
+
+def test_the_fastmcp_tools_list_benchmark_prints_both_servers_and_the_ratio() -> None:
+    out = run_benchmarks(
+        "-k",
+        "bench_peer_tools_list",
+        "--",
+        "--iterations",
+        "3",
+        "--warmup",
+        "1",
+        "--actions",
+        "12",
+        timeout=1200,
+    )
+    assert "guru-mcp stdio" in out and "tools/list over stdio" in out
+    assert "ok      bench_peer_tools_list" in out
+    reason = _peer_skipped(out)
+    if reason:
+        pytest.skip(reason)
+    assert "FastMCP stdio" in out and "'FastMCP stdio': 12" in out
+    assert "ratio FastMCP / guru-mcp: p50" in out and "server CPU per list" in out
