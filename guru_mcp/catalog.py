@@ -8,13 +8,13 @@ version — one indexed row — every `catalog_poll_interval` seconds.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-from jsonschema import Draft202012Validator
 
 from guru_mcp.agents.conversation import ToolSpec
 from guru_mcp.agents.graph import agent_problems, users_of
@@ -35,6 +35,9 @@ from guru_mcp.settings import Settings
 from guru_mcp.store import Store
 from guru_mcp.structured import validator_for
 from guru_mcp.templating import placeholders
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +64,27 @@ def secret_candidates(spec: ActionSpec) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class ActionEntry:
-    """One action of a snapshot, with what a call needs precomputed."""
+    """One action of a snapshot, with what a call needs precomputed. The schema validators are built
+    on first use and kept: listing actions (a CLI command, `tools/list`) needs none of them, and
+    jsonschema then need not even be imported."""
 
     stored: StoredAction
-    validator: Draft202012Validator
     secret_names: frozenset[str]
-    output_validator: Draft202012Validator | None = None
+
+    @functools.cached_property
+    def validator(self) -> Draft202012Validator:
+        """The arguments' validator (the action's input schema)."""
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self.stored.spec.input_schema())
+
+    @functools.cached_property
+    def output_validator(self) -> Draft202012Validator | None:
+        return validator_for(self.stored.spec)
 
 
 def _entry(action: StoredAction) -> ActionEntry:
-    return ActionEntry(
-        stored=action,
-        validator=Draft202012Validator(action.spec.input_schema()),
-        secret_names=secret_candidates(action.spec),
-        output_validator=validator_for(action.spec),
-    )
+    return ActionEntry(stored=action, secret_names=secret_candidates(action.spec))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import EnvSettingsSource
 
@@ -195,6 +194,8 @@ def parse_value(name: str, raw: str) -> Any:
 def set_value(path: Path, name: str, raw: str, environ: Mapping[str, str] | None = None) -> Any:
     """Set one setting in the file (keeping its comments), after checking that the result loads."""
     value = parse_value(name, raw)
+    import tomlkit  # only for writing the file (keeps its comments); reading uses tomllib
+
     try:
         doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
     except Exception as exc:  # tomlkit raises its own parse errors

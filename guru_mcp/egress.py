@@ -10,8 +10,11 @@ and the connection: we connect to exactly the address we checked.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
+import ssl
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -236,12 +239,48 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+class DeferredCAContext(ssl.SSLContext):
+    """httpx's default TLS client context (certificate and host name checked against the CA bundle
+    of `SSL_CERT_FILE` / `SSL_CERT_DIR`, else certifi's), except that the bundle is loaded at the
+    first TLS connection instead of at start-up: parsing it is a noticeable share of a short CLI
+    command that never connects anywhere. Until then the context trusts nothing (it fails closed)."""
+
+    _loaded = False
+    _lock = threading.Lock()
+
+    def __new__(cls) -> DeferredCAContext:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)  # verify_mode CERT_REQUIRED, check_hostname
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            if os.environ.get("SSL_CERT_FILE"):
+                self.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
+            elif os.environ.get("SSL_CERT_DIR"):
+                self.load_verify_locations(capath=os.environ["SSL_CERT_DIR"])
+            else:
+                import certifi
+
+                self.load_verify_locations(cafile=certifi.where())
+            self._loaded = True
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:  # the async path (anyio)
+        self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+
 def build_http_transport(policy: EgressPolicy) -> httpx.AsyncHTTPTransport:
     """The one outbound transport: every connection checked against the policy, no retries."""
-    transport = httpx.AsyncHTTPTransport(retries=0)
+    ssl_context = DeferredCAContext()
+    transport = httpx.AsyncHTTPTransport(retries=0, verify=ssl_context)
     # httpx exposes no public hook for the network backend; we rebuild its pool with ours.
     transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=ssl_context,
         max_connections=100,
         max_keepalive_connections=20,
         keepalive_expiry=5.0,

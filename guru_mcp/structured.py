@@ -12,18 +12,23 @@ Pure functions, no I/O.
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from guru_mcp.models import ActionSpec, ActionType, ExecResult, RunStatus
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 MAX_PROBLEMS = 3
 """Schema violations named in one error message (the rest are counted)."""
 
 
 def validator_for(spec: ActionSpec) -> Draft202012Validator | None:
-    return Draft202012Validator(spec.output_schema) if spec.output_schema is not None else None
+    if spec.output_schema is None:
+        return None
+    from jsonschema import Draft202012Validator  # loads with the first action that has a schema
+
+    return Draft202012Validator(spec.output_schema)
 
 
 def apply_output_schema(

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
 import httpx
-from jsonschema import Draft202012Validator
 
 from guru_mcp.agents.conversation import ToolCall, ToolOutcome, ToolSpec, Turn
 from guru_mcp.agents.providers import model_client
@@ -33,6 +32,9 @@ from guru_mcp.egress import host_allowed
 from guru_mcp.errors import EgressDenied, GuruError, NotFound, RunFailure
 from guru_mcp.models import AgentConfig, ExecResult, Job, ModelProvider, ProviderKind, RunStatus
 from guru_mcp.secrets import Masker
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +166,11 @@ class AgentExecutor:
         )
         child = job.model_copy(update={"depth_limit": limit})
         turns = [Turn(role="user", text=_request_text(job.arguments))]
-        validator = Draft202012Validator(config.output_schema) if config.output_schema is not None else None
+        validator = None
+        if config.output_schema is not None:
+            from jsonschema import Draft202012Validator  # loads with the first agent that has a schema
+
+            validator = Draft202012Validator(config.output_schema)
         retried = False
         started = anyio.current_time()
         for _ in range(config.max_tool_calls + 3):  # every round but the last two spends a tool call

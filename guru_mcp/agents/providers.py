@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import httpx
-import mcp_types as types
 
 from guru_mcp.agents.conversation import Reply, ToolCall, ToolSpec, Turn
 from guru_mcp.errors import EgressDenied, RunFailure
 from guru_mcp.models import ModelProvider, ProviderKind, RunStatus
+
+if TYPE_CHECKING:
+    import mcp_types as types
 
 ANTHROPIC_VERSION = "2023-06-01"
 RESPONSE_LIMIT = 4 * 1024 * 1024
@@ -248,6 +250,8 @@ class SamplingModel:
         self.model = model
 
     def _messages(self, turns: list[Turn]) -> list[types.SamplingMessage]:
+        import mcp_types as types  # the MCP types load only when an agent samples
+
         out: list[types.SamplingMessage] = []
         for turn in turns:
             content: list[Any] = []
@@ -284,6 +288,8 @@ class SamplingModel:
                 "this agent uses MCP sampling, but the calling client does not support sampling with tools "
                 "(capability sampling.tools)"
             )
+        import mcp_types as types
+
         preferences = types.ModelPreferences(hints=[types.ModelHint(name=self.model)]) if self.model else None
         mcp_tools = [
             types.Tool(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools

@@ -12,16 +12,17 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
 import httpx
-import jwt
-from jwt import PyJWK, PyJWKSet
 
 from guru_mcp.errors import ConfigError, RequestRefused
 from guru_mcp.settings import Settings
+
+if TYPE_CHECKING:  # PyJWT (and the cryptography it loads) is imported when an OAuth token is checked
+    from jwt import PyJWK
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ class Jwks:
                 url = self._jwks_url or await self._discover()
                 response = await self.http.get(url)
                 response.raise_for_status()
+                from jwt import PyJWKSet
+
                 keyset = PyJWKSet.from_dict(response.json())
         except Exception as exc:
             # Keep serving with the keys we had; tokens signed by an unknown key are refused.
@@ -217,6 +220,8 @@ class JwtVerifier:
         return token.count(".") == 2
 
     def _header(self, token: str) -> tuple[str, str | None]:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -231,6 +236,8 @@ class JwtVerifier:
         bound = self.jwks.bound_algorithm(key.key_id)
         if bound is not None and bound != alg:
             raise InvalidToken(f"key {key.key_id!r} is for {bound}, not {alg}")
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,

@@ -29,7 +29,6 @@ from typing import Any, Literal, TypeVar
 import anyio
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
-from sqlalchemy.dialects import postgresql, sqlite
 
 from guru_mcp.store.faults import guarded
 from guru_mcp.store.store import aware
@@ -127,10 +126,16 @@ class ScheduleStore:
         return await anyio.to_thread.run_sync(partial(guarded(fn), *args), limiter=self._limiter)
 
     def _insert(self) -> Any:
-        dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(self.engine.dialect.name)
-        if dialect is None:
-            raise NotImplementedError(f"schedules need SQLite or PostgreSQL, not {self.engine.dialect.name}")
-        return dialect.insert(schedule_state)
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            return sqlite.insert(schedule_state)
+        if name == "postgresql":  # the PostgreSQL dialect is imported only for a PostgreSQL engine
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(schedule_state)
+        raise NotImplementedError(f"schedules need SQLite or PostgreSQL, not {name}")
 
     @staticmethod
     def _select(conn: Connection, ids: Sequence[int]) -> dict[int, ScheduleState]:

@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    import mcp_types as types
+
     from guru_mcp.app import App
     from guru_mcp.models import Caller
 
@@ -33,6 +34,8 @@ class AdminTool:
             self.confirm = self.destructive
 
     def tool(self) -> types.Tool:
+        import mcp_types as types  # only servers list tools; CLI commands call handlers directly
+
         schema = self.args.model_json_schema()
         schema.pop("title", None)
         return types.Tool(
