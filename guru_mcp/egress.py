@@ -15,7 +15,8 @@ import re
 import socket
 import ssl
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -274,23 +275,112 @@ class DeferredCAContext(ssl.SSLContext):
         return super().wrap_socket(*args, **kwargs)
 
 
-def build_http_transport(policy: EgressPolicy) -> httpx.AsyncHTTPTransport:
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """httpx's transport seam over an httpcore pool whose network backend is the egress policy.
+
+    It does what `httpx.AsyncHTTPTransport` does with its own pool (which offers no public hook for
+    the network backend): requests go to httpcore as they are, responses stream back, and httpcore's
+    exceptions become their httpx counterparts. Anything else (`EgressDenied`) passes through as is.
+    """
+
+    def __init__(self, pool: httpcore.AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_exceptions():
+            response = await self.pool.handle_async_request(core_request)
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """A response body read from httpcore, its errors raised as httpx's."""
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self.stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_exceptions():
+            async for part in self.stream:
+                yield part
+
+    async def aclose(self) -> None:
+        close = getattr(self.stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+_HTTPCORE_TO_HTTPX: dict[type[Exception], type[httpx.HTTPError]] = {
+    httpcore.TimeoutException: httpx.TimeoutException,
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.NetworkError: httpx.NetworkError,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.ProxyError: httpx.ProxyError,
+    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.ProtocolError: httpx.ProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+}
+"""httpcore's exceptions and httpx's, as httpx maps them for its own transport."""
+
+
+@contextmanager
+def _httpx_exceptions() -> Iterator[None]:
+    """Re-raise an httpcore exception as the most specific httpx one (same message, chained)."""
+    try:
+        yield
+    except Exception as exc:
+        mapped: type[httpx.HTTPError] | None = None
+        for core, ours in _HTTPCORE_TO_HTTPX.items():
+            if isinstance(exc, core) and (mapped is None or issubclass(ours, mapped)):
+                mapped = ours
+        if mapped is None:
+            raise
+        raise mapped(str(exc)) from exc
+
+
+def build_http_transport(policy: EgressPolicy) -> GuardedTransport:
     """The one outbound transport: every connection checked against the policy, no retries."""
-    ssl_context = DeferredCAContext()
-    transport = httpx.AsyncHTTPTransport(retries=0, verify=ssl_context)
-    # httpx exposes no public hook for the network backend; we rebuild its pool with ours.
-    transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
-        ssl_context=ssl_context,
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
-        network_backend=GuardedNetworkBackend(policy),
+    return GuardedTransport(
+        httpcore.AsyncConnectionPool(
+            ssl_context=DeferredCAContext(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            retries=0,
+            network_backend=GuardedNetworkBackend(policy),
+        )
     )
-    return transport
 
 
 def build_http_client(
-    policy: EgressPolicy, *, max_redirects: int = 5, transport: httpx.AsyncHTTPTransport | None = None
+    policy: EgressPolicy, *, max_redirects: int = 5, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """The one shared outbound client: policy-checked connections, no environment proxies. API-call
     actions send through its `transport` and follow redirects themselves (see executors/http.py)."""

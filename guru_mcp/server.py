@@ -13,6 +13,7 @@ stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import weakref
@@ -22,6 +23,7 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
@@ -29,6 +31,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from guru_mcp.adapters import connection_of, listens_for_progress
 from guru_mcp.app import App
 from guru_mcp.errors import GuruError, to_tool_text
 from guru_mcp.identity.http import CALLER_SCOPE_KEY, HttpAccess
@@ -40,6 +43,9 @@ from guru_mcp.tools.admin import all_admin_tools, call_admin_tool
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "guru-mcp"
+
+ToolCallResult = types.CallToolResult | types.InputRequiredResult
+"""What a tools/call answers: the result, or (2026-07-28) a request for the user's input first."""
 
 
 @dataclass
@@ -60,14 +66,15 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
     admin_listing = [tool.tool() for tool in admin_tools.values() if not tool.server_only]
     server_admin_listing = [tool.tool() for tool in admin_tools.values()]
     bus = InMemorySubscriptionBus()
-    connections: weakref.WeakSet[Any] = weakref.WeakSet()
+    connections: weakref.WeakSet[Connection] = weakref.WeakSet()
     send_change, receive_change = anyio.create_memory_object_stream[str](256)
 
     def identify(ctx: Any) -> Caller:
         request = getattr(ctx, "request", None)
         scope = getattr(request, "scope", None)
-        if scope is not None and CALLER_SCOPE_KEY in scope:
-            return scope[CALLER_SCOPE_KEY]
+        caller = scope.get(CALLER_SCOPE_KEY) if scope is not None else None
+        if isinstance(caller, Caller):
+            return caller
         if stdio_caller is not None:
             return stdio_caller
         raise MCPError(types.INVALID_REQUEST, "unauthenticated")
@@ -102,7 +109,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
         listings[key] = (snap, wire)
         return wire
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> ToolCallResult:
         caller = identify(ctx)
         name, arguments = params.name, dict(params.arguments or {})
         if name.startswith("admin_"):
@@ -145,7 +152,9 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             return error_result(to_tool_text(exc))
         return tool_result(outcome)
 
-    async def call_admin(ctx: Any, params: types.CallToolRequestParams, caller: Caller, tool: Any) -> Any:
+    async def call_admin(
+        ctx: Any, params: types.CallToolRequestParams, caller: Caller, tool: Any
+    ) -> ToolCallResult:
         arguments = dict(params.arguments or {})
         if tool.confirm and not arguments.get("dry_run"):  # a dry run changes nothing: no question
             masked = (await app.masker(caller.guru)).data(arguments)
@@ -163,9 +172,9 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
 
     def _track(ctx: Any) -> None:
         # Handshake-era connections get list_changed on their own channel. The SDK hands handlers a
-        # per-request ServerSession; the per-connection object behind it (no public accessor in
-        # mcp 2.3) lives as long as the client stays connected, so a weak set forgets closed ones.
-        connection = getattr(ctx.session, "_connection", None)
+        # per-request ServerSession; the connection behind it lives as long as the client stays
+        # connected, so a weak set forgets closed ones.
+        connection = connection_of(ctx.session)
         if connection is not None and ctx.protocol_version not in _MODERN:
             connections.add(connection)
 
@@ -177,7 +186,8 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
         version=_version(),
         instructions="Each tool runs one admin-defined action (an HTTP call or a sandboxed Python script). "
         "Read a tool's description to know when to use it.",
-        on_list_tools=list_tools,
+        # The SDK sends a dict result as it is (its HandlerResult); the annotation names only the model.
+        on_list_tools=list_tools,  # type: ignore[arg-type]
         on_call_tool=call_tool,
         on_subscriptions_listen=ListenHandler(bus),
     )
@@ -268,23 +278,16 @@ def _progress_sender(ctx: Any) -> Any:
 
 def _listens_for_progress(ctx: Any) -> bool:
     """Whether the caller asked for progress: a token in `_meta` (JSON-RPC transports), or a
-    callback on the in-process dispatcher, which carries no token. mcp 2.3 has no public accessor
-    for the latter, so the request's outbound channel is asked (a miss only means no progress)."""
+    callback on the in-process dispatcher, which carries no token (asked through the adapter; a miss
+    only means no progress)."""
     if progress_token_from_params(getattr(ctx, "params", None)) is not None:
         return True
-    outbound = getattr(ctx.session, "_request_outbound", None)
-    outbound = getattr(outbound, "_inner", outbound)  # 2026-07-28 wraps the channel
-    return any(
-        getattr(outbound, name, None) is not None
-        for name in ("_on_progress", "_progress_token", "progress_token")
-    )
+    return listens_for_progress(ctx.session)
 
 
 def _offer(stream: Any, guru: str) -> None:
-    try:
+    with contextlib.suppress(anyio.WouldBlock):  # a burst of changes: one queued says the same
         stream.send_nowait(guru)
-    except anyio.WouldBlock:
-        pass  # a burst of changes: one notification already queued says the same
 
 
 async def _call_admin(app: App, caller: Caller, tool: Any, arguments: dict[str, Any]) -> types.CallToolResult:

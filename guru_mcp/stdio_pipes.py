@@ -38,17 +38,49 @@ class PipeReader:
         return line.decode("utf-8", errors="replace")
 
 
+class WriteFlow(asyncio.Protocol):
+    """The write side's protocol: asyncio's flow-control callbacks (`pause_writing`/`resume_writing`,
+    `connection_lost`) turned into an awaitable `drain()`, as `StreamWriter.drain` does."""
+
+    def __init__(self) -> None:
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._lost = False
+        self._error: BaseException | None = None
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._lost, self._error = True, exc
+        self._writable.set()  # nobody waits for a pipe that is gone
+
+    async def drain(self) -> None:
+        """Return once the pipe takes more data; raise if it was closed while or before waiting."""
+        if self._lost:
+            raise ConnectionResetError("Connection lost")
+        await self._writable.wait()
+        if self._error is not None:
+            raise self._error
+
+
 class PipeWriter:
     """`await write(text)` / `await flush()` over a pipe."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
+    def __init__(self, transport: asyncio.WriteTransport, flow: WriteFlow) -> None:
+        self._transport = transport
+        self._flow = flow
 
     async def write(self, text: str) -> None:
-        self._writer.write(text.encode("utf-8"))
+        self._transport.write(text.encode("utf-8"))
 
     async def flush(self) -> None:
-        await self._writer.drain()
+        if self._transport.is_closing():
+            await asyncio.sleep(0)  # let connection_lost run, so drain() sees the pipe is gone
+        await self._flow.drain()
 
 
 def pipes_possible() -> bool:
@@ -75,12 +107,9 @@ async def pipe_stdio() -> AsyncIterator[tuple[Any, Any]]:
     read_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
     )
-    write_transport, write_protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0)
-    )
-    writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
+    write_transport, flow = await loop.connect_write_pipe(WriteFlow, os.fdopen(wire_out, "wb", buffering=0))
     try:
-        yield PipeReader(reader), PipeWriter(writer)
+        yield PipeReader(reader), PipeWriter(write_transport, flow)
     finally:
         read_transport.close()
         write_transport.close()
