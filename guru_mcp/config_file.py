@@ -101,7 +101,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     `ConfigError` naming the setting and where it came from."""
     environ = os.environ if environ is None else environ
     path = config_path(environ)
-    file_values = read_file(path)
+    read_file(path)  # an unreadable or invalid file fails here, naming it (read again below)
     env_values = _env_values(environ)
     token = config_file_var.set(path)
     try:

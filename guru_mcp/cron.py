@@ -127,7 +127,10 @@ def _gap_end(before: datetime, after: datetime, zone: tzinfo) -> datetime:
 def _fold_width(local: datetime) -> timedelta:
     """How long the wall time of `local` repeats (zero when it is not ambiguous)."""
     other = local.replace(fold=1 - local.fold)
-    return abs(other.utcoffset() - local.utcoffset())  # type: ignore[operator]
+    offset, other_offset = local.utcoffset(), other.utcoffset()
+    if offset is None or other_offset is None:  # a naive time has no zone, so no fold
+        return timedelta(0)
+    return abs(other_offset - offset)
 
 
 def _utc(value: datetime) -> datetime:

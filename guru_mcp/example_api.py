@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"example-api: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    host, port = server.server_address[:2]
+    address, port = server.server_address[:2]
+    host = address.decode() if isinstance(address, bytes) else address
     print(
         f"example-api: serving on http://{host}:{port} (HR: /pto, /timeoff; chat: /chat/messages)", flush=True
     )

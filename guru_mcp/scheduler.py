@@ -136,7 +136,7 @@ class Scheduler:
     ) -> None:
         self._catalog = catalog
         self._store = schedules
-        self._fire: FireFn = fire_with(fire) if hasattr(fire, "run") else fire  # type: ignore[arg-type,assignment]
+        self._fire: FireFn = fire_with(fire) if hasattr(fire, "run") else fire  # type: ignore[arg-type]
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
         self.owner = (owner_id or f"{socket.gethostname()}:{os.getpid()}")[:64]

@@ -77,20 +77,11 @@ class Keyring:
         self.primary_id = key_id(primary)
         self._primary = primary
         self._keys = {key_id(k): AESGCM(k) for k in (*older, primary)}
-        self._primary = primary
 
     def derive(self, purpose: str) -> bytes:
-        """A 32-byte key for another use (e.g. console session cookies), derived from the primary key
-        with HKDF so that it is the same on every replica and never equals the key of secrets."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        return HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=f"guru-mcp:{purpose}".encode()
-        ).derive(self._primary)
-
-    def derive(self, purpose: str) -> bytes:
-        """A 32-byte key for another purpose, derived from the primary key (same on every replica)."""
+        """A 32-byte key for another use (e.g. console session cookies, request state), derived from
+        the primary key with HMAC-SHA256 so that it is the same on every replica and never equals the
+        key of secrets."""
         return hmac.new(self._primary, f"guru-mcp:derive:{purpose}".encode(), hashlib.sha256).digest()
 
     @staticmethod

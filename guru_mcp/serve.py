@@ -24,7 +24,7 @@ from guru_mcp.shutdown import on_signals, stop_gracefully
 from guru_mcp.stdio_drain import GracefulStdio
 from guru_mcp.stdio_pipes import pipe_stdio, pipes_possible
 
-HTTP_CLOSE_TIMEOUT = 3.0
+HTTP_CLOSE_TIMEOUT = 3
 """Seconds uvicorn waits for open connections (idle event streams) once runs have drained."""
 
 

@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +53,7 @@ class ServerHandle:
     """The MCP server plus what the transports need to run it."""
 
     server: Server[Any]
-    notifier: Callable[[], Awaitable[None]]
+    notifier: Callable[[], Coroutine[Any, Any, None]]
     """Runs until cancelled: forwards catalog changes to connected clients."""
     init_options: Any
 

@@ -14,7 +14,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 
@@ -38,7 +39,7 @@ async def stop_gracefully(app: App) -> None:
         log.warning("cancelled %d run(s) still going after the %g s grace period", cancelled, grace)
 
 
-async def on_signals(stop: Callable[[], Awaitable[None]]) -> None:
+async def on_signals(stop: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run `stop` on the first SIGTERM/SIGINT; exit at once on the second. Runs until cancelled."""
     with anyio.open_signal_receiver(*SIGNALS) as signals:
         stopping = False

@@ -100,9 +100,13 @@ def _list_key(old: list[Any], new: list[Any]) -> str | None:
     """Lists of objects with a unique `name` (parameters) or `key` (headers) are diffed item by item."""
     for key in ("name", "key"):
         items = [*old, *new]
-        if items and all(isinstance(i, dict) and isinstance(i.get(key), str) for i in items):
-            if len({i[key] for i in old}) == len(old) and len({i[key] for i in new}) == len(new):
-                return key
+        if (
+            items
+            and all(isinstance(i, dict) and isinstance(i.get(key), str) for i in items)
+            and len({i[key] for i in old}) == len(old)
+            and len({i[key] for i in new}) == len(new)
+        ):
+            return key
     return None
 
 

@@ -217,7 +217,7 @@ async def _run(
     outcome = await app.runs.run(
         caller.guru, args.name, args.arguments, caller, trigger, allow_disabled=True, mock_tools=mock_tools
     )
-    out = {
+    out: dict[str, Any] = {
         "run_id": outcome.record.id,
         "status": outcome.record.status.value,
         "duration_ms": outcome.record.duration_ms,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -93,7 +94,9 @@ async def _provider_delete(app: App, caller: Caller, args: ProviderByName) -> An
     return {"deleted": args.name, "note": "agents using it fail until it is configured again"}
 
 
-async def run_tree(app: App, guru: str, root: RunRecord, row: Any) -> dict[str, Any]:
+async def run_tree(
+    app: App, guru: str, root: RunRecord, row: Callable[..., dict[str, Any]]
+) -> dict[str, Any]:
     """`root` as a row with its descendants nested under `children` (oldest first), bounded."""
     top = row(root, full=True)
     level, nodes, count = [root], {root.id: top}, 1
