@@ -39,6 +39,7 @@ import docker
 from benchmarks._util import Summary, table
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.executors.container import RUNNER_COMMAND, SANDBOX_USER, ContainerRecipe, Sandbox
+from guru_mcp.executors.fleet import create_blocking, remove_blocking
 from guru_mcp.executors.sandbox import SandboxExecutor, open_sandbox
 from guru_mcp.models import ActionSpec, Job, RunStatus
 from guru_mcp.settings import Settings
@@ -90,7 +91,7 @@ def one_shot_sdk(api: docker.APIClient, recipe: ContainerRecipe, payload: bytes)
     """What `docker run --rm -i` does, with the executor's flags: create, attach, start, job, wait, remove."""
     box = Sandbox(recipe)
     try:
-        box.create_blocking(api)
+        create_blocking(api, box)
         assert box._sock is not None
         box._sock.setblocking(True)
         box._sock.sendall(payload)
@@ -99,7 +100,7 @@ def one_shot_sdk(api: docker.APIClient, recipe: ContainerRecipe, payload: bytes)
             pass
         api.wait(box.id, timeout=60)
     finally:
-        box.remove_blocking(api)
+        remove_blocking(api, box)
 
 
 def one_shot_cli(image: str, payload: bytes) -> None:

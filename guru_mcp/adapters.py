@@ -14,11 +14,17 @@ MCP Python SDK (mcp 2.3):
 - `listens_for_progress(session)`: whether the request's outbound channel carries a progress
   callback. A JSON-RPC request says so with `_meta.progressToken` (read publicly with
   `progress_token_from_params`); the in-process dispatcher carries a callback and no token.
+
+docker-py (docker 7):
+
+- `attach_socket_raw(attached)`: the socket under what `APIClient.attach_socket` returned (the
+  response's stdlib `socket.SocketIO` keeps it as `_sock`), for the sandbox's non-blocking stream.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import socket
+from typing import Any, cast
 
 from mcp.server.connection import Connection
 from mcp.server.session import ServerSession
@@ -39,3 +45,17 @@ def listens_for_progress(session: ServerSession) -> bool:
     outbound: Any = getattr(session, "_request_outbound", None)
     outbound = getattr(outbound, "_inner", outbound)  # the 2026-07-28 path wraps the channel
     return any(getattr(outbound, name, None) is not None for name in _PROGRESS_ATTRIBUTES)
+
+
+def attach_socket_raw(attached: object) -> socket.socket:
+    """The socket under what docker-py's `APIClient.attach_socket` returned.
+
+    Over a Unix socket or plain TCP, docker-py hands back the HTTP response's stdlib `socket.SocketIO`,
+    a blocking file-like wrapper; the sandbox needs the socket itself (non-blocking, waited on with
+    `anyio.wait_readable`), which `SocketIO` keeps only as `_sock` (no public accessor, and a
+    `socket.fromfd` duplicate would break TLS and the close that ends the runner's stdin). Over TLS
+    docker-py returns the SSL socket itself; other transports (npipe, ssh) are returned as they are.
+    """
+    if isinstance(attached, socket.SocketIO):
+        return cast(socket.socket, attached._sock)  # type: ignore[attr-defined]  # noqa: SLF001
+    return cast(socket.socket, attached)

@@ -1,19 +1,24 @@
 """Pins the library shapes `guru_mcp/adapters.py` relies on: a real MCP SDK server and client, in
 both protocol generations. If an SDK upgrade moves what the adapters read, these fail (rather than
-list_changed notifications or progress reports silently stopping)."""
+list_changed notifications or progress reports silently stopping). The docker-py pins at the end use
+a socket pair and the local engine."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import anyio
+import docker
 import mcp_types as types
 import pytest
+from docker.errors import DockerException
 from mcp import Client
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 
-from guru_mcp.adapters import connection_of, listens_for_progress
+from guru_mcp.adapters import attach_socket_raw, connection_of, listens_for_progress
+from tests.conftest import unavailable
 
 MODES = ["legacy", "2026-07-28"]
 
@@ -101,3 +106,55 @@ async def test_a_progress_callback_on_the_in_process_client_is_seen(mode):
         await client.call_tool("probe", {})
         await client.call_tool("probe", {}, progress_callback=on_progress)
     assert [s["progress"] for s in seen if s["method"] == "tools/call"] == [False, True]
+
+
+# --- docker-py -------------------------------------------------------------------------------------
+
+
+def test_the_socket_under_a_stdlib_socketio_is_its_private_sock():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        wrapped = socket.SocketIO(ours, "rwb")
+        assert attach_socket_raw(wrapped) is ours
+        raw = attach_socket_raw(wrapped)
+        raw.sendall(b"ping")  # the very socket: usable without the wrapper
+        assert theirs.recv(4) == b"ping"
+        wrapped.close()
+
+
+def test_a_socket_handed_back_as_itself_is_kept():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert attach_socket_raw(ours) is ours
+
+
+@pytest.mark.docker
+def test_docker_attach_socket_still_returns_a_socketio_over_the_local_engine():
+    """docker-py's `attach_socket` over a Unix socket returns the response's `socket.SocketIO`; if it
+    ever returns something else, the sandbox's stream code must be revisited."""
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except DockerException as exc:
+        unavailable(f"no Docker engine reachable ({exc}); start one with scripts/ensure-docker.sh")
+    try:
+        if not client.api.base_url.startswith("http+docker://localhost"):
+            pytest.skip(f"the engine is not on a Unix socket here ({client.api.base_url})")
+        from guru_mcp.sandbox_image import expected_tag
+
+        image = expected_tag()
+        created = client.api.create_container(
+            image,
+            command=["python3", "-c", "print('hi')"],
+            host_config=client.api.create_host_config(network_mode="none"),
+        )
+        try:
+            attached = client.api.attach_socket(created["Id"], params={"stdout": 1, "stream": 1})
+            assert isinstance(attached, socket.SocketIO)
+            raw = attach_socket_raw(attached)
+            assert isinstance(raw, socket.socket) and raw.fileno() == attached.fileno()
+            attached.close()
+        finally:
+            client.api.remove_container(created["Id"], force=True)
+    finally:
+        client.close()

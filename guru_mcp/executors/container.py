@@ -1,22 +1,22 @@
-"""One sandbox container: how it is configured, created, talked to and destroyed.
+"""One sandbox container: its recipe and its attach stream (no Docker API call is made here).
 
-A `Sandbox` is one container, created with `create` + `start` (never `run`, which would try to pull)
-and attached *before* it starts, so not a byte of its output is missed. The attach socket carries the
-job to the runner's stdin and brings back Docker's multiplexed stdout/stderr frames, which we
-demultiplex ourselves (8-byte headers: stream type, three zero bytes, big-endian length). Blocking
-engine calls are plain methods (`*_blocking`), run by the executor in worker threads; the stream is
-read and written without threads, on the event loop.
+`ContainerRecipe` is how every sandbox container is configured (hardened, docs/architecture.md
+section 4). A `Sandbox` is one container: the fleet (`fleet.py`) creates it with `create` + `start`
+(never `run`, which would try to pull) and attaches *before* it starts, so not a byte of its output is
+missed, then hands the attach socket over with `Sandbox.attach`. That socket carries the job to the
+runner's stdin and brings back Docker's multiplexed stdout/stderr frames, which are demultiplexed here
+(8-byte headers: stream type, three zero bytes, big-endian length), read and written without threads,
+on the event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import secrets
 import shutil
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,14 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from docker import APIClient
-from docker.errors import APIError, DockerException, NotFound
 from docker.types import LogConfig
 
 from guru_mcp.executors.egress_proxy import EgressProxy
 from guru_mcp.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 LABEL = "guru-mcp.sandbox"
 LABEL_INSTANCE = "guru-mcp.instance"
@@ -46,10 +42,6 @@ EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 SANDBOX_USER = "10001:10001"
 EGRESS_MOUNT = "/run/guru-egress"
 PROXY_PORT = 3128
-EXIT_GRACE = 3.0
-"""Seconds a finished runner gets to exit once its stdin is closed, before it is killed."""
-STALE_AFTER = 600.0
-"""A labelled container not running for this long belongs to no live server (see `reap_leftovers`)."""
 STDERR_KEEP = 64 * 1024
 """Bytes of the container's own stderr stream kept for diagnostics (the code's stderr is in the result)."""
 
@@ -139,62 +131,19 @@ class Sandbox:
     _stderr: bytearray = field(default_factory=bytearray)
     _eof: bool = False
 
-    # -- life cycle (blocking parts run in worker threads) -----------------------------------------
+    # -- hand-over and clean-up --------------------------------------------------------------------
 
-    def create_blocking(self, api: APIClient) -> None:
-        """Create, attach, start. Sets `self.id` as soon as the container exists, so a caller that
-        gives up half-way can still remove it."""
-        recipe = self.recipe
-        host_config = dict(recipe.host_config)
-        if self.socket_dir is not None:
-            host_config["binds"] = {str(self.socket_dir): {"bind": EGRESS_MOUNT, "mode": "ro"}}
-        created = api.create_container(
-            recipe.image,
-            command=RUNNER_COMMAND,
-            user=SANDBOX_USER,
-            working_dir="/tmp",
-            stdin_open=True,  # with detach=False this also sets StdinOnce: stdin closes with our attach
-            environment=recipe.environment
-            if self.preimport
-            else {**recipe.environment, "GURU_PREIMPORT": ""},
-            labels=recipe.labels,
-            host_config=api.create_host_config(**host_config),
-            use_config_proxy=False,
-        )
-        self.id = created["Id"]
-        attached = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-        self._keepalive = attached
-        raw = getattr(attached, "_sock", attached)
-        raw.setblocking(False)
-        self._sock = raw
-        api.start(self.id)
+    def attach(self, sock: socket.socket, keepalive: object) -> None:
+        """Adopt the container's attach socket (made non-blocking); `keepalive` is what docker-py
+        returned for it, kept so the HTTP response under it is not collected (and closed) early."""
+        sock.setblocking(False)
+        self._sock = sock
+        self._keepalive = keepalive
 
-    def remove_blocking(self, api: APIClient) -> None:
-        """Remove the container. After a complete run, closing the attach stream closes the runner's
-        stdin and it exits by itself, which costs the engine less than a kill; otherwise: kill."""
-        self.close_stream()
-        if self.id is None:
-            return
-        if self.finished:
-            with contextlib.suppress(DockerException, OSError):
-                api.wait(self.id, timeout=EXIT_GRACE)
-        try:
-            api.remove_container(self.id, force=True)
-        except NotFound:
-            pass
-        except APIError as exc:
-            if exc.status_code != 409:  # 409: a removal is already in progress
-                raise
-
-    def state_blocking(self, api: APIClient, wait: float = 10.0) -> dict[str, Any]:
-        """The container's State once it has stopped (or after `wait` seconds)."""
-        assert self.id is not None
-        with contextlib.suppress(DockerException, OSError):
-            api.wait(self.id, timeout=wait)
-        try:
-            return api.inspect_container(self.id).get("State", {})
-        except NotFound:
-            return {}
+    @property
+    def stderr(self) -> bytes:
+        """The container's own stderr stream so far (its last `STDERR_KEEP` bytes at least)."""
+        return bytes(self._stderr)
 
     def close_stream(self, *, on_loop: bool = False) -> None:
         """Close the attach stream (the runner's stdin closes with it). `on_loop`: called from the
@@ -231,9 +180,11 @@ class Sandbox:
                     data = b""
                     break
                 continue
-            except OSError as exc:
-                if exc.__class__.__name__ == "SSLWantReadError" and await _readable(sock):
+            except ssl.SSLWantReadError:  # a TLS engine connection (DOCKER_HOST=tcp://, DOCKER_TLS_VERIFY)
+                if await _readable(sock):
                     continue
+                data = b""
+            except OSError:
                 data = b""
             break
         if not data:
@@ -311,55 +262,4 @@ async def _readable(sock: socket.socket) -> bool:
         await anyio.wait_readable(sock)
     except anyio.ClosedResourceError:
         return False
-    return True
-
-
-def new_socket_dir(base: Path) -> Path:
-    """A fresh directory for one container's egress socket: mounted into that container only."""
-    path = base / secrets.token_hex(8)
-    path.mkdir(mode=0o711)
-    path.chmod(0o711)  # the container's user (uid 10001) must reach the socket inside
-    return path
-
-
-def reap_leftovers(api: APIClient, instance: str) -> list[str]:
-    """Remove labelled containers that no live guru-mcp process owns (left by a crash); their ids.
-
-    Removed: those whose server process, on this host, is dead; and those of any host that have not
-    been running for `STALE_AFTER` seconds (an orphaned pool container exits by itself once its
-    server's attach connection is gone, as its stdin closes). Kept: everything a live server may be
-    using — another replica's, another executor's in this process, and containers another server is
-    just creating (state `created`) or just removing (`exited`).
-    """
-    try:
-        found = api.containers(all=True, filters={"label": f"{LABEL}=1"})
-    except DockerException as exc:
-        logger.warning("could not list leftover sandboxes: %s", exc)
-        return []
-    host = socket.gethostname()
-    removed = []
-    for info in found:
-        labels = info.get("Labels") or {}
-        if labels.get(LABEL_INSTANCE) == instance:
-            continue
-        owner_dead = labels.get(LABEL_HOST) == host and not _pid_alive(labels.get(LABEL_PID))
-        idle_long = (
-            info.get("State") != "running" and time.time() - float(info.get("Created") or 0) > STALE_AFTER
-        )
-        if not (owner_dead or idle_long):
-            continue
-        with contextlib.suppress(NotFound, DockerException):
-            api.remove_container(info["Id"], force=True)
-            removed.append(info["Id"])
-            logger.info("removed leftover sandbox container %s", info["Id"][:12])
-    return removed
-
-
-def _pid_alive(pid: str | None) -> bool:
-    try:
-        os.kill(int(pid or ""), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
     return True

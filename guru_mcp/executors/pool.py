@@ -1,8 +1,9 @@
 """The warm pool: sandboxes started ahead of time, each handed out once and never taken back.
 
 Each pooled sandbox has its runner waiting on stdin (its pre-imports done). A sandbox leaves the pool
-by `take()` and never comes back: the executor destroys it after its one run. Reuse is impossible by
-construction, not by bookkeeping.
+by `take()` and never comes back: the executor has the fleet destroy it after its one run. Reuse is
+impossible by construction, not by bookkeeping. The pool makes no Docker call itself: `make` and
+`discard` are the fleet's (`fleet.ContainerFleet.make_warm` / `discard`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class WarmPool:
 
     def under_pressure(self) -> bool:
         return time.monotonic() - self._last_miss < self.pressure_window
+
+    def idle(self) -> bool:
+        """A warm sandbox is ready and nobody is short of one: background work can wait a little."""
+        return bool(self._ready) and not self.under_pressure()
 
     def take(self) -> Sandbox | None:
         """The oldest waiting sandbox, removed from the pool for good; None if the pool is empty."""

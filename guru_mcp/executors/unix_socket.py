@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import anyio
 from anyio.abc import ByteStream
@@ -89,7 +90,7 @@ class UnixListener:
             raise
         self._sock: socket.socket | None = sock
 
-    async def serve(self, handler: Callable[[UnixStream], Awaitable[None]]) -> None:
+    async def serve(self, handler: Callable[[UnixStream], Coroutine[Any, Any, None]]) -> None:
         """Accept connections, each handled in its own task, until cancelled."""
         async with anyio.create_task_group() as tg:
             while True:

@@ -324,13 +324,13 @@ async def test_an_engine_lost_mid_run_is_named_as_such(sandbox_image: str, tmp_p
     import requests
 
     from guru_mcp.errors import RunFailure
-    from guru_mcp.executors.container import Sandbox
+    from guru_mcp.executors import fleet
 
-    def engine_gone(self, api):  # the seam: the engine call made after the stream ended
+    def engine_gone(api, box):  # the seam: the engine call made after the stream ended
         raise requests.exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2))")
 
     async with sandbox(sandbox_image, tmp_path) as executor:
-        monkeypatch.setattr(Sandbox, "state_blocking", engine_gone)
+        monkeypatch.setattr(fleet, "state_blocking", engine_gone)
         with pytest.raises(RunFailure, match="the Docker engine went away during the run"):
             await executor.execute(make_job("import os\nos._exit(3)\n"))
 
