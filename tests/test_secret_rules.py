@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from guru_mcp.app import open_app
 from guru_mcp.cli import main as cli_main
 from guru_mcp.errors import ValidationFailed
-from guru_mcp.models import ActionType, ExecResult, RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import ActionType, RunRecord, RunStatus, Trigger, parse_spec
 from guru_mcp.secrets import MASK, Masker
+from guru_mcp.testing import FakeExecutor
 from tests.conftest import ADMIN, TEST_KEY, USER, api_action, connect
 
 SECRET = "sk_live_Zq9#xY7!"
@@ -124,18 +125,9 @@ async def test_a_templated_host_ending_in_a_newline_is_refused(app, echo_server)
 # -- 9. a secret reaches only the actions that declare it ------------------------------------------
 
 
-class RecordingExecutor:
-    def __init__(self) -> None:
-        self.jobs = []
-
-    async def execute(self, job):
-        self.jobs.append(job)
-        return ExecResult(status=RunStatus.OK, text="done")
-
-
 @pytest.mark.anyio
 async def test_a_python_action_gets_only_the_secrets_it_declares_not_those_its_code_mentions(settings):
-    recorder = RecordingExecutor()
+    recorder = FakeExecutor(lambda action, arguments: "done")
     async with open_app(settings, sandbox=False, executors={ActionType.PYTHON_CODE: recorder}) as app:
         await app.vault.set("default", "DECLARED_KEY", "declared-value-1")
         await app.vault.set("default", "OTHER_KEY", "undeclared-value-2")
@@ -152,7 +144,7 @@ async def test_a_python_action_gets_only_the_secrets_it_declares_not_those_its_c
         outcome = await app.runs.run("default", "py", {}, USER, Trigger.TOOL_CALL)
         users = {row["name"]: row["used_by"] for row in await app.vault.list("default")}
     assert outcome.result.status is RunStatus.OK
-    assert recorder.jobs[0].secrets == {"DECLARED_KEY": "declared-value-1"}
+    assert recorder.calls[0].job.secrets == {"DECLARED_KEY": "declared-value-1"}
     assert users == {"DECLARED_KEY": ["py"], "OTHER_KEY": []}
 
 

@@ -4,6 +4,7 @@ restarts, several processes on one database, and the path through RunService."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
 import pytest
@@ -11,9 +12,10 @@ import pytest
 from guru_mcp.app import open_app
 from guru_mcp.clock import FakeClock
 from guru_mcp.executors import Executor
-from guru_mcp.models import ActionType, ExecResult, Job, RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import ActionSpec, ActionType, RunRecord, RunStatus, Trigger, parse_spec
 from guru_mcp.scheduler import fire_with
 from guru_mcp.store.schedules import Claim, ScheduleStore
+from guru_mcp.testing import FakeExecutor
 from tests.conftest import api_action
 from tests.scheduler.conftest import START, Harness, utc
 
@@ -235,13 +237,12 @@ async def test_scheduled_runs_take_the_tool_path_and_record_due_time_and_an_empt
     assert seen["headers"]["x-guru"] == h.guru
 
 
-class _Crashing(Executor):
-    async def execute(self, job: Job) -> ExecResult:
-        raise RuntimeError("the executor fell over")
+def _crash(action: ActionSpec, arguments: dict[str, Any]) -> str:
+    raise RuntimeError("the executor fell over")
 
 
 async def test_a_crashing_run_is_recorded_as_an_error_and_later_due_times_still_fire(settings) -> None:
-    crashing = {ActionType.API_CALL: _Crashing()}
+    crashing: dict[ActionType, Executor] = {ActionType.API_CALL: FakeExecutor(_crash)}
     async with (
         open_app(settings, background=False, sandbox=False, executors=crashing) as app,
         anyio.create_task_group() as tg,
