@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -174,6 +174,16 @@ class _Handler(BaseHTTPRequestHandler):
             user = seen["query"].get("user", "")
             self._json(200, {"user": user, "remaining": 12, "last_used": "2026-03-03"})
             return
+        if "encode" in seen["query"]:
+            # `?encode=VALUE`: the answer carries VALUE's encodings too (an upstream echoing a
+            # credential back base64- or URL-encoded).
+            value = seen["query"]["encode"].encode()
+            seen["encoded"] = {
+                "b64": base64.b64encode(value).decode(),
+                "b64_basic": base64.b64encode(b"user:" + value).decode(),
+                "url": quote(value, safe=""),
+                "hex": value.hex(),
+            }
         self._json(200, seen)
 
     def _json(self, code: int, data: Any) -> None:

@@ -74,7 +74,7 @@ async def test_a_secret_echoed_back_is_masked_in_the_result_and_the_history_in_e
         app,
         api_action(
             "leaky",
-            echo_server.url + "/echo?k={API_TOKEN}",
+            echo_server.url + "/echo?k={API_TOKEN}&encode={API_TOKEN}",
             headers=[
                 {"key": "Authorization", "value": "Bearer {API_TOKEN}"},
                 {"key": "X-Basic", "value": "Basic {B64}"},
@@ -85,7 +85,9 @@ async def test_a_secret_echoed_back_is_masked_in_the_result_and_the_history_in_e
     async with connect(app, USER) as client:
         result = await client.call_tool("leaky", {})
     assert echo_server.last()["headers"]["authorization"] == f"Bearer {TOKEN}"
-    forms = [TOKEN, base64.b64encode(TOKEN.encode()).decode()[:16], quote(TOKEN)]
+    # The answer carries the token's encodings (`encode=`), so each form below leaks unless masked.
+    forms = [TOKEN, base64.b64encode(TOKEN.encode()).decode()[:16], quote(TOKEN), TOKEN.encode().hex()]
+    forms.append(base64.b64encode(f"user:{TOKEN}".encode()).decode()[8:])  # inside a longer base64
     text = result.content[0].text
     structured = json.dumps(result.structured_content)
     run = await only_run(app)
@@ -265,17 +267,18 @@ async def test_runs_beyond_the_per_caller_limit_wait_then_give_up_clearly(settin
     async with open_app(settings, sandbox=False) as app:
         await add(app, api_action("slow", echo_server.url + "/slow", timeout=5))
         results = []
+        first_done = anyio.Event()
         async with connect(app, USER) as client:
 
             async def call():
                 results.append(await client.call_tool("slow", {}))
+                first_done.set()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call)
                 tg.start_soon(call)
                 with anyio.fail_after(5):
-                    while not results:
-                        await anyio.sleep(0.02)
+                    await first_done.wait()
                 echo_server.gate.set()
         busy = [r for r in results if r.is_error]
         assert len(busy) == 1 and "too many runs at once" in busy[0].content[0].text

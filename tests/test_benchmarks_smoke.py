@@ -19,6 +19,8 @@ if str(REPO) not in sys.path:  # `benchmarks` is not part of the installed packa
 from benchmarks._util import percentile  # noqa: E402
 from tests.executors.conftest import docker_api, sandbox_image  # noqa: E402,F401
 
+pytestmark = pytest.mark.bench
+
 
 def run_benchmarks(*args: str, timeout: float = 240) -> str:
     done = subprocess.run(
@@ -45,7 +47,7 @@ def test_the_runner_finds_every_benchmark_file() -> None:
 
 
 def test_the_api_call_benchmark_prints_every_variant_and_the_overhead() -> None:
-    out = run_benchmarks("-k", "bench_api_call", "--", "--iterations", "5", "--warmup", "1")
+    out = run_benchmarks("-k", "bench_api_call", "--", "--iterations", "2", "--warmup", "0")
     for variant in ("httpx direct", "runs.run (no MCP)", "MCP in-process", "MCP stdio"):
         assert variant in out
     assert "overhead versus httpx direct" in out
@@ -55,7 +57,7 @@ def test_the_api_call_benchmark_prints_every_variant_and_the_overhead() -> None:
 
 def test_the_agent_loop_benchmark_prints_every_variant_and_the_overhead_per_round() -> None:
     out = run_benchmarks(
-        "-k", "bench_agent_loop", "--", "--iterations", "3", "--warmup", "1", "--tool-calls", "2"
+        "-k", "bench_agent_loop", "--", "--iterations", "2", "--warmup", "0", "--tool-calls", "2"
     )
     for variant in ("httpx direct", "runs.run (no MCP)", "MCP in-process"):
         assert variant in out
@@ -69,13 +71,13 @@ def test_the_tools_list_benchmark_prints_steady_state_and_after_change_figures()
         "bench_tools_list",
         "--",
         "--iterations",
-        "3",
-        "--warmup",
-        "1",
-        "--actions",
-        "12",
-        "--changes",
         "2",
+        "--warmup",
+        "0",
+        "--actions",
+        "3",
+        "--changes",
+        "1",
     )
     assert "tools/list, steady state" in out
     assert "raw JSON-RPC stdio (server only)" in out
@@ -85,8 +87,9 @@ def test_the_tools_list_benchmark_prints_steady_state_and_after_change_figures()
 
 
 @pytest.mark.docker
-def test_the_python_action_benchmark_prints_every_variant(sandbox_image) -> None:
-    out = run_benchmarks("-k", "bench_python_mcp", "--", "--iterations", "2", "--seconds", "1", timeout=600)
+@pytest.mark.usefixtures("sandbox_image")
+def test_the_python_action_benchmark_prints_every_variant() -> None:
+    out = run_benchmarks("-k", "bench_python_mcp", "--", "--iterations", "1", "--seconds", "0.2", timeout=600)
     for variant in (
         "warm",
         "pandas, pre-imported",
@@ -114,7 +117,7 @@ def test_the_versions_benchmark_prints_every_variant_and_that_state_makes_no_ver
 
 
 def test_the_console_benchmark_renders_every_page() -> None:
-    out = run_benchmarks("-k", "bench_console", "--", "--iterations", "2", "--actions", "3", "--runs", "60")
+    out = run_benchmarks("-k", "bench_console", "--", "--iterations", "1", "--actions", "2", "--runs", "10")
     for variant in (
         "actions list (24 h figures)",
         "action editor",
@@ -128,7 +131,7 @@ def test_the_console_benchmark_renders_every_page() -> None:
 
 
 def test_the_auth_benchmark_prints_every_variant_and_the_verdict() -> None:
-    out = run_benchmarks("-k", "bench_auth", "--", "--iterations", "5", "--warmup", "1")
+    out = run_benchmarks("-k", "bench_auth", "--", "--iterations", "2", "--warmup", "0")
     for variant in ("jwt RS256", "jwt ES256", "verify only (RS256)", "static token (cached)"):
         assert variant in out
     assert "jwt RS256 p50" in out and "target < 0.2 ms" in out
@@ -136,8 +139,9 @@ def test_the_auth_benchmark_prints_every_variant_and_the_verdict() -> None:
 
 
 def test_the_takeover_benchmark_kills_the_claim_holder_and_prints_the_figures() -> None:
-    out = run_benchmarks("-k", "bench_takeover", "--", "--kills", "2", timeout=300)
-    assert out.count("the other replica fired after") == 2
+    kills = 1
+    out = run_benchmarks("-k", "bench_takeover", "--", "--kills", str(kills), timeout=300)
+    assert out.count("the other replica fired after") == kills
     assert "SIGKILL -> fired elsewhere" in out and "p50" in out
     assert "ok      bench_takeover" in out
 

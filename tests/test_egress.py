@@ -1,6 +1,5 @@
 import ipaddress
 
-import httpx
 import pytest
 
 from guru_mcp.egress import EgressPolicy, blocked_reason, build_http_client
@@ -63,8 +62,13 @@ async def test_a_redirect_to_a_refused_address_is_refused(echo_server):
 
 
 @pytest.mark.anyio
-async def test_environment_proxies_are_ignored(echo_server, monkeypatch):
-    monkeypatch.setenv("HTTP_PROXY", "http://10.255.255.1:3128")
+async def test_environment_proxies_are_ignored(echo_server, other_echo_server, monkeypatch):
+    # The proxy the environment names is a live server: a request sent through it would land there.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, other_echo_server.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
     async with build_http_client(EgressPolicy(["127.0.0.1"])) as client:
-        assert isinstance(client, httpx.AsyncClient)
         assert (await client.get(echo_server.url + "/x")).status_code == 200
+    assert other_echo_server.requests == [], "the request went through the environment's proxy"
+    assert echo_server.last()["raw_path"] == "/x"  # origin-form: sent directly, not to a proxy

@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +28,7 @@ import pytest
 from guru_mcp import sandbox_image
 from guru_mcp.sandbox_image import (
     BASE_INPUTS,
+    HELPER_NAME,
     RUNNER_PATH,
     UPSTREAM_BASE,
     base_tag,
@@ -106,12 +110,30 @@ def _pins() -> dict[str, str]:
 
 
 def test_the_tag_is_stable_while_the_inputs_are_unchanged(tmp_path: Path) -> None:
-    for name in BASE_INPUTS:
+    for name in (*BASE_INPUTS, "runner.py", HELPER_NAME):
         shutil.copy(sandbox_dir() / name, tmp_path / name)
     assert base_tag(tmp_path) == base_tag() == base_tag(sandbox_dir())
     assert re.fullmatch(r"[0-9a-f]{12}", base_tag())
-    assert top_tag("abc", b"print(1)\n") == top_tag("abc", b"print(1)\n")
-    assert expected_tag() == expected_tag()
+    # The tags depend on the inputs' bytes only: the copies give the same tag, and so does another
+    # process (another hash seed, another working directory) computing them from scratch.
+    runner, helper = (tmp_path / "runner.py").read_bytes(), (tmp_path / HELPER_NAME).read_bytes()
+    assert expected_tag() == f"guru-mcp-sandbox:{top_tag(base_tag(tmp_path), runner, helper)}"
+    here = {"top": top_tag("abc", b"print(1)\n"), "expected": expected_tag(), "copy": base_tag(tmp_path)}
+    probe = (
+        "import json, sys; from pathlib import Path; from guru_mcp.sandbox_image import *; "
+        "print(json.dumps({'top': top_tag('abc', b'print(1)\\n'), 'expected': expected_tag(), "
+        "'copy': base_tag(Path(sys.argv[1]))}))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout) == here
     assert re.fullmatch(r"guru-mcp-sandbox:[0-9a-f]{12}", expected_tag())
 
 

@@ -52,6 +52,11 @@ def test_an_old_key_still_decrypts_after_rotation():
 )
 def test_the_masker_hides_raw_and_encoded_forms(leak):
     masked = Masker([SECRET]).text(f"before {leak} after")
+    assert leak not in masked and masked.startswith("before ") and masked.endswith(" after")
+    # The whole encoded secret went, not a part of it: every form here is at least as long as the
+    # raw value, and that many characters of the leak were replaced.
+    kept = len(masked) - len("before  after") - masked.count(MASK) * len(MASK)
+    assert len(leak) - kept >= len(SECRET)
     assert SECRET not in masked
     assert MASK in masked
     core = base64.b64encode(SECRET.encode()).decode()[2:-4]
@@ -85,6 +90,8 @@ def test_logs_are_masked_once_a_secret_is_known(caplog):
             logger.exception("failed")
     finally:
         logger.removeHandler(handler)
-    text = " ".join(r.getMessage() + (r.exc_text or "") for r in records)
+    # What a handler writes: the formatted record, traceback included (formatted now if no filter did).
+    text = " ".join(logging.Formatter().format(r) for r in records)
+    assert "ValueError: bad token" in text
     assert SECRET not in text and base64.b64encode(SECRET.encode()).decode() not in text
     assert text.count(MASK) >= 2
