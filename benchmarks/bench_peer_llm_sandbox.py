@@ -105,7 +105,7 @@ async def main(n: int) -> None:
             except peer_env.PeerEnvUnavailable as exc:
                 sys.exit(f"{PEER} unavailable: {exc}")
             print(
-                f"image {image}, engine {status['engine']['version']}, runtime {status['runtime']}; "
+                f"image {image}, engine {status['engine']['version']}, runtime {status['engine']['runtime']}; "
                 f"peer {PEER} {peer_env.peer_version(PEER)} ({python})"
             )
             peer = Peer(image)
@@ -155,7 +155,11 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", "-n", type=int, default=20, help="interleaved iterations (default 20)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--iterations", "-n", type=int, default=20, help="interleaved iterations (default 20)"
+    )
     args = parser.parse_args()
     anyio.run(main, args.iterations)

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     sandbox_pool_size: int = Field(default=2, ge=0)
     sandbox_preimport: CommaList = Field(default_factory=lambda: ["pandas", "numpy"])
     sandbox_egress: Literal["proxy", "none", "bridge"] = "proxy"
+    sandbox_runtime: str = "auto"
+    """OCI runtime of the sandbox containers: `auto` (crun when the engine has it registered, else the
+    engine's default), `default` (the engine's default, usually runc), or a runtime the engine knows."""
     max_code_bytes: int = Field(default=100_000, ge=1000)
 
     # Agents

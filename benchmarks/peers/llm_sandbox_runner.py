@@ -29,7 +29,11 @@ RUNTIME = {
 
 def session() -> SandboxSession:
     return SandboxSession(
-        lang="python", image=IMAGE, keep_template=True, skip_environment_setup=True, runtime_configs=dict(RUNTIME)
+        lang="python",
+        image=IMAGE,
+        keep_template=True,
+        skip_environment_setup=True,
+        runtime_configs=dict(RUNTIME),
     )
 
 

@@ -57,7 +57,9 @@ class ContainerRecipe:
     labels: dict[str, str]
 
     @classmethod
-    def from_settings(cls, settings: Settings, image: str, instance: str) -> ContainerRecipe:
+    def from_settings(
+        cls, settings: Settings, image: str, instance: str, *, runtime: str | None = None
+    ) -> ContainerRecipe:
         """docs/architecture.md section 4: read-only root, noexec /tmp, no capabilities, no new privileges, a pid,
         memory (swap equal, so none) and CPU limit, non-root user, Docker's default seccomp profile,
         never privileged, no host namespaces, no Docker socket, no logs (output may hold secrets)."""
@@ -91,6 +93,8 @@ class ContainerRecipe:
             "privileged": False,
             "log_config": LogConfig(type="none"),
         }
+        if runtime is not None:  # an OCI runtime registered with the engine (engine.resolve_runtime)
+            host_config["runtime"] = runtime
         labels = {
             LABEL: "1",
             LABEL_INSTANCE: instance,

@@ -22,7 +22,16 @@ from docker.errors import DockerException, ImageNotFound
 
 from guru_mcp.settings import Settings
 
-__all__ = ["BUILD_HINT", "DOCKER_API_TIMEOUT", "ENGINE_HINT", "REPROBE_INTERVAL", "Engine", "short"]
+__all__ = [
+    "BUILD_HINT",
+    "DOCKER_API_TIMEOUT",
+    "ENGINE_HINT",
+    "PREFERRED_RUNTIME",
+    "REPROBE_INTERVAL",
+    "Engine",
+    "resolve_runtime",
+    "short",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +67,36 @@ def short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
-def _connect(image: str) -> tuple[APIClient, str, bool]:
-    """Blocking: a client of the engine `DOCKER_HOST` (or the default socket) names, its version, and
-    whether `image` is there. Raises DockerException or OSError when no engine answers."""
+PREFERRED_RUNTIME = "crun"
+"""The runtime `sandbox_runtime = auto` picks when the engine has it registered: a C runtime whose
+per-container work (create, the container's own init, delete) costs less CPU than runc's (measured in
+benchmarks/bench_sandbox_lifecycle.py; same OCI configuration, so the same hardening)."""
+
+
+def resolve_runtime(setting: str, registered: set[str]) -> str | None:
+    """The runtime to name in every container's HostConfig, or None for the engine's default.
+    Raises ValueError (saying what to do) when a named runtime is not registered with the engine."""
+    if setting == "default":
+        return None
+    if setting == "auto":
+        return PREFERRED_RUNTIME if PREFERRED_RUNTIME in registered else None
+    if setting not in registered:
+        known = ", ".join(sorted(registered)) or "none"
+        raise ValueError(
+            f"the OCI runtime {setting!r} (GURU_MCP_SANDBOX_RUNTIME) is not registered with the Docker "
+            f"engine (it has: {known}); register it in the engine's daemon.json `runtimes`, or set it to auto"
+        )
+    return setting
+
+
+def _connect(image: str) -> tuple[APIClient, str, bool, set[str]]:
+    """Blocking: a client of the engine `DOCKER_HOST` (or the default socket) names, its version,
+    whether `image` is there, and the OCI runtimes it has registered. Raises DockerException or
+    OSError when no engine answers."""
     client = docker.from_env(timeout=DOCKER_API_TIMEOUT)
     try:
         version = str(client.version().get("Version", "?"))
+        runtimes = set(client.info().get("Runtimes") or {})
         try:
             client.images.get(image)
             present = True
@@ -72,7 +105,7 @@ def _connect(image: str) -> tuple[APIClient, str, bool]:
     except BaseException:
         client.close()
         raise
-    return client.api, version, present
+    return client.api, version, present, runtimes
 
 
 class Engine:
@@ -82,8 +115,11 @@ class Engine:
     fleet's preparation), else the reason, shown to callers and in the status.
     """
 
-    def __init__(self, image: str | None) -> None:
+    def __init__(self, image: str | None, runtime_setting: str = "default") -> None:
         self.image = image
+        self.runtime_setting = runtime_setting
+        self.runtime: str | None = None
+        """The OCI runtime the containers name (None: the engine's default); set by `probe`."""
         self.api: APIClient | None = None
         self.version: str | None = None
         self.image_present = False
@@ -113,7 +149,7 @@ class Engine:
             self.unavailable = f"no sandbox image is configured; set GURU_MCP_SANDBOX_IMAGE or {BUILD_HINT}"
             return False
         try:
-            api, version, present = await anyio.to_thread.run_sync(_connect, self.image)
+            api, version, present, runtimes = await anyio.to_thread.run_sync(_connect, self.image)
         except (DockerException, OSError) as exc:
             self.api = None
             self._fail(f"no Docker engine is reachable ({short(exc)}); {ENGINE_HINT}")
@@ -124,6 +160,11 @@ class Engine:
         self.api, self.version, self.image_present = api, version, present
         if not present:
             self._fail(f"the sandbox image {self.image} is not on this Docker engine; {BUILD_HINT}")
+            return False
+        try:
+            self.runtime = resolve_runtime(self.runtime_setting, runtimes)
+        except ValueError as exc:
+            self._fail(str(exc))
             return False
         return True
 
@@ -137,6 +178,7 @@ class Engine:
         return {
             "reachable": self.api is not None,
             "version": self.version,
+            "runtime": self.runtime or "default",
             "endpoint": self.api.base_url if self.api is not None else os.environ.get("DOCKER_HOST"),
         }
 

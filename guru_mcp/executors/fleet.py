@@ -83,7 +83,9 @@ class ContainerFleet:
         api, image = self.engine.api, self.engine.image
         assert api is not None and image is not None
         await anyio.to_thread.run_sync(reap_leftovers, api, self.instance)
-        self._recipe = ContainerRecipe.from_settings(self.settings, image, self.instance)
+        self._recipe = ContainerRecipe.from_settings(
+            self.settings, image, self.instance, runtime=self.engine.runtime
+        )
         if self.settings.sandbox_egress == "proxy" and self._socket_base is None:
             self._socket_base = Path(tempfile.mkdtemp(prefix="guru-mcp-egress-"))
         self.prepared.set()
@@ -113,11 +115,38 @@ class ContainerFleet:
             with anyio.CancelScope(shield=True):
                 await self.destroy(box)
             if isinstance(exc, DockerException | OSError):
+                if self._drop_chosen_runtime(exc):
+                    return await self.create(preimport=preimport)
                 message = f"cannot start a sandbox container: {short(exc)}"
                 self.engine.note_error(message)
                 raise RunFailure(message) from None
             raise
         return box
+
+    def _drop_chosen_runtime(self, exc: BaseException) -> bool:
+        """When `sandbox_runtime = auto` picked a runtime (crun) that fails on this host (e.g. crun on a
+        cgroup v1/v2 hybrid with controllers on v2), go back to the engine's default for good; True if
+        so (the caller then tries once more). A runtime the operator named is never swapped."""
+        recipe = self._recipe
+        if (
+            recipe is None
+            or self.settings.sandbox_runtime != "auto"
+            or "runtime" not in recipe.host_config
+            or not isinstance(exc, APIError)
+        ):
+            return False
+        logger.warning(
+            "the OCI runtime %s failed (%s); using the engine's default runtime from now on",
+            recipe.host_config["runtime"],
+            short(exc),
+        )
+        self.engine.note_error(
+            f"runtime {recipe.host_config['runtime']} failed, now the default: {short(exc)}"
+        )
+        self.engine.runtime = None
+        assert self.engine.image is not None
+        self._recipe = ContainerRecipe.from_settings(self.settings, self.engine.image, self.instance)
+        return True
 
     async def make_warm(self, preimport: bool) -> Sandbox | None:
         """A container for the warm pool, once its runner is ready; None if it could not start."""
@@ -246,7 +275,8 @@ def create_blocking(api: APIClient, box: Sandbox) -> None:
 
 def remove_blocking(api: APIClient, box: Sandbox) -> None:
     """Remove the container. After a complete run, closing the attach stream closes the runner's
-    stdin and it exits by itself, which costs the engine less than a kill; otherwise: kill."""
+    stdin and it exits by itself, which costs the engine less than a kill (measured: removing without
+    the wait, so killing the exiting runner, was no faster; see bench_sandbox_lifecycle.py); otherwise: kill."""
     box.close_stream()
     if box.id is None:
         return

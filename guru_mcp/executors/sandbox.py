@@ -316,7 +316,7 @@ async def open_sandbox(
         image: image reference; default `settings.sandbox_image`, else the tag computed from sandbox/.
         max_concurrent: runs executing at once; later ones wait their turn in arrival order.
     """
-    engine = Engine(image or default_image(settings))
+    engine = Engine(image or default_image(settings), settings.sandbox_runtime)
     raised: BaseException | None = None
     async with anyio.create_task_group() as tg:
         fleet, pool, executor, keep_warm = _compose(settings, policy, engine, tg, max_concurrent)
