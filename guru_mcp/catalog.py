@@ -20,7 +20,7 @@ from guru_mcp.agents.conversation import ToolSpec
 from guru_mcp.agents.graph import agent_problems, users_of
 from guru_mcp.cron import validate_schedule
 from guru_mcp.errors import FieldError, NotFound, ValidationFailed
-from guru_mcp.lint import lint_python
+from guru_mcp.lint import lint_python, parse_python
 from guru_mcp.models import (
     BUILTIN_VARIABLES,
     ActionSpec,
@@ -30,7 +30,13 @@ from guru_mcp.models import (
     PythonCodeConfig,
     StoredAction,
 )
-from guru_mcp.save_checks import check_python_reads, env_reads, missing_secret_hint, unknown_placeholder
+from guru_mcp.save_checks import (
+    EnvRead,
+    check_python_reads,
+    env_reads,
+    missing_secret_hint,
+    unknown_placeholder,
+)
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
 from guru_mcp.structured import validator_for
@@ -40,12 +46,6 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
 log = logging.getLogger(__name__)
-
-
-def env_names_read(code: str) -> set[str]:
-    """Names a script reads from the environment with a literal: `os.environ['X']`, `.get('X')`,
-    `os.getenv('X')` (for the save-time checks; reading a name does not declare a secret)."""
-    return {read.name for read in env_reads(code)}
 
 
 def secret_candidates(spec: ActionSpec) -> frozenset[str]:
@@ -242,23 +242,27 @@ class Catalog:
             code = spec.config.code
             if len(code.encode()) > self.settings.max_code_bytes:
                 errors.append(FieldError("config.code", f"longer than {self.settings.max_code_bytes} bytes"))
+            # Parsed once: the lint and the secret-read checks below share the tree.
+            reads: list[EnvRead] = []
             try:
-                compile(code, f"<action {spec.name}>", "exec")
+                tree = parse_python(code, f"<action {spec.name}>")
             except SyntaxError as exc:
                 errors.append(FieldError("config.code", f"syntax error on line {exc.lineno}: {exc.msg}"))
             else:
-                for problem in lint_python(code):
+                for problem in lint_python(tree):
                     errors.append(FieldError("config.code", problem))
+                reads = env_reads(tree)
             missing |= set(spec.secrets) - secrets
             for name in sorted(set(spec.secrets) - secrets):
                 if hint := missing_secret_hint(name, "secrets", known):
                     warnings.append(hint)
             findings = check_python_reads(
-                code, params=params, builtins=BUILTIN_VARIABLES, declared=set(spec.secrets), existing=secrets
+                reads, params=params, builtins=BUILTIN_VARIABLES, declared=set(spec.secrets), existing=secrets
             )
             errors.extend(FieldError("config.code", problem) for problem in findings.errors)
             warnings.extend(findings.warnings)
-            unread = set(spec.secrets) - env_names_read(code)
+            # Reading a name does not declare a secret; declaring one that is never read is worth a word.
+            unread = set(spec.secrets) - {read.name for read in reads}
             if unread:
                 warnings.append(
                     f"secrets listed but never read with a literal name: {', '.join(sorted(unread))}"

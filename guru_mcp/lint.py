@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["lint_python", "syntax_check"]
+__all__ = ["lint_python", "parse_python", "syntax_check"]
 
 OS_ALLOWED = frozenset({"environ", "getenv"})
 _RUNS_PROGRAMS = (
@@ -25,18 +25,37 @@ _FORBIDDEN_MODULES = {
 }
 
 
+def parse_python(code: str, filename: str = "action.py") -> ast.Module:
+    """The one parse of an action's code: its tree, which the lint and the save-time checks share.
+
+    The tree is also compiled, for what only the compiler refuses (`return` outside a function,
+    `break` outside a loop); compiling a tree does not parse the source again.
+
+    Raises:
+        SyntaxError: the code does not compile.
+        ValueError: the source cannot be parsed at all (NUL bytes, on Pythons that say so this way).
+    """
+    tree = ast.parse(code, filename)
+    compile(tree, filename, "exec", dont_inherit=True)
+    return tree
+
+
 def syntax_check(code: str) -> str | None:
     """None if `code` compiles, else where and why it does not (`line 3, column 5: invalid syntax`)."""
     try:
-        compile(code, "action.py", "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        where = f"line {exc.lineno}" if exc.lineno else "the code"
-        if exc.lineno and exc.offset:
-            where += f", column {exc.offset}"
-        return f"{where}: {exc.msg}"
-    except ValueError as exc:  # e.g. NUL bytes in the source
-        return f"the code: {exc}"
+        parse_python(code)
+    except (SyntaxError, ValueError) as exc:
+        return _syntax_problem(exc)
     return None
+
+
+def _syntax_problem(exc: SyntaxError | ValueError) -> str:
+    if not isinstance(exc, SyntaxError):  # e.g. NUL bytes in the source
+        return f"the code: {exc}"
+    where = f"line {exc.lineno}" if exc.lineno else "the code"
+    if exc.lineno and exc.offset:
+        where += f", column {exc.offset}"
+    return f"{where}: {exc.msg}"
 
 
 def _os_message(attr: str) -> str:
@@ -104,15 +123,19 @@ class _Linter(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def lint_python(code: str) -> list[str]:
+def lint_python(code: str | ast.Module) -> list[str]:
     """Problems found in an action's code, each naming its line and what to do instead; [] if none.
 
-    A syntax error is reported as the only problem. Passing this lint proves nothing about safety.
+    `code` is the source, or its tree from `parse_python` (then it is not parsed again). A syntax error
+    is reported as the only problem. Passing this lint proves nothing about safety.
     """
-    error = syntax_check(code)
-    if error is not None:
-        return [f"syntax error at {error}"]
-    tree = ast.parse(code)
+    if isinstance(code, str):
+        try:
+            tree = parse_python(code)
+        except (SyntaxError, ValueError) as exc:
+            return [f"syntax error at {_syntax_problem(exc)}"]
+    else:
+        tree = code
     linter = _Linter()
     # Names bound to the os module anywhere count everywhere (a lint, not a scope analysis).
     for node in ast.walk(tree):

@@ -81,13 +81,17 @@ class EnvRead:
 _READER_CALLS = {("os", "getenv"), ("environ", "get")}
 
 
-def env_reads(code: str) -> list[EnvRead]:
+def env_reads(code: str | ast.AST) -> list[EnvRead]:
     """Every literal read of an environment variable: `os.environ['X']`, `os.environ.get('X'[, d])`,
-    `os.getenv('X'[, d])`, `getenv('X')`. Empty for code that does not parse."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return []
+    `os.getenv('X'[, d])`, `getenv('X')`. `code` is the source or its parsed tree (then it is not
+    parsed again). Empty for code that does not parse."""
+    if isinstance(code, str):
+        try:
+            tree: ast.AST = ast.parse(code)
+        except (SyntaxError, ValueError):
+            return []
+    else:
+        tree = code
     reads: list[EnvRead] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
@@ -102,9 +106,13 @@ def env_reads(code: str) -> list[EnvRead]:
                     reads.append(EnvRead(first, node.lineno, fallback))
             elif isinstance(func, ast.Name) and func.id == "getenv":
                 reads.append(EnvRead(first, node.lineno, fallback))
-        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
-            if isinstance(node.slice.value, str) and ast.unparse(node.value).endswith("environ"):
-                reads.append(EnvRead(node.slice.value, node.lineno, False))
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+            and ast.unparse(node.value).endswith("environ")
+        ):
+            reads.append(EnvRead(node.slice.value, node.lineno, False))
     return sorted(reads, key=lambda r: (r.line, r.name))
 
 
@@ -115,16 +123,22 @@ class Findings:
 
 
 def check_python_reads(
-    code: str, *, params: set[str], builtins: Iterable[str], declared: set[str], existing: set[str]
+    reads: Iterable[EnvRead],
+    *,
+    params: set[str],
+    builtins: Iterable[str],
+    declared: set[str],
+    existing: set[str],
 ) -> Findings:
-    """Secrets the code reads without declaring them: a warning when the secret exists (declare it),
-    an error when nothing of that name exists (unless the read has a fallback: then a warning)."""
+    """Secrets the code reads (`reads`, from `env_reads`) without declaring them: a warning when the
+    secret exists (declare it), an error when nothing of that name exists (unless the read has a
+    fallback: then a warning)."""
     errors: list[str] = []
     warnings: list[str] = []
     given = params | set(builtins) | declared
     known = given | existing
     seen: set[str] = set()
-    for read in env_reads(code):
+    for read in reads:
         name = read.name
         if name in seen or name in given or not looks_like_secret(name):
             continue
