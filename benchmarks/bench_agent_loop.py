@@ -157,8 +157,8 @@ async def run(iterations: int, warmup: int, tool_calls: int, deadline: float) ->
                         }
                     ),
                 )
-            await app.vault.set(guru, "BENCH_MODEL_KEY", "bench-model-key-123")
-            await app.providers.put(
+            await app.vault.put(guru, "BENCH_MODEL_KEY", "bench-model-key-123")
+            await app.store.providers.put(
                 guru,
                 ModelProvider(
                     kind="openai", base_url=model_url, model="bench", api_key_secret="BENCH_MODEL_KEY"

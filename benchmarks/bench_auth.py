@@ -95,7 +95,7 @@ async def main(iterations: int, warmup: int) -> None:
                 rs = jwt.encode(claims, keys["rsa"], algorithm="RS256", headers={"kid": "rsa"})
                 es = jwt.encode(claims, keys["ec"], algorithm="ES256", headers={"kid": "ec"})
                 static = "gmcp_bench_static_token_0123456789abcdef"
-                await app.access.create_token(
+                await app.store.tokens.create_token(
                     static, guru="default", label="bench", is_admin=False, email="kim@example.com"
                 )
                 auth = app.auth

@@ -49,7 +49,7 @@ async def _populate(app, actions: int, runs: int) -> str:
     names = [f"action_{i:03d}" for i in range(actions)]
     for name in names:
         await app.catalog.save_spec(GURU, parse_spec(_action(name)), actor="bench")
-    stored = {a.name: a for a in await app.catalog.list(GURU)}
+    stored = {a.name: a for a in await app.catalog.list_actions(GURU)}
     now = datetime.now(UTC)
     statuses = [RunStatus.OK] * 9 + [RunStatus.ERROR]
     triggers = [Trigger.TOOL_CALL] * 6 + [Trigger.SCHEDULE, Trigger.TEST, Trigger.MANUAL, Trigger.TOOL_CALL]
@@ -69,8 +69,8 @@ async def _populate(app, actions: int, runs: int) -> str:
             status=RunStatus.RUNNING,
             started_at=started,
         )
-        await app.store.start_run(record)
-        await app.store.finish_run(
+        await app.store.runs.start_run(record)
+        await app.store.runs.finish_run(
             record.id,
             status=statuses[i % 10],
             output=f'{{"item": {i}, "ok": true}}',
@@ -88,7 +88,7 @@ async def main(iterations: int, actions: int, runs: int) -> None:
     header(f"console: {iterations} requests per page, {actions} actions, {runs} runs over 30 days")
     with tempfile.TemporaryDirectory() as tmp:
         async with open_app(guru_settings(Path(tmp)), background=False, sandbox=False) as app:
-            await app.access.create_token(
+            await app.store.tokens.create_token(
                 TOKEN, guru=GURU, label="bench", is_admin=True, email="bench@example.com"
             )
             run_id = await _populate(app, actions, runs)

@@ -36,7 +36,6 @@ from benchmarks._util import LOOPBACK, Summary, guru_settings, header, table
 from guru_mcp.app import App, open_app
 from guru_mcp.models import StoredAction, parse_spec
 from guru_mcp.scheduler import Scheduler
-from guru_mcp.store.schedules import ScheduleStore
 from guru_mcp.store.tables import ActionRow
 
 GURU = "default"
@@ -44,7 +43,7 @@ GURU = "default"
 
 async def populate(app: App, crons: list[str]) -> None:
     """Insert one scheduled action per cron expression, in one transaction."""
-    guru_id = await app.store.ensure_guru(GURU)
+    guru_id = await app.store.gurus.ensure_guru(GURU)
     now = datetime.now(UTC)
     rows = []
     for i, cron in enumerate(crons):
@@ -91,7 +90,7 @@ class Probe:
 
 async def with_scheduler(app: App, probe: Probe, owner: str, body: Callable[[float], Any]) -> None:
     """Start a scheduler, pass its load time (seconds) to `body`, stop it when `body` returns."""
-    scheduler = Scheduler(app.catalog, ScheduleStore(app.store.engine), probe, app.settings, owner_id=owner)
+    scheduler = Scheduler(app.catalog, app.store.schedules, probe, app.settings, owner_id=owner)
     async with anyio.create_task_group() as tg:
         started = time.perf_counter()
         await tg.start(scheduler.run)

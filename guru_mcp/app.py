@@ -8,13 +8,14 @@ them in reverse order. Nothing is created at import time.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import anyio.abc
 
 from guru_mcp.agents.executor import AgentExecutor
 from guru_mcp.catalog import Catalog
@@ -29,13 +30,20 @@ from guru_mcp.runs import RunService
 from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file, write_key_file
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store, create_db_engine, migrate
-from guru_mcp.store.access import AccessStore
 from guru_mcp.store.faults import storage_error
-from guru_mcp.store.processes import ProcessStore, Recovered
-from guru_mcp.store.providers import ProviderStore
+from guru_mcp.store.processes import Recovered
 from guru_mcp.vault import Vault
 
+if TYPE_CHECKING:
+    from guru_mcp.scheduler import Scheduler
+
 log = logging.getLogger(__name__)
+
+
+class PythonExecutor(Executor, Protocol):
+    """The executor of Python actions (the sandbox, or a stand-in saying why there is none)."""
+
+    def status(self) -> Mapping[str, object]: ...
 
 
 @dataclass
@@ -47,22 +55,19 @@ class App:
     vault: Vault
     runs: RunService
     policy: EgressPolicy
-    sandbox: Any
-    """The Python executor; has `status() -> dict`."""
-    access: AccessStore = None  # type: ignore[assignment]
-    """Gurus and static tokens."""
-    auth: Authenticator = None  # type: ignore[assignment]
+    sandbox: PythonExecutor
+    """The Python executor."""
+    auth: Authenticator
     """Bearer token -> Caller (static tokens, OAuth access tokens)."""
-    providers: ProviderStore = None  # type: ignore[assignment]
-    """Model providers of agents, per guru."""
-    scheduler: Any = None
+    scheduler: Scheduler | None = None
+    """Set once the scheduler runs (servers with `scheduler_enabled`)."""
     process_id: str = field(default_factory=new_process_id)
     """This process's name on the runs it starts and the schedule claims it makes."""
     liveness: Liveness | None = None
 
     async def masker(self, guru: str) -> Masker:
         """A masker for every secret of a guru (for exports and listings)."""
-        names = {row["name"] for row in await self.store.list_secrets(guru)}
+        names = await self.store.secrets.secret_names(guru)
         return Masker((await self.vault.resolve(guru, names)).values())
 
 
@@ -87,12 +92,12 @@ async def open_store(settings: Settings) -> Store:
             raise StorageError(f"cannot open the database {where}: {fault}") from exc
         raise ConfigError(f"cannot open the database {where}: {exc}") from exc
     store = Store(engine)
-    await store.ensure_guru(settings.default_guru)
+    await store.gurus.ensure_guru(settings.default_guru)
     return store
 
 
 @asynccontextmanager
-async def _sandbox(settings: Settings, policy: EgressPolicy) -> AsyncIterator[Any]:
+async def _sandbox(settings: Settings, policy: EgressPolicy) -> AsyncIterator[PythonExecutor]:
     if not settings.sandbox_enabled:
         yield UnavailableExecutor("Python actions are switched off (GURU_MCP_SANDBOX_ENABLED=false)")
         return
@@ -115,7 +120,7 @@ async def open_app(
     store = await open_store(settings)
     keyring = load_keyring(settings, create=True)
     try:
-        stale = await store.mark_stale_runs(
+        stale = await store.runs.mark_stale_runs(
             timedelta(
                 seconds=max(
                     settings.sandbox_max_timeout, settings.http_max_timeout, settings.agent_max_timeout
@@ -140,10 +145,9 @@ async def open_app(
             if sandbox
             else UnavailableExecutor("the sandbox is not started for this command")
         )
-        providers = ProviderStore(store)
-        catalog = Catalog(settings, store, providers)
+        catalog = Catalog(settings, store, store.providers)
         vault = Vault(store, keyring, catalog)
-        agents = AgentExecutor(catalog, providers, vault, http)
+        agents = AgentExecutor(catalog, store.providers, vault, http)
         chosen: dict[ActionType, Executor] = {
             ActionType.API_CALL: HttpExecutor(
                 http,
@@ -157,21 +161,8 @@ async def open_app(
         chosen.update(executors or {})
         runs = RunService(settings, store, catalog, vault, chosen)
         agents.runner = runs  # the agent's tool calls go back through the run path that runs the agent
-        access = AccessStore(store)
-        auth = Authenticator(settings, access, http)
-        app = App(
-            settings,
-            store,
-            keyring,
-            catalog,
-            vault,
-            runs,
-            policy,
-            python_executor,
-            access=access,
-            auth=auth,
-            providers=providers,
-        )
+        auth = Authenticator(settings, store, http)
+        app = App(settings, store, keyring, catalog, vault, runs, policy, python_executor, auth)
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
         tg.start_soon(auth.run_usage_writer)
@@ -191,7 +182,7 @@ async def _start_liveness(app: App, tg: anyio.abc.TaskGroup, stack: AsyncExitSta
             app.scheduler.take_over(found.claims)
 
     liveness = app.liveness = Liveness(
-        ProcessStore(app.store.engine),
+        app.store.processes,
         app.process_id,
         lapse=app.settings.process_lapse,
         on_recovered=recovered,
@@ -201,7 +192,7 @@ async def _start_liveness(app: App, tg: anyio.abc.TaskGroup, stack: AsyncExitSta
     except StorageError as exc:  # e.g. a read-only database: serve what can be served
         log.warning("this server cannot register as live (%s); its runs are not recovered if it dies", exc)
         return
-    app.store.process_id = app.process_id
+    app.store.runs.process_id = app.process_id
     stack.push_async_callback(liveness.stop)
     tg.start_soon(liveness.run)
 

@@ -98,7 +98,7 @@ class Snapshot:
 
 
 class ProviderLookup(Protocol):
-    async def list(self, guru: str) -> list[Any]: ...
+    async def list_providers(self, guru: str) -> list[Any]: ...
 
 
 @dataclass
@@ -145,7 +145,7 @@ class Catalog:
             await anyio.sleep(self.settings.catalog_poll_interval)
             for guru, snap in list(self._snapshots.items()):
                 try:
-                    version = await self.store.catalog_version(guru)
+                    version = await self.store.gurus.catalog_version(guru)
                 except NotFound:  # the guru was deleted (by another process)
                     self.forget(guru)
                     continue
@@ -164,14 +164,14 @@ class Catalog:
         async with self._lock:
             snap = self._snapshots.get(guru)
             if snap is None:
-                version = await self.store.catalog_version(guru)
+                version = await self.store.gurus.catalog_version(guru)
                 previous = self._previous.pop(guru, None)
                 reusable = (
                     {(e.stored.id, e.stored.revision): e for e in previous.entries.values()}
                     if previous
                     else {}
                 )
-                actions = await self.store.list_actions_reusing(
+                actions = await self.store.actions.list_actions_reusing(
                     guru, {key: e.stored for key, e in reusable.items()}
                 )
                 entries = {a.name: reusable.get((a.id, a.revision)) or _entry(a) for a in actions}
@@ -183,7 +183,7 @@ class Catalog:
         """Drop everything held about a deleted guru."""
         self._snapshots.pop(guru, None)
         self._previous.pop(guru, None)
-        self.store._guru_ids.pop(guru, None)
+        self.store.db.forget_guru(guru)
 
     async def get(self, guru: str, name: str) -> StoredAction:
         entry = (await self.snapshot(guru)).entries.get(name)
@@ -191,7 +191,7 @@ class Catalog:
             raise NotFound(f"no action named {name!r}")
         return entry.stored
 
-    async def list(self, guru: str) -> list[StoredAction]:
+    async def list_actions(self, guru: str) -> list[StoredAction]:
         return [e.stored for e in (await self.snapshot(guru)).entries.values()]
 
     async def tool_specs(self, guru: str, names: list[str]) -> list[ToolSpec]:
@@ -216,13 +216,9 @@ class Catalog:
         errors: list[FieldError] = []
         warnings: list[str] = []
         if isinstance(spec.config, AgentConfig):
-            known = {e.stored.name: e.stored.spec for e in (await self.snapshot(guru)).entries.values()}
-            errors += agent_problems(spec, {**known, **(pending or {})})
-        secrets = (
-            {s["name"] for s in await self.store.list_secrets(guru)}
-            if await self._guru_exists(guru)
-            else set()
-        )
+            saved = {e.stored.name: e.stored.spec for e in (await self.snapshot(guru)).entries.values()}
+            errors += agent_problems(spec, {**saved, **(pending or {})})
+        secrets = await self.store.secrets.secret_names(guru) if await self._guru_exists(guru) else set()
         params = {p.name for p in spec.parameters}
         for name in sorted(params & secrets):
             errors.append(FieldError("parameters", f"parameter {name!r} has the same name as a secret"))
@@ -277,7 +273,7 @@ class Catalog:
         return sorted(missing), warnings
 
     async def _guru_exists(self, guru: str) -> bool:
-        return guru in await self.store.list_gurus()
+        return guru in await self.store.gurus.slugs()
 
     # -- changes -----------------------------------------------------------------------------------
 
@@ -307,7 +303,7 @@ class Catalog:
             reason = no_provider
             if spec.enabled:
                 warnings.append(f"stored disabled: {reason}; configure it, then enable the agent")
-        stored, created = await self.store.save_action(
+        stored, created = await self.store.actions.save_action(
             guru,
             spec,
             enabled=enabled,
@@ -335,7 +331,7 @@ class Catalog:
                 raise ValidationFailed(
                     FieldError("config.provider", no_provider), prefix=f"cannot enable {name!r}"
                 )
-        await self.store.set_enabled(guru, [name], enabled, "" if enabled else "disabled by an admin")
+        await self.store.actions.set_enabled(guru, [name], enabled, "" if enabled else "disabled by an admin")
         self._changed(guru)
         return await self.get(guru, name)
 
@@ -343,7 +339,7 @@ class Catalog:
         snap = await self.snapshot(guru)
         users = [n for n in self.users_of_secret(snap, secret) if snap.entries[n].stored.enabled]
         if users:
-            await self.store.set_enabled(guru, users, False, f"secret {secret} was deleted")
+            await self.store.actions.set_enabled(guru, users, False, f"secret {secret} was deleted")
             self._changed(guru)
         return users
 
@@ -351,7 +347,11 @@ class Catalog:
         """Why an agent cannot run for want of its model provider ("" when it can, or is no agent)."""
         if not isinstance(spec.config, AgentConfig) or self.providers is None:
             return ""
-        names = {p.name for p in await self.providers.list(guru)} if await self._guru_exists(guru) else set()
+        names = (
+            {p.name for p in await self.providers.list_providers(guru)}
+            if await self._guru_exists(guru)
+            else set()
+        )
         if spec.config.provider in names:
             return ""
         return f"model provider {spec.config.provider!r} is not configured (admin_provider_set)"
@@ -366,9 +366,9 @@ class Catalog:
             for n in users_of(name, {k: e.stored.spec for k, e in snap.entries.items()})
             if n != name and snap.entries[n].stored.enabled
         ]
-        await self.store.delete_action(guru, name)
+        await self.store.actions.delete_action(guru, name)
         if users:
-            await self.store.set_enabled(guru, users, False, f"its tool {name} was deleted")
+            await self.store.actions.set_enabled(guru, users, False, f"its tool {name} was deleted")
         self._changed(guru)
         return users
 

@@ -67,9 +67,7 @@ def init(email: str, name: str) -> None:
         load_keyring(settings, create=True)
         store = await open_store(settings)
         token = new_token()
-        from guru_mcp.store.access import AccessStore
-
-        await AccessStore(store).create_token(
+        await store.tokens.create_token(
             token,
             guru=settings.default_guru,
             label="init",

@@ -17,18 +17,18 @@ from guru_mcp.cli_support import settings as load_settings
 
 if TYPE_CHECKING:
     from guru_mcp.settings import Settings
-    from guru_mcp.store.access import AccessStore
+    from guru_mcp.store import Store
+    from guru_mcp.store.gurus import GuruSummary
 
 
 def new_token() -> str:
     return "gmcp_" + pyrandom.token_urlsafe(32)
 
 
-async def _access(chosen: Settings | None = None) -> AccessStore:
+async def _store(chosen: Settings | None = None) -> Store:
     from guru_mcp.app import open_store
-    from guru_mcp.store.access import AccessStore
 
-    return AccessStore(await open_store(chosen or load_settings()))
+    return await open_store(chosen or load_settings())
 
 
 @click.group()
@@ -77,7 +77,7 @@ def tokens_create(
 
     async def work() -> str:
         token = new_token()
-        await (await _access(settings)).create_token(
+        await (await _store(settings)).tokens.create_token(
             token,
             guru=guru or settings.default_guru,
             label=label,
@@ -123,7 +123,9 @@ def token_summary(
     from guru_mcp import render
 
     who = " ".join(part for part in (name, f"<{email}>" if email else "") if part) or "no user identity"
-    group_list = ", ".join(g.strip() for g in groups.split(",") if g.strip()) or "Everyone"
+    from guru_mcp.store.tokens import parse_groups
+
+    group_list = ", ".join(parse_groups(groups)) or "Everyone"
     if server_admin:
         rights = "server-wide admin: every guru's action and admin_* tools, and the guru tools"
     elif admin:
@@ -150,7 +152,7 @@ def tokens_list(guru: str | None, include_revoked: bool, as_json: bool) -> None:
     """List tokens: id, label, identity, guru, admin, created, last used, expiry (never the token)."""
 
     async def work() -> list[Any]:
-        return await (await _access()).list_tokens(guru, include_revoked=include_revoked)
+        return await (await _store()).tokens.list_tokens(guru, include_revoked=include_revoked)
 
     rows = run(work)
     if as_json:
@@ -182,7 +184,7 @@ def tokens_revoke(token_id: int) -> None:
     """Revoke a token by id (see `tokens list`): refused at once here, within seconds by running servers."""
 
     async def work() -> Any:
-        return await (await _access()).revoke_token(token_id)
+        return await (await _store()).tokens.revoke_token(token_id)
 
     info = run(work)
     click.echo(f"revoked token {info.id} ({info.label or info.email or 'no label'}, guru {info.guru})")
@@ -199,7 +201,7 @@ def gurus_create(slug: str) -> None:
     """Create a guru; it is served at /g/SLUG/mcp."""
 
     async def work() -> None:
-        await (await _access()).create_guru(slug)
+        await (await _store()).gurus.create_guru(slug)
 
     run(work)
     click.echo(
@@ -212,17 +214,15 @@ def gurus_create(slug: str) -> None:
 def gurus_list(as_json: bool) -> None:
     """List gurus with their numbers of actions, secrets and tokens."""
 
-    async def work() -> list[dict[str, Any]]:
-        return await (await _access()).list_gurus()
+    async def work() -> list[GuruSummary]:
+        return await (await _store()).gurus.summaries()
 
     rows = run(work)
     if as_json:
-        echo_json(rows)
+        echo_json([r.as_dict() for r in rows])
         return
-    for row in rows:
-        click.echo(
-            f"{row['slug']:<32} actions {row['actions']:<5} secrets {row['secrets']:<5} tokens {row['tokens']}"
-        )
+    for r in rows:
+        click.echo(f"{r.slug:<32} actions {r.actions:<5} secrets {r.secrets:<5} tokens {r.tokens}")
 
 
 @gurus.command("delete")
@@ -237,7 +237,7 @@ def gurus_delete(slug: str, yes: bool) -> None:
         fail("not deleted (confirm, or pass --yes)", REFUSED)
 
     async def work() -> dict[str, int]:
-        return await (await _access(settings)).delete_guru(slug)
+        return await (await _store(settings)).gurus.delete_guru(slug)
 
     counts = run(work)
     click.echo(f"deleted guru {slug}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

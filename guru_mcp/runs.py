@@ -321,7 +321,7 @@ class RunService:
         if entry is not None:
             masker = await self._masker(parent.guru, entry)
             record.inputs, record.output = masker.data(arguments), masker.text(record.output)
-        await self.store.start_run(record)
+        await self.store.runs.start_run(record)
         return record.id
 
     async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
@@ -337,7 +337,7 @@ class RunService:
         masker = Masker(secrets.values())
         record.inputs = masker.data(arguments)
         record.caller = masker.data(record.caller)
-        await self.store.start_run(record)
+        await self.store.runs.start_run(record)
         started = time.perf_counter()
         timeout = action_timeout(self.settings, spec)
         job = Job(
@@ -427,7 +427,7 @@ class RunService:
         record.ended_at = datetime.now(UTC)
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         record.usage = result.usage
-        await self.store.finish_run(
+        await self.store.runs.finish_run(
             record.id,
             status=record.status,
             output=record.output,
@@ -467,7 +467,7 @@ class RunService:
         record.output = result.text[: self.settings.run_output_limit]
         record.ended_at = record.started_at
         record.duration_ms = 0.0
-        await self.store.start_run(record)
+        await self.store.runs.start_run(record)
         log_run(record)
 
 

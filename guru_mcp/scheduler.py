@@ -117,7 +117,7 @@ class Scheduler:
     """Fires the scheduled actions of every guru. Run `run()` in a task group until cancelled.
 
     Args:
-        catalog: the action catalog (`list(guru)`, `add_listener`, `store.list_gurus()`).
+        catalog: the action catalog (`list_actions(guru)`, `add_listener`, `store.gurus.slugs()`).
         schedules: the firing state in the database.
         fire: what runs one due time; a `RunService` is wrapped with `fire_with`.
         settings: misfire grace and the timeouts that size leases.
@@ -344,7 +344,7 @@ class Scheduler:
     async def _refresh(self) -> None:
         try:
             if self._dirty_all:
-                self._dirty |= set(await self._catalog.store.list_gurus())
+                self._dirty |= set(await self._catalog.store.gurus.slugs())
                 self._dirty_all = False
             for guru in sorted(self._dirty):
                 self._dirty.discard(guru)
@@ -359,7 +359,7 @@ class Scheduler:
             self._retry_at = self._clock.now() + timedelta(seconds=RETRY_DELAY)
 
     async def _load_guru(self, guru: str) -> None:
-        actions = await self._catalog.list(guru)
+        actions = await self._catalog.list_actions(guru)
         present = {a.id for a in actions}
         for action_id, (owner_guru, _) in list(self._versions.items()):
             if owner_guru == guru and action_id not in present:
@@ -550,7 +550,7 @@ async def start_scheduler(app: App, tg: anyio.abc.TaskGroup) -> Scheduler:
     """Build the scheduler for `app` and start it in `tg`; returns once every schedule is planned."""
     scheduler = Scheduler(
         app.catalog,
-        ScheduleStore(app.store.engine),
+        app.store.schedules,
         app.runs,
         app.settings,
         owner_id=app.process_id,

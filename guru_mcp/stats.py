@@ -17,9 +17,10 @@ from typing import Any
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import RunStatus, Trigger
 from guru_mcp.store import Store
+from guru_mcp.store.runs import RunFact
 
-Fact = tuple[str, str, str, float | None, datetime]
-"""(action, trigger, status, duration_ms, started_at), as `Store.run_facts` returns them."""
+Fact = RunFact
+"""(action, trigger, status, duration_ms, started_at), as `RunStore.run_facts` returns them."""
 
 WINDOW_CHOICES = ("24h", "7d", "30d")
 """The windows the console offers; the tool takes any `<number><m|h|d>` or `all`."""
@@ -103,8 +104,8 @@ async def window_stats(
     """Statistics of each of `names` and of all of the guru's runs over `window` (ending `now`)."""
     now = now or datetime.now(UTC)
     since = window.since(now)
-    facts = await store.run_facts(guru, since, None)
-    return stats_of(facts, names, window, now, await store.last_run_times(guru))
+    facts = await store.runs.run_facts(guru, since, None)
+    return stats_of(facts, names, window, now, await store.runs.last_run_times(guru))
 
 
 def stats_of(

@@ -71,7 +71,7 @@ async def import_actions(
             errors.extend(FieldError(f"{exc.prefix} {e.field}".strip(), e.message) for e in exc.errors)
     if errors:
         raise ValidationFailed(errors, prefix="import refused, nothing was changed")
-    existing = {a.name: a for a in await catalog.list(guru)}
+    existing = {a.name: a for a in await catalog.list_actions(guru)}
     report: list[dict[str, Any]] = []
     for spec, missing, warnings in checked:
         old = existing.get(spec.name)
@@ -117,7 +117,7 @@ async def import_actions(
 
 
 async def export_actions(catalog: Catalog, guru: str, names: list[str] | None = None) -> list[dict[str, Any]]:
-    actions = await catalog.list(guru)
+    actions = await catalog.list_actions(guru)
     if names:
         wanted = set(names)
         unknown = wanted - {a.name for a in actions}

@@ -24,7 +24,7 @@ class Vault:
         self.catalog = catalog
         self.registry = registry
 
-    async def set(
+    async def put(
         self, guru: str, name: str, value: str, *, enable_ready: bool = False, hosts: list[str] | None = None
     ) -> dict[str, Any]:
         """Create or replace a secret. The answer lists the disabled actions that were waiting for it:
@@ -53,7 +53,7 @@ class Vault:
             )
         self.registry.add([value])
         ciphertext, key_id = self.keyring.encrypt(guru, name, value)
-        created = await self.store.put_secret(guru, name, ciphertext, key_id, hosts)
+        created = await self.store.secrets.put_secret(guru, name, ciphertext, key_id, hosts)
         waiting = sorted(
             n
             for n, e in snap.entries.items()
@@ -96,16 +96,16 @@ class Vault:
         result["note"] = "; ".join(notes)
         return result
 
-    async def list(self, guru: str) -> list[dict[str, Any]]:
+    async def list_secrets(self, guru: str) -> list[dict[str, Any]]:
         snap = await self.catalog.snapshot(guru)
-        rows = await self.store.list_secrets(guru)
-        for row in rows:
-            row["used_by"] = self.catalog.users_of_secret(snap, row["name"])
-        return rows
+        return [
+            {**info.as_dict(), "used_by": self.catalog.users_of_secret(snap, info.name)}
+            for info in await self.store.secrets.list_secrets(guru)
+        ]
 
     async def delete(self, guru: str, name: str) -> list[str]:
         """Delete a secret; returns the actions that were disabled because they use it."""
-        await self.store.delete_secret(guru, name)
+        await self.store.secrets.delete_secret(guru, name)
         return await self.catalog.disable_users_of_secret(guru, name)
 
     async def resolve(self, guru: str, names: frozenset[str] | set[str]) -> dict[str, str]:
@@ -118,10 +118,10 @@ class Vault:
         """Plain values of those of `names` that exist, and the host lists of those limited to hosts."""
         if not names:
             return {}, {}
-        stored = await self.store.secret_ciphertexts(guru, sorted(names))
-        values = {n: self.keyring.decrypt(guru, n, ct, kid) for n, (ct, kid, _) in stored.items()}
+        stored = await self.store.secrets.sealed(guru, sorted(names))
+        values = {n: self.keyring.decrypt(guru, n, s.ciphertext, s.key_id) for n, s in stored.items()}
         self.registry.add(values.values())
-        return values, {n: hosts for n, (_, _, hosts) in stored.items() if hosts}
+        return values, {n: s.hosts for n, s in stored.items() if s.hosts}
 
 
 def check_secret_value(value: str) -> None:

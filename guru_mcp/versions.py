@@ -15,7 +15,6 @@ plain JSON values; the services below take the `App`.
 from __future__ import annotations
 
 import difflib
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from guru_mcp.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -32,6 +31,7 @@ from guru_mcp.models import (
 if TYPE_CHECKING:
     from guru_mcp.app import App
     from guru_mcp.models import Caller, RunRecord, StoredAction
+    from guru_mcp.store.actions import VersionInfo
 
 Change = dict[str, Any]
 """One difference: {"field": "config.endpoint", "change": "added"|"removed"|"changed"|"reordered",
@@ -173,24 +173,22 @@ def spec_diff(old: ActionSpec, new: ActionSpec) -> list[Change]:
 # -- services --------------------------------------------------------------------------------------
 
 
-def _version_row(row: dict[str, Any], current: int | None) -> dict[str, Any]:
-    out = {
-        "version": row["version"],
-        "created_at": row["created_at"].isoformat()
-        if isinstance(row["created_at"], datetime)
-        else row["created_at"],
-        "changed_by": row["changed_by"],
-        "summary": row["summary"],
+def _version_row(row: VersionInfo, current: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "version": row.version,
+        "created_at": row.created_at.isoformat(),
+        "changed_by": row.changed_by,
+        "summary": row.summary,
     }
     if current is not None:
-        out["current"] = row["version"] == current
+        out["current"] = row.version == current
     return out
 
 
 async def history(app: App, guru: str, name: str) -> dict[str, Any]:
     """Every version of an action, newest first: version, time, who, summary of what changed."""
-    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
-    rows = await app.store.list_versions(guru, action.id)
+    action = await app.store.actions.get_action(guru, name)  # not the snapshot: it may lag another process
+    rows = await app.store.actions.list_versions(guru, action.id)
     return {
         "action": name,
         "version": action.version,
@@ -202,15 +200,15 @@ async def version_spec(app: App, guru: str, action: StoredAction, version: int) 
     """The spec of one version of an action."""
     if version == action.version:
         return action.spec
-    row = await app.store.get_version(guru, action.id, version)
+    row = await app.store.actions.get_version(guru, action.id, version)
     if row is None:
         raise NotFound(f"action {action.name!r} has no version {version} (it is at version {action.version})")
-    return ActionSpec.model_validate_json(row["spec"])
+    return row.spec
 
 
 async def diff_versions(app: App, guru: str, name: str, a: int, b: int | None = None) -> dict[str, Any]:
     """Field-by-field differences of version `a` to version `b` (default: the current one)."""
-    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
+    action = await app.store.actions.get_action(guru, name)  # not the snapshot: it may lag another process
     b = action.version if b is None else b
     old, new = await version_spec(app, guru, action, a), await version_spec(app, guru, action, b)
     changes = spec_diff(old, new)
@@ -235,7 +233,7 @@ async def rollback(
 ) -> dict[str, Any]:
     """Make a new version whose definition equals version `to_version`. State (enabled, schedule
     paused) stays as it is now."""
-    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
+    action = await app.store.actions.get_action(guru, name)  # not the snapshot: it may lag another process
     if expected_version is not None and expected_version != action.version:
         raise _stale(name, action.version, expected_version)
     target = await version_spec(app, guru, action, to_version)
@@ -291,7 +289,7 @@ async def update(
     """Change an action with a JSON merge patch on its definition (RFC 7396: nested objects merge,
     `null` removes, arrays replace). Unknown fields and renames are refused, naming the field; the
     whole result is validated as a new action would be. `dry_run` returns the diff only."""
-    action = await app.store.get_action(guru, name)  # not the snapshot: it may lag another process
+    action = await app.store.actions.get_action(guru, name)  # not the snapshot: it may lag another process
     if expected_version is not None and expected_version != action.version:
         raise _stale(name, action.version, expected_version)
     if not isinstance(patch, dict):
@@ -371,7 +369,7 @@ async def run_snapshot(app: App, run: RunRecord) -> dict[str, Any] | None:
     """The definition a run ran with (export format), or None for a run recorded before history."""
     if run.action_id is None or run.action_version is None:
         return None
-    row = await app.store.get_version(run.guru, run.action_id, run.action_version)
+    row = await app.store.actions.get_version(run.guru, run.action_id, run.action_version)
     if row is None:
         return None
-    return ActionSpec.model_validate_json(row["spec"]).definition()
+    return row.spec.definition()

@@ -16,14 +16,14 @@ TOKEN = "sk_test_9f8e7d6c5b4a"
 
 async def add(app, data, secrets=None):
     for name, value in (secrets or {}).items():
-        await app.vault.set("default", name, value)
+        await app.vault.put("default", name, value)
     result = await app.catalog.save_spec("default", parse_spec(data))
     assert result.action.enabled, result.warnings
     return result.action
 
 
 async def only_run(app):
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     assert len(runs) == 1, [r.status for r in runs]
     return runs[0]
 
@@ -283,6 +283,6 @@ async def test_runs_beyond_the_per_caller_limit_wait_then_give_up_clearly(settin
         busy = [r for r in results if r.is_error]
         assert len(busy) == 1 and "too many runs at once" in busy[0].content[0].text
         # Every call leaves one record: the refused one is `denied`.
-        assert sorted(r.status for r in await app.store.list_runs("default")) == sorted(
+        assert sorted(r.status for r in await app.store.runs.list_runs("default")) == sorted(
             [RunStatus.OK, RunStatus.DENIED]
         )

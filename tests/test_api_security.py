@@ -17,14 +17,14 @@ KEY = "sk_live_0a1b2c3d4e5f"
 async def add(app, data, secrets=None, hosts=None):
     for name, value in (secrets or {}).items():
         scoped = {"hosts": hosts[name]} if hosts and name in hosts else {}
-        await app.vault.set("default", name, value, **scoped)
+        await app.vault.put("default", name, value, **scoped)
     result = await app.catalog.save_spec("default", parse_spec(data))
     assert result.action.enabled, result.warnings
     return result.action
 
 
 async def only_run(app):
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     assert len(runs) == 1, [r.status for r in runs]
     return runs[0]
 
@@ -127,7 +127,7 @@ async def test_a_secret_used_as_the_host_is_masked_in_every_stored_field(setting
             result = await client.call_tool("by_host", {})
         assert not result.is_error, result.content[0].text
         run = await only_run(app)
-        stored = await app.store.get_run("default", run.id)
+        stored = await app.store.runs.get_run("default", run.id)
     assert run.hosts == ["[REDACTED]"] and stored.hosts == ["[REDACTED]"]
     assert "localhost" not in stored.model_dump_json()
 
@@ -204,8 +204,8 @@ async def test_a_secret_limited_to_the_target_host_is_sent(app, echo_server):
 
 @pytest.mark.anyio
 async def test_secret_hosts_are_listed_and_checked_when_set(app):
-    await app.vault.set("default", "API_KEY", KEY, hosts=["api.example.com", "*.corp.example"])
-    rows = await app.vault.list("default")
+    await app.vault.put("default", "API_KEY", KEY, hosts=["api.example.com", "*.corp.example"])
+    rows = await app.vault.list_secrets("default")
     assert rows[0]["hosts"] == ["api.example.com", "*.corp.example"]
     with pytest.raises(Exception, match="host"):
-        await app.vault.set("default", "API_KEY", KEY, hosts=["http://api.example.com/path"])
+        await app.vault.put("default", "API_KEY", KEY, hosts=["http://api.example.com/path"])

@@ -14,7 +14,7 @@ TOKEN = "sk_live_0a1b2c3d4e5f"
 
 async def add(app, data, secrets=None):
     for name, value in (secrets or {}).items():
-        await app.vault.set("default", name, value)
+        await app.vault.put("default", name, value)
     result = await app.catalog.save_spec("default", parse_spec(data))
     assert result.action.enabled, result.warnings
     return result.action
@@ -56,7 +56,7 @@ async def test_a_delete_call_runs_after_the_user_confirms_it(app, echo_server, m
     message = handler.asked[0].message
     assert "remove_order" in message and "A-17" in message
     assert "confirm" in tools["remove_order"].description
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     assert [r.status for r in runs] == [RunStatus.OK]
 
 
@@ -69,7 +69,7 @@ async def test_a_declined_call_is_not_run_and_is_recorded_denied(app, echo_serve
     assert result.is_error
     assert "declined" in result.content[0].text
     assert echo_server.requests == []
-    (run,) = await app.store.list_runs("default")
+    (run,) = await app.store.runs.list_runs("default")
     assert run.status is RunStatus.DENIED and run.inputs == {"order_id": "A-17"}
     assert "declined" in run.error
 
@@ -104,7 +104,7 @@ async def test_a_client_that_cannot_ask_gets_a_clear_error_and_nothing_runs(app,
             text = caught.value.error.message
     assert "cannot ask" in text and "GURU_MCP_UNCONFIRMED_GURUS" in text
     assert echo_server.requests == []
-    (run,) = await app.store.list_runs("default")
+    (run,) = await app.store.runs.list_runs("default")
     assert run.status is RunStatus.DENIED
 
 
@@ -150,7 +150,7 @@ async def test_the_question_never_shows_a_secret(app, echo_server):
     async with connect(app, USER, elicitation=handler) as client:
         await client.call_tool("remove_order", {"order_id": f"x-{TOKEN}"})
     assert TOKEN not in handler.asked[0].message
-    (run,) = await app.store.list_runs("default")
+    (run,) = await app.store.runs.list_runs("default")
     assert TOKEN not in str(run.inputs)
 
 

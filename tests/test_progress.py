@@ -102,7 +102,7 @@ async def test_a_client_that_fails_to_take_a_notification_does_not_fail_the_run(
 @pytest.mark.anyio
 async def test_an_api_call_reports_its_start_its_response_and_its_end(app, echo_server, mode):
     spec = parse_spec(api_action("pto", echo_server.url + "/pto?key={API_KEY}"))
-    await app.vault.set("default", "API_KEY", SECRET)
+    await app.vault.put("default", "API_KEY", SECRET)
     await app.catalog.save_spec("default", spec)
     seen = []
 
@@ -137,7 +137,9 @@ async def test_a_client_cancelling_an_api_call_aborts_it_and_the_run_is_recorded
                     await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
         with anyio.fail_after(10):
-            while not (runs := await app.store.list_runs("default")) or runs[0].status.value == "running":
+            while (
+                not (runs := await app.store.runs.list_runs("default")) or runs[0].status.value == "running"
+            ):
                 await anyio.sleep(0.02)
         assert [r.status.value for r in runs] == ["cancelled"]
         after = await client.call_tool("fast", {})  # the connection and the server go on

@@ -13,7 +13,7 @@ import pytest
 from guru_mcp.app import open_app
 from guru_mcp.errors import Busy, ShuttingDown
 from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
-from guru_mcp.store.processes import STOPPED_REASON, ProcessStore
+from guru_mcp.store.processes import STOPPED_REASON
 from tests.conftest import USER, api_action
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +37,7 @@ async def test_a_call_refused_for_too_many_runs_is_recorded_as_denied(settings, 
             with pytest.raises(Busy, match="too many runs"):
                 await app.runs.run("default", "slow", {}, USER, Trigger.TOOL_CALL)
             echo_server.gate.set()
-        runs = await app.store.list_runs("default")
+        runs = await app.store.runs.list_runs("default")
     assert sorted(r.status for r in runs) == sorted([RunStatus.OK, RunStatus.DENIED])
     [denied] = [r for r in runs if r.status is RunStatus.DENIED]
     assert "too many runs" in denied.error and denied.ended_at is not None
@@ -90,7 +90,7 @@ async def test_drain_lets_runs_finish_within_the_grace_then_cancels_the_rest(app
             await app.runs.run("default", "slow", {}, USER, Trigger.TOOL_CALL)
     [cut] = outcomes
     assert cut.result.status is RunStatus.CANCELLED and "shutting down" in cut.result.error
-    statuses = sorted(r.status for r in await app.store.list_runs("default"))
+    statuses = sorted(r.status for r in await app.store.runs.list_runs("default"))
     assert statuses == [RunStatus.CANCELLED, RunStatus.CANCELLED]
     echo_server.gate.set()
 
@@ -101,7 +101,7 @@ async def test_a_sweep_settles_the_runs_of_a_process_whose_heartbeat_lapsed(sett
 
 
 async def _sweep(app) -> None:
-    processes = ProcessStore(app.store.engine)
+    processes = app.store.processes
     now = datetime.now(UTC)
     await processes.beat("gone", host="elsewhere", pid=1, now=now - timedelta(minutes=1))
     await processes.beat("alive", host="elsewhere", pid=2, now=now)
@@ -121,16 +121,16 @@ async def _sweep(app) -> None:
         )
 
     for run_id, owner in (("of-gone", "gone"), ("of-alive", "alive")):
-        app.store.process_id = owner
-        await app.store.start_run(run(run_id))
-    app.store.process_id = None
+        app.store.runs.process_id = owner
+        await app.store.runs.start_run(run(run_id))
+    app.store.runs.process_id = None
     found = await processes.recover(
         me=app.process_id, now=now, lapse=timedelta(seconds=3), host="here", dead=lambda pid: False
     )
     assert found.processes == ["gone"] and found.runs == 1
     gone, alive = (
-        await app.store.get_run("default", "of-gone"),
-        await app.store.get_run("default", "of-alive"),
+        await app.store.runs.get_run("default", "of-gone"),
+        await app.store.runs.get_run("default", "of-alive"),
     )
     assert gone.status is RunStatus.CANCELLED and gone.error == STOPPED_REASON
     assert alive.status is RunStatus.RUNNING

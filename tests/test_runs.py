@@ -21,7 +21,7 @@ async def test_a_cancelled_run_is_recorded_as_cancelled(app, echo_server):
             while not echo_server.requests:
                 await anyio.sleep(0.01)
         tg.cancel_scope.cancel()
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     assert [r.status for r in runs] == [RunStatus.CANCELLED]
     assert runs[0].error == "the run was cancelled" and runs[0].ended_at is not None
 
@@ -29,7 +29,7 @@ async def test_a_cancelled_run_is_recorded_as_cancelled(app, echo_server):
 @pytest.mark.anyio
 async def test_runs_left_running_by_a_crash_are_marked_at_the_next_start(settings):
     async with open_app(settings, sandbox=False, background=False) as app:
-        await app.store.start_run(
+        await app.store.runs.start_run(
             RunRecord(
                 id="crashed-run",
                 guru="default",
@@ -44,6 +44,6 @@ async def test_runs_left_running_by_a_crash_are_marked_at_the_next_start(setting
             )
         )
     async with open_app(settings, sandbox=False, background=False) as app:
-        run = await app.store.get_run("default", "crashed-run")
+        run = await app.store.runs.get_run("default", "crashed-run")
     assert run.status is RunStatus.CANCELLED
     assert run.error == "the server stopped during this run"

@@ -23,7 +23,7 @@ async def save(app, data: dict):
 
 @pytest.mark.anyio
 async def test_reading_an_existing_secret_without_declaring_it_is_saved_with_a_warning_naming_it(app):
-    await app.vault.set("default", "TICKETS_API_KEY", VALUE)
+    await app.vault.put("default", "TICKETS_API_KEY", VALUE)
     result = await save(app, python_action("import os\nprint(os.environ['TICKETS_API_KEY'])\n"))
     assert result.warnings == [
         "line 2 reads the secret TICKETS_API_KEY without declaring it, so the action will not receive it: "
@@ -37,7 +37,7 @@ async def test_reading_an_existing_secret_without_declaring_it_is_saved_with_a_w
 
 @pytest.mark.anyio
 async def test_reading_a_secret_that_exists_nowhere_is_refused_with_the_nearest_name(app):
-    await app.vault.set("default", "TICKETS_API_KEY", VALUE)
+    await app.vault.put("default", "TICKETS_API_KEY", VALUE)
     with pytest.raises(ValidationFailed) as refused:
         await save(app, python_action("import os\n\nkey = os.environ['TICKETS_API_KEYY']\n"))
     [error] = refused.value.errors
@@ -47,7 +47,7 @@ async def test_reading_a_secret_that_exists_nowhere_is_refused_with_the_nearest_
         "secret of that name exists (did you mean TICKETS_API_KEY?)"
     )
     assert 'list it in "secrets"' in error.message
-    assert await app.catalog.list("default") == []  # nothing saved
+    assert await app.catalog.list_actions("default") == []  # nothing saved
     # With a fallback the code expects absence: saved, with a warning.
     result = await save(app, python_action("import os\nprint(os.getenv('TICKETS_API_KEYY', 'none'))\n"))
     assert result.action.enabled
@@ -79,7 +79,7 @@ async def test_parameters_builtins_and_the_containers_own_variables_are_not_take
 
 @pytest.mark.anyio
 async def test_a_placeholder_typo_gets_did_you_mean_for_secrets_and_parameters(app):
-    await app.vault.set("default", "TICKETS_API_KEY", VALUE)
+    await app.vault.put("default", "TICKETS_API_KEY", VALUE)
     typo = api_action(
         "tickets",
         "https://tickets.example/api",
@@ -110,7 +110,7 @@ async def test_a_placeholder_typo_gets_did_you_mean_for_secrets_and_parameters(a
 
 @pytest.mark.anyio
 async def test_the_warnings_reach_the_admin_through_the_tool_and_the_import(app, tmp_path):
-    await app.vault.set("default", "TICKETS_API_KEY", VALUE)
+    await app.vault.put("default", "TICKETS_API_KEY", VALUE)
     async with connect(app, ADMIN) as client:
         created = await client.call_tool(
             "admin_action_create",
@@ -142,12 +142,12 @@ def test_secret_names_are_upper_case_and_the_rule_is_said_with_a_suggestion():
 @pytest.mark.anyio
 async def test_setting_a_lower_case_secret_is_refused_naming_the_rule(app):
     with pytest.raises(ValidationFailed) as refused:
-        await app.vault.set("default", "api_key", VALUE)
+        await app.vault.put("default", "api_key", VALUE)
     assert str(refused.value.errors[0]) == (
         "name: 'api_key': secret names are upper case: letters A-Z, digits and _, not starting with a digit, "
         "at most 128 (e.g. 'API_KEY')"
     )
-    assert await app.store.list_secrets("default") == []
+    assert await app.store.secrets.list_secrets("default") == []
 
 
 def test_env_reads_finds_every_literal_form_with_its_line_and_fallback():

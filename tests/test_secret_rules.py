@@ -108,7 +108,7 @@ def test_a_name_ending_in_a_newline_is_refused(data):
 @pytest.mark.anyio
 async def test_a_secret_name_ending_in_a_newline_is_refused(app):
     with pytest.raises(ValidationFailed):
-        await app.vault.set("default", "API_KEY\n", SECRET)
+        await app.vault.put("default", "API_KEY\n", SECRET)
 
 
 @pytest.mark.anyio
@@ -129,8 +129,8 @@ async def test_a_templated_host_ending_in_a_newline_is_refused(app, echo_server)
 async def test_a_python_action_gets_only_the_secrets_it_declares_not_those_its_code_mentions(settings):
     recorder = FakeExecutor(lambda action, arguments: "done")
     async with open_app(settings, sandbox=False, executors={ActionType.PYTHON_CODE: recorder}) as app:
-        await app.vault.set("default", "DECLARED_KEY", "declared-value-1")
-        await app.vault.set("default", "OTHER_KEY", "undeclared-value-2")
+        await app.vault.put("default", "DECLARED_KEY", "declared-value-1")
+        await app.vault.put("default", "OTHER_KEY", "undeclared-value-2")
         code = "import os\nprint(os.environ['DECLARED_KEY'], os.environ.get('OTHER_KEY'), os.getenv('OTHER_KEY'))"
         spec = parse_spec(
             {
@@ -142,7 +142,7 @@ async def test_a_python_action_gets_only_the_secrets_it_declares_not_those_its_c
         )
         assert (await app.catalog.save_spec("default", spec)).action.enabled
         outcome = await app.runs.run("default", "py", {}, USER, Trigger.TOOL_CALL)
-        users = {row["name"]: row["used_by"] for row in await app.vault.list("default")}
+        users = {row["name"]: row["used_by"] for row in await app.vault.list_secrets("default")}
     assert outcome.result.status is RunStatus.OK
     assert recorder.calls[0].job.secrets == {"DECLARED_KEY": "declared-value-1"}
     assert users == {"DECLARED_KEY": ["py"], "OTHER_KEY": []}
@@ -173,7 +173,7 @@ def add_nasty_run(settings) -> None:
                 ended_at=datetime.now(UTC),
                 duration_ms=1.0,
             )
-            await app.store.start_run(record)
+            await app.store.runs.start_run(record)
 
     anyio.run(work)
 
@@ -199,7 +199,7 @@ def test_runs_list_json_masks_a_secret_used_as_the_host(settings, echo_server):
 
     async def work() -> None:
         async with open_app(settings, sandbox=False, background=False) as app:
-            await app.vault.set("default", "API_HOST", "localhost")
+            await app.vault.put("default", "API_HOST", "localhost")
             await app.catalog.save_spec(
                 "default", parse_spec(api_action("by_host", f"http://{{API_HOST}}:{port}/"))
             )

@@ -68,8 +68,8 @@ async def _record(app, name: str, status: str, trigger: Trigger, started: dateti
         status=RunStatus.RUNNING,
         started_at=started,
     )
-    await app.store.start_run(record)
-    await app.store.finish_run(
+    await app.store.runs.start_run(record)
+    await app.store.runs.finish_run(
         record.id,
         status=RunStatus(status),
         output="",

@@ -45,7 +45,7 @@ async def test_an_api_call_with_an_output_schema_returns_checked_structured_cont
         "last_used": "2026-03-03",
     }
     assert json.loads(result.content[0].text)["status_code"] == 200
-    (run,) = await app.store.list_runs("default")
+    (run,) = await app.store.runs.list_runs("default")
     assert result.meta["guru-mcp/run_id"] == run.id and run.status is RunStatus.OK
 
 
@@ -62,7 +62,7 @@ async def test_a_remote_answer_that_breaks_the_schema_is_a_clear_error_naming_th
     assert result.is_error
     text = result.content[0].text
     assert "does not match the output schema" in text and "remaining: 12 is not of type 'string'" in text
-    (run,) = await app.store.list_runs("default")
+    (run,) = await app.store.runs.list_runs("default")
     assert run.status is RunStatus.ERROR and "remaining" in run.error
 
 

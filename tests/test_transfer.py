@@ -18,7 +18,7 @@ async def set_pto_secrets(app, base="https://hr.example.com"):
         "CHAT_API_URL": base,
         "CHAT_BOT_TOKEN": "chat-token-123456",
     }.items():
-        await app.vault.set("default", name, value)
+        await app.vault.put("default", name, value)
 
 
 @pytest.mark.anyio
@@ -76,7 +76,7 @@ async def test_a_dry_run_reports_and_changes_nothing(app):
     doc = (ACTIONS / "notify_manager.json").read_text()
     report = await import_actions(app.catalog, "default", doc, dry_run=True)
     assert report["dry_run"] and report["actions"][0]["change"] == "create"
-    assert await app.catalog.list("default") == []
+    assert await app.catalog.list_actions("default") == []
     await import_actions(app.catalog, "default", doc)
     changed = json.loads(doc)
     changed["condition_prompt"] = "something else"
@@ -116,7 +116,7 @@ async def test_malformed_imports_are_refused_whole_with_a_clear_error(app, docum
     with pytest.raises(ValidationFailed) as err:
         await import_actions(app.catalog, "default", doc)
     assert expected in str(err.value)
-    assert await app.catalog.list("default") == []
+    assert await app.catalog.list_actions("default") == []
 
 
 @pytest.mark.anyio

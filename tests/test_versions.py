@@ -236,13 +236,13 @@ async def test_a_run_keeps_the_config_it_ran_with_even_after_changes_and_deletio
     second = await app.runs.run("default", "ping", {}, ADMIN, Trigger.TEST)
     assert (first.record.action_version, second.record.action_version) == (1, 2)
     await app.catalog.delete("default", "ping")
-    old = await run_snapshot(app, await app.store.get_run("default", first.record.id))
-    new = await run_snapshot(app, await app.store.get_run("default", second.record.id))
+    old = await run_snapshot(app, await app.store.runs.get_run("default", first.record.id))
+    new = await run_snapshot(app, await app.store.runs.get_run("default", second.record.id))
     assert old["config"]["endpoint"].endswith("/v1") and new["config"]["endpoint"].endswith("/v2")
     # A new action of the same name starts its own history; the old runs' snapshots stay theirs.
     await _create(app, api_action("ping", echo_server.url + "/v3"))
     assert [v["version"] for v in (await history(app, "default", "ping"))["versions"]] == [1]
-    again = await run_snapshot(app, await app.store.get_run("default", first.record.id))
+    again = await run_snapshot(app, await app.store.runs.get_run("default", first.record.id))
     assert again["config"]["endpoint"].endswith("/v1")
 
 
@@ -308,15 +308,15 @@ async def test_upgrading_a_database_gives_existing_actions_their_first_version(t
         )
     await anyio.to_thread.run_sync(migrate, engine)
     store = Store(engine)
-    action = await store.get_action("default", "old")
+    action = await store.actions.get_action("default", "old")
     assert (action.version, action.revision) == (3, 3)
-    [row] = await store.list_versions("default", action.id)
-    assert row["version"] == 3 and row["summary"] == "version history starts here"
-    saved, _ = await store.save_action(
+    [row] = await store.actions.list_versions("default", action.id)
+    assert row.version == 3 and row.summary == "version history starts here"
+    saved, _ = await store.actions.save_action(
         "default", parse_spec(api_action("old", echo_server.url + "/new")), enabled=True, actor="ada"
     )
     assert (saved.version, saved.revision) == (4, 4)
-    assert [r["version"] for r in await store.list_versions("default", action.id)] == [4, 3]
+    assert [r.version for r in await store.actions.list_versions("default", action.id)] == [4, 3]
     engine.dispose()
 
 
@@ -379,5 +379,5 @@ async def test_an_update_right_after_another_process_changed_the_action_sees_tha
         await update(cli, "default", "ping", {"title": "from the CLI"}, BOB)
         out = await update(server, "default", "ping", {"config": {"method": "POST"}}, ADMIN)
         assert (out["version"], out["title"]) == (3, "from the CLI")
-        spec = (await server.store.get_action("default", "ping")).spec
+        spec = (await server.store.actions.get_action("default", "ping")).spec
         assert (spec.title, spec.config.method) == ("from the CLI", "POST")  # neither change lost

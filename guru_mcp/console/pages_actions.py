@@ -62,7 +62,7 @@ async def actions_list(ctx: Ctx) -> Response:
     params = ctx.request.query_params
     q, status, kind = params.get("q", "").strip().lower(), params.get("status", ""), params.get("type", "")
     window = parse_window(params.get("window", "24h"))
-    actions = [a for a in await ctx.app.catalog.list(ctx.guru) if _matches(a, q, status, kind)]
+    actions = [a for a in await ctx.app.catalog.list_actions(ctx.guru) if _matches(a, q, status, kind)]
     stats = await window_stats(ctx.app.store, ctx.guru, [a.name for a in actions], window)
     by_name = {row["action"]: row for row in stats["stats"]}
     rows = [{"action": a, "schedule": _schedule_text(a), "stats": by_name[a.name]} for a in actions]
@@ -85,7 +85,7 @@ async def actions_list(ctx: Ctx) -> Response:
 async def _secret_rows(ctx: Ctx, spec: ActionSpec | None) -> list[dict[str, Any]]:
     if spec is None:
         return []
-    have = {row["name"] for row in await ctx.app.store.list_secrets(ctx.guru)}
+    have = await ctx.app.store.secrets.secret_names(ctx.guru)
     params = {p.name for p in spec.parameters}
     names = set(secret_candidates(spec))
     if isinstance(spec.config, ApiCallConfig):

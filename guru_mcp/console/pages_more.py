@@ -24,7 +24,7 @@ async def _analytics_data(ctx: Ctx) -> dict[str, Any]:
     if window.length is None:
         raise Refused(422, "window: charts need a bounded window (24h, 7d, 30d)")
     action = p.get("action", "").strip()
-    names = [a.name for a in await ctx.app.catalog.list(ctx.guru)]
+    names = [a.name for a in await ctx.app.catalog.list_actions(ctx.guru)]
     if action and action not in names:
         await ctx.app.catalog.get(ctx.guru, action)
     now = datetime.now(UTC)
@@ -32,9 +32,11 @@ async def _analytics_data(ctx: Ctx) -> dict[str, Any]:
     assert since is not None
     step = bucket_size(window)
     start = datetime.fromtimestamp((since.timestamp() // step.total_seconds()) * step.total_seconds(), UTC)
-    facts = await ctx.app.store.run_facts(ctx.guru, start, None)  # one read for the charts and the figures
+    facts = await ctx.app.store.runs.run_facts(
+        ctx.guru, start, None
+    )  # one read for the charts and the figures
     stats = stats_of(
-        facts, [action] if action else names, window, now, await ctx.app.store.last_run_times(ctx.guru)
+        facts, [action] if action else names, window, now, await ctx.app.store.runs.last_run_times(ctx.guru)
     )
     shown = [f for f in facts if f[0] == action] if action else facts
     return {
@@ -49,7 +51,7 @@ async def _analytics_data(ctx: Ctx) -> dict[str, Any]:
 
 async def analytics(ctx: Ctx) -> Response:
     data = await _analytics_data(ctx)
-    names = sorted(a.name for a in await ctx.app.catalog.list(ctx.guru))
+    names = sorted(a.name for a in await ctx.app.catalog.list_actions(ctx.guru))
     return await ctx.render(
         "analytics.html",
         data=data,
@@ -140,7 +142,7 @@ async def secret_delete(ctx: Ctx) -> Response:
 
 
 async def transfer_page(ctx: Ctx, *, status: int = 200, **values: Any) -> Response:
-    names = sorted(a.name for a in await ctx.app.catalog.list(ctx.guru))
+    names = sorted(a.name for a in await ctx.app.catalog.list_actions(ctx.guru))
     defaults: dict[str, Any] = {"document": "", "report": None, "problem": "", "applied": None}
     return await ctx.render("transfer.html", status_code=status, names=names, **{**defaults, **values})
 

@@ -38,7 +38,7 @@ async def runs_list(ctx: Ctx) -> Response:
     if filters["trigger"] and filters["trigger"] not in {t.value for t in Trigger}:
         raise Refused(422, f"trigger: {filters['trigger']!r} is not a trigger")
     page = max(0, int(p.get("page", "0") or 0)) if p.get("page", "0").isdigit() else 0
-    runs = await ctx.app.store.list_runs(
+    runs = await ctx.app.store.runs.list_runs(
         ctx.guru,
         action=filters["action"] or None,
         status=filters["status"] or None,
@@ -50,7 +50,7 @@ async def runs_list(ctx: Ctx) -> Response:
         limit=PAGE_SIZE + 1,
         offset=page * PAGE_SIZE,
     )
-    names = sorted(a.name for a in await ctx.app.catalog.list(ctx.guru))
+    names = sorted(a.name for a in await ctx.app.catalog.list_actions(ctx.guru))
     template = "_runs_rows.html" if ctx.htmx else "runs.html"
     return await ctx.render(
         template,
@@ -65,7 +65,7 @@ async def runs_list(ctx: Ctx) -> Response:
 
 
 async def run_page(ctx: Ctx) -> Response:
-    run = await ctx.app.store.get_run(ctx.guru, ctx.request.path_params["run_id"])
+    run = await ctx.app.store.runs.get_run(ctx.guru, ctx.request.path_params["run_id"])
     snapshot = (await ctx.masker()).data(await run_snapshot(ctx.app, run))
     late = None
     if run.due_at is not None:

@@ -52,7 +52,7 @@ def _when(value: Any) -> str:
 def _pretty(value: Any) -> str:
     if isinstance(value, str):
         if not value.lstrip().startswith(("{", "[")):
-            return value
+            return str(value)
         try:
             value = json.loads(value)
         except ValueError:
@@ -166,7 +166,7 @@ class Console:
 
     async def page_masker(self, guru: str) -> Masker:
         """Masks every secret of the guru as it could appear in a page: raw, encoded, HTML-escaped."""
-        names = {row["name"] for row in await self.app.store.list_secrets(guru)}
+        names = await self.app.store.secrets.secret_names(guru)
         values = list((await self.app.vault.resolve(guru, names)).values())
         return Masker([*values, *(html.escape(v) for v in values)])
 

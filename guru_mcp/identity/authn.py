@@ -21,7 +21,8 @@ from guru_mcp.errors import RequestRefused
 from guru_mcp.identity.oauth import InvalidToken, Jwks, JwtVerifier, OAuthConfig, as_strings, claim, scopes_of
 from guru_mcp.models import Caller
 from guru_mcp.settings import Settings
-from guru_mcp.store.access import AccessStore, TokenInfo
+from guru_mcp.store import Store
+from guru_mcp.store.tokens import TokenInfo
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ class Authenticator:
     other processes and replicas. Last-used times are written at most once a minute per token.
     """
 
-    def __init__(self, settings: Settings, access: AccessStore, http: httpx.AsyncClient | None) -> None:
+    def __init__(self, settings: Settings, store: Store, http: httpx.AsyncClient | None) -> None:
         self.settings = settings
-        self.access = access
+        self.store = store
         self.oauth = OAuthConfig.from_settings(settings)
         self.verifier: JwtVerifier | None = None
         if self.oauth is not None:
@@ -105,7 +106,7 @@ class Authenticator:
         cached = self._tokens.get(token)
         if cached is not None and cached[0] > now:
             return cached[1]
-        info = await self.access.find_token(token)
+        info = await self.store.tokens.find_token(token)
         if len(self._tokens) > 10_000:
             self._tokens.clear()
         self._tokens[token] = (now + self.settings.token_cache_ttl, info)
@@ -141,7 +142,7 @@ class Authenticator:
                 self._tokens.pop(key, None)
 
     async def revoke(self, token_id: int, guru: str | None = None) -> TokenInfo:
-        info = await self.access.revoke_token(token_id, guru)
+        info = await self.store.tokens.revoke_token(token_id, guru)
         self.forget(token_id)
         return info
 
@@ -158,7 +159,7 @@ class Authenticator:
             return
         pending, self._pending_touch = self._pending_touch, {}
         try:
-            await self.access.touch_tokens(pending)
+            await self.store.tokens.touch_tokens(pending)
         except Exception:  # bookkeeping only: never fail a request for it
             log.warning("could not record token use", exc_info=True)
 
@@ -179,7 +180,7 @@ class Authenticator:
         cached = self._gurus.get(slug)
         if cached is not None and cached[0] > now:
             return cached[1]
-        exists = await self.access.guru_exists(slug)
+        exists = await self.store.gurus.guru_exists(slug)
         if len(self._gurus) > 10_000:
             self._gurus.clear()
         self._gurus[slug] = (now + self.settings.token_cache_ttl, exists)

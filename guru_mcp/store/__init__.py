@@ -1,6 +1,7 @@
-"""Storage: the async `Store` facade, engine creation and migrations."""
+"""Storage: the `Store` of entity stores, engine creation and migrations."""
 
 from guru_mcp.store.db import create_db_engine, migrate
-from guru_mcp.store.store import Store, hash_token
+from guru_mcp.store.store import Store
+from guru_mcp.store.tokens import hash_token
 
 __all__ = ["Store", "create_db_engine", "hash_token", "migrate"]

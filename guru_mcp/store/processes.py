@@ -12,16 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, TypeVar
 
 import anyio
 import sqlalchemy as sa
-from sqlalchemy import Engine
 
 from guru_mcp.models import RunStatus
-from guru_mcp.store.faults import guarded
-from guru_mcp.store.store import aware
+from guru_mcp.store.base import Database, aware
 from guru_mcp.store.tables import ProcessRow, RunRow, schedule_state
 
 T = TypeVar("T")
@@ -45,12 +42,14 @@ class Recovered:
 
 
 class ProcessStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.engine = db.engine
         self._limiter = anyio.CapacityLimiter(1)
+        """Its own threads: the heartbeat never waits behind other storage work."""
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(guarded(fn), *args), limiter=self._limiter)
+        return await self.db.run(fn, *args, limiter=self._limiter)
 
     async def beat(self, process_id: str, *, host: str, pid: int, now: datetime) -> bool:
         """Register or refresh the heartbeat. False if the row had gone (first beat, or another
@@ -101,7 +100,7 @@ class ProcessStore:
                     r.id
                     for r in rows
                     if r.id != me
-                    and (aware(r.heartbeat_at) < now - lapse or (r.host == host and dead(r.pid)))  # type: ignore[operator]
+                    and (aware(r.heartbeat_at) < now - lapse or (r.host == host and dead(r.pid)))
                 ]
                 live = [r.id for r in rows if r.id not in stopped]
                 if stopped:
@@ -127,7 +126,7 @@ class ProcessStore:
                         .returning(schedule_state.c.action_id, schedule_state.c.last_due_at)
                     )
                 ]
-                return Recovered(stopped, cancelled or 0, claims)  # type: ignore[arg-type]
+                return Recovered(stopped, cancelled or 0, claims)
 
         return await self._run(work)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from sqlmodel import select
 
 from guru_mcp.errors import NotFound
-from guru_mcp.models import ModelProvider
-from guru_mcp.store.store import Store
+from guru_mcp.models import ModelProvider, ProviderKind
+from guru_mcp.store.base import Database
 from guru_mcp.store.tables import ModelProviderRow, utcnow
 
 
 def _to_provider(row: ModelProviderRow) -> ModelProvider:
     return ModelProvider(
         name=row.name,
-        kind=row.kind,
+        kind=ProviderKind(row.kind),
         base_url=row.base_url,
         model=row.model,
         api_key_secret=row.api_key_secret,
@@ -22,17 +22,17 @@ def _to_provider(row: ModelProviderRow) -> ModelProvider:
 
 
 class ProviderStore:
-    """CRUD over `model_providers`, through the store's engine and worker threads."""
+    """CRUD over `model_providers`."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def put(self, guru: str, provider: ModelProvider) -> bool:
         """Create or replace a provider; True if it was created."""
 
         def work() -> bool:
-            with self.store._session() as s:  # noqa: SLF001  (the store's own session factory)
-                gid = self.store._guru_id(s, guru, create=True)  # noqa: SLF001
+            with self.db.session() as s:
+                gid = self.db.guru_id(s, guru, create=True)
                 row = s.exec(
                     select(ModelProviderRow).where(
                         ModelProviderRow.guru_id == gid, ModelProviderRow.name == provider.name
@@ -51,12 +51,12 @@ class ProviderStore:
                 s.commit()
                 return created
 
-        return await self.store._run(work)  # noqa: SLF001
+        return await self.db.run(work)
 
-    async def list(self, guru: str) -> list[ModelProvider]:
+    async def list_providers(self, guru: str) -> list[ModelProvider]:
         def work() -> list[ModelProvider]:
-            with self.store._session() as s:  # noqa: SLF001
-                gid = self.store._guru_id(s, guru)  # noqa: SLF001
+            with self.db.session() as s:
+                gid = self.db.guru_id(s, guru)
                 rows = s.exec(
                     select(ModelProviderRow)
                     .where(ModelProviderRow.guru_id == gid)
@@ -64,18 +64,18 @@ class ProviderStore:
                 ).all()
                 return [_to_provider(r) for r in rows]
 
-        return await self.store._run(work)  # noqa: SLF001
+        return await self.db.run(work)
 
     async def get(self, guru: str, name: str) -> ModelProvider:
-        for provider in await self.list(guru):
+        for provider in await self.list_providers(guru):
             if provider.name == name:
                 return provider
         raise NotFound(f"no model provider named {name!r}; an admin configures one with admin_provider_set")
 
     async def delete(self, guru: str, name: str) -> None:
         def work() -> None:
-            with self.store._session() as s:  # noqa: SLF001
-                gid = self.store._guru_id(s, guru)  # noqa: SLF001
+            with self.db.session() as s:
+                gid = self.db.guru_id(s, guru)
                 row = s.exec(
                     select(ModelProviderRow).where(
                         ModelProviderRow.guru_id == gid, ModelProviderRow.name == name
@@ -86,4 +86,4 @@ class ProviderStore:
                 s.delete(row)
                 s.commit()
 
-        await self.store._run(work)  # noqa: SLF001
+        await self.db.run(work)

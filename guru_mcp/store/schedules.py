@@ -23,15 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any, Literal, TypeVar
 
 import anyio
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
-from guru_mcp.store.faults import guarded
-from guru_mcp.store.store import aware
+from guru_mcp.store.base import Database, aware
 from guru_mcp.store.tables import ActionRow, RunRow, schedule_state
 
 T = TypeVar("T")
@@ -90,6 +88,17 @@ class Finished:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class LastRun:
+    """The newest scheduled run of a schedule."""
+
+    run_id: str
+    status: str
+    due_at: datetime | None
+    started_at: datetime
+    error: str
+
+
 Recovery = Literal["done", "held", "orphaned"]
 
 
@@ -97,7 +106,7 @@ def _state(row: Any) -> ScheduleState:
     return ScheduleState(
         action_id=row.action_id,
         fingerprint=row.fingerprint,
-        since=aware(row.since),  # type: ignore[arg-type]
+        since=aware(row.since),
         last_due_at=aware(row.last_due_at),
         last_fired_at=aware(row.last_fired_at),
         claimed_by=row.claimed_by,
@@ -118,12 +127,14 @@ def _action_at(action_id: int, revision: int) -> sa.Exists:
 class ScheduleStore:
     """Async access to `schedule_state` (and, read-only, to the runs it produced)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.engine = db.engine
         self._limiter = anyio.CapacityLimiter(4)
+        """Its own threads: schedule work does not wait behind run records."""
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(guarded(fn), *args), limiter=self._limiter)
+        return await self.db.run(fn, *args, limiter=self._limiter)
 
     def _insert(self) -> Any:
         name = self.engine.dialect.name
@@ -303,12 +314,12 @@ class ScheduleStore:
 
         return await self._run(work)
 
-    async def last_runs(self, action_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """The newest scheduled run of each schedule: id, status, due_at, started_at, error."""
+    async def last_runs(self, action_ids: Iterable[int]) -> dict[int, LastRun]:
+        """The newest scheduled run of each schedule that has one."""
         ids = list(action_ids)
 
-        def work() -> dict[int, dict[str, Any]]:
-            out: dict[int, dict[str, Any]] = {}
+        def work() -> dict[int, LastRun]:
+            out: dict[int, LastRun] = {}
             with self.engine.connect() as conn:
                 for chunk in _chunks(ids):
                     rank = (
@@ -330,13 +341,13 @@ class ScheduleStore:
                         .subquery()
                     )
                     for row in conn.execute(sa.select(inner).where(inner.c.rank == 1)):
-                        out[row.schedule_id] = {
-                            "run_id": row.id,
-                            "status": row.status,
-                            "due_at": aware(row.due_at),
-                            "started_at": aware(row.started_at),
-                            "error": row.error,
-                        }
+                        out[row.schedule_id] = LastRun(
+                            run_id=row.id,
+                            status=row.status,
+                            due_at=aware(row.due_at),
+                            started_at=aware(row.started_at),
+                            error=row.error,
+                        )
             return out
 
         return await self._run(work)

@@ -140,7 +140,7 @@ def _run_row(run: RunRecord, *, full: bool = False) -> dict[str, Any]:
 
 
 async def _list(app: App, caller: Caller, args: NoArgs) -> Any:
-    return {"actions": [describe(a) for a in await app.catalog.list(caller.guru)]}
+    return {"actions": [describe(a) for a in await app.catalog.list_actions(caller.guru)]}
 
 
 async def _get(app: App, caller: Caller, args: ByName) -> Any:
@@ -254,13 +254,13 @@ async def _export(app: App, caller: Caller, args: ExportArgs) -> Any:
 
 
 async def _secret_set(app: App, caller: Caller, args: SecretSetArgs) -> Any:
-    return await app.vault.set(
+    return await app.vault.put(
         caller.guru, args.name, args.value, enable_ready=args.enable_actions, hosts=args.hosts
     )
 
 
 async def _secrets_list(app: App, caller: Caller, args: NoArgs) -> Any:
-    return {"secrets": await app.vault.list(caller.guru)}
+    return {"secrets": await app.vault.list_secrets(caller.guru)}
 
 
 async def _secret_delete(app: App, caller: Caller, args: ByName) -> Any:
@@ -269,7 +269,7 @@ async def _secret_delete(app: App, caller: Caller, args: ByName) -> Any:
 
 
 async def _runs_list(app: App, caller: Caller, args: RunsListArgs) -> Any:
-    runs = await app.store.list_runs(
+    runs = await app.store.runs.list_runs(
         caller.guru,
         action=args.action,
         status=args.status,
@@ -282,7 +282,7 @@ async def _runs_list(app: App, caller: Caller, args: RunsListArgs) -> Any:
 
 
 async def _run_get(app: App, caller: Caller, args: RunGetArgs) -> Any:
-    run = await app.store.get_run(caller.guru, args.run_id)
+    run = await app.store.runs.get_run(caller.guru, args.run_id)
     row = await run_tree(app, caller.guru, run, _run_row)
     row["config_snapshot"] = await versions.run_snapshot(app, run)
     return row
@@ -292,7 +292,7 @@ async def _stats(app: App, caller: Caller, args: StatsArgs) -> Any:
     window = parse_window(args.window)
     if args.name:
         await app.catalog.get(caller.guru, args.name)
-    names = [args.name] if args.name else [a.name for a in await app.catalog.list(caller.guru)]
+    names = [args.name] if args.name else [a.name for a in await app.catalog.list_actions(caller.guru)]
     return await window_stats(app.store, caller.guru, names, window)
 
 

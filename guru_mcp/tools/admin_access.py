@@ -36,7 +36,7 @@ class GuruDeleteArgs(BaseModel):
 
 
 async def create_guru(app: App, slug: str) -> dict[str, Any]:
-    await app.access.create_guru(slug)
+    await app.store.gurus.create_guru(slug)
     app.auth.guru_changed(slug)
     return {"created": slug, "endpoint": f"/g/{slug}/mcp"}
 
@@ -46,7 +46,7 @@ async def delete_guru(app: App, slug: str) -> dict[str, Any]:
         raise ValidationFailed(
             f"guru {slug!r} is the default guru (GURU_MCP_DEFAULT_GURU) and cannot be deleted"
         )
-    counts = await app.access.delete_guru(slug)
+    counts = await app.store.gurus.delete_guru(slug)
     app.catalog.forget(slug)
     app.auth.guru_changed(slug)
     return {"deleted": slug, **counts}
@@ -58,7 +58,7 @@ async def revoke_token(app: App, token_id: int, guru: str | None) -> dict[str, A
 
 
 async def _tokens_list(app: App, caller: Caller, args: TokensListArgs) -> Any:
-    tokens = await app.access.list_tokens(caller.guru, include_revoked=args.include_revoked)
+    tokens = await app.store.tokens.list_tokens(caller.guru, include_revoked=args.include_revoked)
     return {"tokens": [t.as_dict() for t in tokens]}
 
 
@@ -67,7 +67,7 @@ async def _token_revoke(app: App, caller: Caller, args: TokenIdArgs) -> Any:
 
 
 async def _gurus_list(app: App, caller: Caller, args: NoArgs) -> Any:
-    return {"gurus": await app.access.list_gurus()}
+    return {"gurus": [g.as_dict() for g in await app.store.gurus.summaries()]}
 
 
 async def _guru_create(app: App, caller: Caller, args: GuruArgs) -> Any:

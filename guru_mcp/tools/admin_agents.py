@@ -58,15 +58,15 @@ async def _provider_set(app: App, caller: Caller, args: ProviderSetArgs) -> Any:
         }
     )
     if args.api_key is not None:
-        await app.vault.set(caller.guru, secret, args.api_key)
-    elif secret and secret not in {s["name"] for s in await app.store.list_secrets(caller.guru)}:
+        await app.vault.put(caller.guru, secret, args.api_key)
+    elif secret and secret not in await app.store.secrets.secret_names(caller.guru):
         raise ValidationFailed(
             FieldError("api_key_secret", f"no secret named {secret!r}; set it first or pass api_key")
         )
-    created = await app.providers.put(caller.guru, provider)
+    created = await app.store.providers.put(caller.guru, provider)
     waiting = sorted(
         a.name
-        for a in await app.catalog.list(caller.guru)
+        for a in await app.catalog.list_actions(caller.guru)
         if not a.enabled and a.disabled_reason.startswith(f"model provider {provider.name!r}")
     )
     out: dict[str, Any] = {"provider": provider.model_dump(mode="json"), "created": created}
@@ -78,9 +78,9 @@ async def _provider_set(app: App, caller: Caller, args: ProviderSetArgs) -> Any:
 
 
 async def _providers_list(app: App, caller: Caller, args: NoArgs) -> Any:
-    actions = await app.catalog.list(caller.guru)
+    actions = await app.catalog.list_actions(caller.guru)
     rows = []
-    for provider in await app.providers.list(caller.guru):
+    for provider in await app.store.providers.list_providers(caller.guru):
         row = provider.model_dump(mode="json")
         row["used_by"] = sorted(
             a.name for a in actions if getattr(a.spec.config, "provider", None) == provider.name
@@ -90,7 +90,7 @@ async def _providers_list(app: App, caller: Caller, args: NoArgs) -> Any:
 
 
 async def _provider_delete(app: App, caller: Caller, args: ProviderByName) -> Any:
-    await app.providers.delete(caller.guru, args.name)
+    await app.store.providers.delete(caller.guru, args.name)
     return {"deleted": args.name, "note": "agents using it fail until it is configured again"}
 
 
@@ -98,10 +98,10 @@ async def run_tree(
     app: App, guru: str, root: RunRecord, row: Callable[..., dict[str, Any]]
 ) -> dict[str, Any]:
     """`root` as a row with its descendants nested under `children` (oldest first), bounded."""
-    top = row(root, full=True)
+    top: dict[str, Any] = row(root, full=True)
     level, nodes, count = [root], {root.id: top}, 1
     for _ in range(MAX_AGENT_DEPTH + 1):
-        children = await app.store.child_runs(guru, [r.id for r in level])
+        children = await app.store.runs.child_runs(guru, [r.id for r in level])
         if not children:
             break
         for child in children[: max(TREE_LIMIT - count, 0)]:

@@ -17,7 +17,7 @@ from guru_mcp.cron import due_times, get_zone, next_fire
 from guru_mcp.errors import FieldError, NotFound, ValidationFailed
 from guru_mcp.models import Caller, ScheduleSpec, StoredAction
 from guru_mcp.scheduler import fingerprint
-from guru_mcp.store.schedules import ScheduleState, ScheduleStore
+from guru_mcp.store.schedules import LastRun, ScheduleState
 from guru_mcp.tools.registry import AdminTool
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _state_word(action: StoredAction) -> str:
 def describe_schedule(
     action: StoredAction,
     state: ScheduleState | None,
-    last_run: dict[str, Any] | None,
+    last_run: LastRun | None,
     now: datetime,
     *,
     upcoming: int = 0,
@@ -105,7 +105,13 @@ def describe_schedule(
         "last_fired_at": _iso(state.last_fired_at if state else None),
         "last_fired_by": state.claimed_by if state else None,
         "last_run": (
-            {**last_run, "due_at": _iso(last_run["due_at"]), "started_at": _iso(last_run["started_at"])}
+            {
+                "run_id": last_run.run_id,
+                "status": last_run.status,
+                "due_at": _iso(last_run.due_at),
+                "started_at": _iso(last_run.started_at),
+                "error": last_run.error,
+            }
             if last_run
             else None
         ),
@@ -121,12 +127,11 @@ def describe_schedule(
 
 
 def _now(app: App) -> datetime:
-    scheduler = getattr(app, "scheduler", None)
-    return scheduler.now() if scheduler is not None else datetime.now(UTC)
+    return app.scheduler.now() if app.scheduler is not None else datetime.now(UTC)
 
 
 async def _describe(app: App, actions: list[StoredAction], *, upcoming: int = 0) -> list[dict[str, Any]]:
-    store = ScheduleStore(app.store.engine)
+    store = app.store.schedules
     ids = [a.id for a in actions]
     states = await store.states(ids)
     runs = await store.last_runs(ids)
@@ -136,7 +141,7 @@ async def _describe(app: App, actions: list[StoredAction], *, upcoming: int = 0)
 
 async def list_schedules(app: App, guru: str, action: str | None = None) -> list[dict[str, Any]]:
     """Every scheduled action of `guru` (or just `action`), described as by `describe_schedule`."""
-    actions = [a for a in await app.catalog.list(guru) if a.spec.schedule is not None]
+    actions = [a for a in await app.catalog.list_actions(guru) if a.spec.schedule is not None]
     if action is not None:
         actions = [a for a in actions if a.name == action]
         if not actions:

@@ -147,11 +147,11 @@ async def use_provider(
 ) -> None:
     """Configure a provider of `kind` against the stand-in (its key held as a secret)."""
     if kind == "sampling":
-        await app.providers.put("default", ModelProvider(name=name, kind="sampling"))
+        await app.store.providers.put("default", ModelProvider(name=name, kind="sampling"))
         return
-    await app.vault.set("default", "MODEL_API_KEY", MODEL_KEY)
+    await app.vault.put("default", "MODEL_API_KEY", MODEL_KEY)
     base = model_server.url + ("/v1" if kind == "openai" else "")
-    await app.providers.put(
+    await app.store.providers.put(
         "default",
         ModelProvider(name=name, kind=kind, base_url=base, model="stand-in", api_key_secret="MODEL_API_KEY"),
     )

@@ -86,7 +86,7 @@ async def test_an_agent_chains_two_actions_and_records_them_as_child_runs(
         "alex@corp.example"
     ]
 
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     parent = next(r for r in runs if r.action_name == "order_helper")
     children = sorted((r for r in runs if r.parent_run_id == parent.id), key=lambda r: r.started_at)
     assert [c.action_name for c in children] == ["lookup_order", "refund_status"]
@@ -122,7 +122,7 @@ async def test_the_tool_call_limit_stops_a_model_that_never_answers(app, echo_se
     assert result.is_error
     assert "tool-call limit of 3" in result.content[0].text
     assert structured(result)["stop"] == "tool_call_limit"
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     parent = next(r for r in runs if r.action_name == "looper")
     assert parent.status is RunStatus.ERROR and parent.usage["stop"] == "tool_call_limit"
     assert len([r for r in runs if r.parent_run_id == parent.id]) == 3
@@ -147,7 +147,7 @@ async def test_the_depth_limit_stops_nested_agents(app, echo_server, model_serve
     async with connect(app, USER) as client:
         result = await client.call_tool("outer", {"request": "go deep"})
     assert not result.is_error, result.content[0].text
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     outer = next(r for r in runs if r.action_name == "outer")
     inner = next(r for r in runs if r.action_name == "inner")
     assert inner.parent_run_id == outer.id and inner.depth == 1
@@ -177,7 +177,7 @@ async def test_an_answer_outside_the_output_schema_is_retried_once_then_reported
     text = result.content[0].text
     assert "does not match the output schema, even after one retry" in text and "refunded" in text
     assert "does not match the required output schema" in json.dumps(model_server.requests[1]["messages"])
-    run = next(r for r in await app.store.list_runs("default") if r.action_name == "strict")
+    run = next(r for r in await app.store.runs.list_runs("default") if r.action_name == "strict")
     assert run.usage["stop"] == "output_schema" and run.usage["model_calls"] == 2
 
 
@@ -225,7 +225,7 @@ async def test_test_mode_with_mocked_tools_calls_only_the_model(app, echo_server
     assert out["status"] == "ok" and out["output"] == "Mocked: shipped, refund pending."
     assert echo_server.requests == []  # no tool ran
     assert model_server.tool_results(1) == ['{"status": "shipped"}', "pending"]
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     parent = next(r for r in runs if r.action_name == "order_helper")
     children = [r for r in runs if r.parent_run_id == parent.id]
     assert parent.trigger.value == "test" and len(children) == 2
@@ -241,7 +241,7 @@ async def test_the_agent_timeout_cancels_a_slow_tool_and_says_so(app, echo_serve
     async with connect(app, USER) as client:
         result = await client.call_tool("impatient", {"request": "wait"})
     assert result.is_error and "timeout of 1 s ran out" in result.content[0].text
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     parent = next(r for r in runs if r.action_name == "impatient")
     child = next(r for r in runs if r.action_name == "slow")
     assert parent.status is RunStatus.TIMEOUT and parent.usage["stop"] == "timeout"
@@ -257,7 +257,7 @@ async def test_a_failing_model_api_is_a_clear_error_without_the_key(app, echo_se
         result = await client.call_tool("order_helper", {"request": "x"})
     assert result.is_error
     assert "model provider 'default' answered HTTP 500" in result.content[0].text
-    run = next(r for r in await app.store.list_runs("default") if r.action_name == "order_helper")
+    run = next(r for r in await app.store.runs.list_runs("default") if r.action_name == "order_helper")
     assert run.usage["stop"] == "error" and MODEL_KEY not in run.model_dump_json()
 
 
@@ -271,7 +271,7 @@ async def test_model_calls_go_through_the_egress_policy(settings, echo_server, m
         await save(app, agent("order_helper", ["lookup_order"]))
         async with connect(app, USER) as client:
             result = await client.call_tool("order_helper", {"request": "x"})
-        run = next(r for r in await app.store.list_runs("default") if r.action_name == "order_helper")
+        run = next(r for r in await app.store.runs.list_runs("default") if r.action_name == "order_helper")
     assert result.is_error and "egress refused" in result.content[0].text
     assert run.status is RunStatus.DENIED
     assert model_server.requests == []
@@ -280,7 +280,7 @@ async def test_model_calls_go_through_the_egress_policy(settings, echo_server, m
 async def test_a_model_key_limited_to_other_hosts_is_never_sent(app, echo_server, model_server):
     await save(app, api_action("lookup_order", echo_server.url + "/orders/1"))
     await use_provider(app, "openai", model_server)
-    await app.vault.set("default", "MODEL_API_KEY", MODEL_KEY, hosts=["api.openai.com"])
+    await app.vault.put("default", "MODEL_API_KEY", MODEL_KEY, hosts=["api.openai.com"])
     await save(app, agent("order_helper", ["lookup_order"]))
     async with connect(app, USER) as client:
         result = await client.call_tool("order_helper", {"request": "x"})

@@ -65,7 +65,7 @@ async def test_a_sampling_agent_runs_its_tools_with_the_clients_model(app, echo_
     assert [t.name for t in seen[0].tools] == ["lookup_order"]
     assert seen[0].system_prompt.startswith("You help with orders")
     assert seen[0].tools[0].input_schema["required"] == ["order_id"]
-    runs = await app.store.list_runs("default")
+    runs = await app.store.runs.list_runs("default")
     parent = next(r for r in runs if r.action_name == "order_helper")
     assert parent.usage["model"] == "client-model" and parent.usage["model_calls"] == 2
     child = next(r for r in runs if r.action_name == "lookup_order")

@@ -20,7 +20,7 @@ async def test_an_agent_may_only_list_existing_actions_of_its_own_guru(app, echo
     await save(app, api_action("a", echo_server.url + "/a"))
     with pytest.raises(ValidationFailed, match=r"config.tools\[1\]: no action named 'nope'"):
         await save(app, agent("bot", ["a", "nope"]))
-    await app.access.create_guru("other")
+    await app.store.gurus.create_guru("other")
     await app.catalog.save_spec("other", parse_spec(api_action("b", echo_server.url + "/b")))
     with pytest.raises(ValidationFailed, match="no action named 'b'"):
         await save(app, agent("bot", ["b"]))  # `b` lives in another guru
@@ -116,7 +116,7 @@ async def test_export_and_import_carry_agents_with_their_tools_in_any_order(app,
     assert outer["action_type"] == "AGENT" and outer["config"]["tools"] == ["inner", "a"]
     document = json.dumps(list(reversed(exported)))  # agents before their tools
     # Into another guru of the same server: an empty catalog without model providers.
-    await app.access.create_guru("fresh")
+    await app.store.gurus.create_guru("fresh")
     report = await import_actions(app.catalog, "fresh", document)
     assert [r["change"] for r in report["actions"]] == ["create"] * 3
     names = [r["name"] for r in report["actions"]]

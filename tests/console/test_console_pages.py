@@ -18,7 +18,9 @@ SECRET = "v3ry-s3cret-value-42"
 
 @pytest.fixture
 async def admin(app):
-    await app.access.create_token(TOKEN, guru="default", label="t", is_admin=True, email="ada@corp.example")
+    await app.store.tokens.create_token(
+        TOKEN, guru="default", label="t", is_admin=True, email="ada@corp.example"
+    )
     asgi = build_console(app, app.auth.caller)
     transport = httpx.ASGITransport(app=asgi)
     async with httpx.AsyncClient(
@@ -46,8 +48,8 @@ async def _run(
         due_at=due,
         schedule_id=action.id if due else None,
     )
-    await app.store.start_run(record)
-    await app.store.finish_run(
+    await app.store.runs.start_run(record)
+    await app.store.runs.finish_run(
         record.id,
         status=RunStatus(status),
         output=output,
@@ -119,7 +121,7 @@ async def test_run_history_filters_by_caller_time_range_and_text(app, admin, ech
 async def test_a_secret_written_literally_is_masked_in_the_editor_and_cannot_be_saved_back(
     app, admin, echo_server
 ):
-    await app.vault.set("default", "HR_TOKEN", SECRET)
+    await app.vault.put("default", "HR_TOKEN", SECRET)
     spec = api_action("literal", echo_server.url + "/x", headers=[{"key": "X-Key", "value": SECRET}])
     await app.catalog.save_spec("default", parse_spec(spec))
     page = (await admin.get("/admin/actions/literal")).text

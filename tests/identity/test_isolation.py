@@ -26,7 +26,7 @@ def text(result) -> str:
 
 async def populate_home(app, echo_server) -> dict:
     """The default guru's things another guru must not reach."""
-    await app.vault.set("default", "HOME_TOKEN", HOME_SECRET)
+    await app.vault.put("default", "HOME_TOKEN", HOME_SECRET)
     spec = api_action(
         "home_action",
         echo_server.url + "/home",
@@ -35,7 +35,7 @@ async def populate_home(app, echo_server) -> dict:
     )
     await app.catalog.save_spec("default", parse_spec(spec))
     outcome = await app.runs.run("default", "home_action", {}, HOME_ADMIN, Trigger.TEST)
-    token_id = await app.access.create_token(
+    token_id = await app.store.tokens.create_token(
         "gmcp_home_token_value", guru="default", label="home", is_admin=True
     )
     async with connect(app, HOME_ADMIN) as client:
@@ -134,11 +134,11 @@ async def test_an_admin_of_another_guru_reaches_nothing_of_this_one_through_any_
         before.spec.title,
     )
     assert after.spec.schedule is not None
-    assert [s["name"] for s in await app.vault.list("default")] == ["HOME_TOKEN"]
-    assert [t.id for t in await app.access.list_tokens("default")] == [home["token_id"]]
-    assert {a.name for a in await app.catalog.list("acme")} == {"acme_action"}
-    assert [s["name"] for s in await app.vault.list("acme")] == ["ACME_TOKEN"]
-    acme_runs = await app.store.list_runs("acme")
+    assert [s["name"] for s in await app.vault.list_secrets("default")] == ["HOME_TOKEN"]
+    assert [t.id for t in await app.store.tokens.list_tokens("default")] == [home["token_id"]]
+    assert {a.name for a in await app.catalog.list_actions("acme")} == {"acme_action"}
+    assert [s["name"] for s in await app.vault.list_secrets("acme")] == ["ACME_TOKEN"]
+    acme_runs = await app.store.runs.list_runs("acme")
     assert acme_runs == []
 
 
@@ -151,9 +151,9 @@ async def test_a_server_admin_manages_gurus_and_a_deleted_guru_leaves_nothing(ap
         assert not created.is_error and created.structured_content["endpoint"] == "/g/acme/mcp"
         bad = await client.call_tool("admin_guru_create", {"slug": "Not A Slug"})
         assert bad.is_error and "not valid" in text(bad)
-        await app.vault.set("acme", "ACME_TOKEN", "acme-secret-value")
+        await app.vault.put("acme", "ACME_TOKEN", "acme-secret-value")
         await app.catalog.save_spec("acme", parse_spec(api_action("a1", echo_server.url + "/a")))
-        await app.access.create_token("gmcp_acme_token", guru="acme", label="acme", is_admin=False)
+        await app.store.tokens.create_token("gmcp_acme_token", guru="acme", label="acme", is_admin=False)
         listed = {
             g["slug"]: g for g in (await client.call_tool("admin_gurus_list", {})).structured_content["gurus"]
         }
@@ -169,8 +169,8 @@ async def test_a_server_admin_manages_gurus_and_a_deleted_guru_leaves_nothing(ap
         deleted = await client.call_tool("admin_guru_delete", {"slug": "acme", "confirm": "acme"})
         assert not deleted.is_error, text(deleted)
         assert deleted.structured_content["actions"] == 1 and deleted.structured_content["tokens"] == 1
-    assert [g["slug"] for g in await app.access.list_gurus()] == ["default"]
-    assert await app.access.find_token("gmcp_acme_token") is None
+    assert [g.slug for g in await app.store.gurus.summaries()] == ["default"]
+    assert await app.store.tokens.find_token("gmcp_acme_token") is None
 
 
 async def test_group_scoped_actions_are_listed_and_callable_only_for_their_groups(app, echo_server):
@@ -197,7 +197,7 @@ async def test_group_scoped_actions_are_listed_and_callable_only_for_their_group
                     await client.call_tool(name, {})
             for name in visible:
                 assert not (await client.call_tool(name, {})).is_error
-    denied = await app.store.list_runs("default", status="denied")
+    denied = await app.store.runs.list_runs("default", status="denied")
     assert sorted((r.action_name, r.caller["email"]) for r in denied) == [
         ("billing_or_support", "nat@corp.example"),
         ("support_only", "bill@corp.example"),

@@ -59,7 +59,7 @@ async def test_claims_map_to_a_caller_by_settings(app):
             "oauth_guru_claim": "tenants",
         }
     )
-    auth = Authenticator(settings, app.access, http=object())  # type: ignore[arg-type]
+    auth = Authenticator(settings, app.store, http=object())  # type: ignore[arg-type]
     base = {
         "iss": "https://id.example",
         "sub": "s-1",

@@ -20,7 +20,6 @@ from guru_mcp.clock import FakeClock
 from guru_mcp.models import RunRecord, RunStatus, StoredAction, Trigger, parse_spec
 from guru_mcp.scheduler import Scheduler
 from guru_mcp.settings import Settings
-from guru_mcp.store.schedules import ScheduleStore
 from tests.conftest import api_action
 
 START = datetime(2026, 3, 7, 0, 0, tzinfo=UTC)
@@ -72,7 +71,7 @@ class Harness:
             self.calls.append(Fired(action.name, due, self.clock.now(), owner))
             if action.name in self.crash:
                 raise RuntimeError("boom")
-            await self.app.store.start_run(  # as RunService does when a run starts
+            await self.app.store.runs.start_run(  # as RunService does when a run starts
                 RunRecord(
                     id=str(uuid.uuid4()),
                     guru=action.guru,
@@ -112,7 +111,7 @@ class Harness:
         """Start a scheduler (a stand-in for one server process) and wait until it has planned."""
         scheduler = Scheduler(
             self.app.catalog,
-            ScheduleStore(self.app.store.engine),
+            self.app.store.schedules,
             self._tracked(fire or self.fake_fire(owner)),
             self.app.settings.model_copy(update=settings),
             self.clock,

@@ -101,7 +101,7 @@ async def test_a_schedule_that_cannot_run_is_refused_naming_the_field(app):
 async def test_the_listing_shows_the_last_scheduled_run_and_the_cli_gets_the_same_rows(app):
     await add_report(app, schedule={"cron": "*/15 * * * *", "arguments": {"team": "ops"}})
     action = await app.catalog.get("default", "report")
-    await app.store.start_run(
+    await app.store.runs.start_run(
         RunRecord(
             id="r1",
             guru="default",

@@ -133,4 +133,4 @@ async def test_the_catalog_refuses_an_action_whose_schedule_cannot_run(app):
     with pytest.raises(ValidationFailed) as err:
         await app.catalog.save_spec("default", spec)
     assert {e.field for e in err.value.errors} == {"schedule.cron", "schedule.timezone", "schedule.arguments"}
-    assert [a.name for a in await app.catalog.list("default")] == []
+    assert [a.name for a in await app.catalog.list_actions("default")] == []

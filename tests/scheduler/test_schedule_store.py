@@ -29,7 +29,7 @@ class Db:
 
     def other_process(self) -> ScheduleStore:
         """A second engine on the same file, as another server process would have."""
-        return ScheduleStore(create_db_engine(self.url))
+        return Store(create_db_engine(self.url)).schedules
 
     def claim(self, due=DUE, *, fp=FP, lease=timedelta(minutes=2), exclusive=True) -> Claim:
         return Claim(self.action.id, due, fp, due + lease, exclusive)
@@ -41,10 +41,10 @@ async def db(tmp_path, db_url) -> AsyncIterator[Db]:
     engine = create_db_engine(url)
     await anyio.to_thread.run_sync(migrate, engine)
     store = Store(engine)
-    await store.ensure_guru("default")
+    await store.gurus.ensure_guru("default")
     spec = parse_spec(api_action("job", "https://example.com/", schedule={"cron": "0 * * * *"}))
-    action, _ = await store.save_action("default", spec, enabled=True)
-    schedules = ScheduleStore(engine)
+    action, _ = await store.actions.save_action("default", spec, enabled=True)
+    schedules = store.schedules
     await schedules.sync([SyncItem(action.id, action.revision, FP, START)])
     yield Db(url, store, schedules, action)
     engine.dispose()
@@ -80,7 +80,7 @@ async def test_a_due_time_at_or_before_the_last_claimed_one_is_refused(db: Db) -
 async def test_a_claim_from_a_stale_view_or_for_a_disabled_action_is_refused(db: Db) -> None:
     [stale] = await db.schedules.claim([db.claim(fp="0 9 * * *\x1fUTC")], now=DUE, owner="a")
     assert stale is not None
-    await db.store.set_enabled("default", ["job"], False)
+    await db.store.actions.set_enabled("default", ["job"], False)
     [disabled] = await db.schedules.claim([db.claim()], now=DUE, owner="a")
     assert disabled is not None and disabled.last_due_at is None
 
@@ -116,10 +116,10 @@ async def test_claims_in_one_batch_are_won_or_lost_each_on_its_own(db: Db) -> No
     others = []
     for name in ("two", "three", "four"):
         spec = parse_spec(api_action(name, "https://example.com/", schedule={"cron": "0 * * * *"}))
-        action, _ = await db.store.save_action("default", spec, enabled=True)
+        action, _ = await db.store.actions.save_action("default", spec, enabled=True)
         others.append(action)
     await db.schedules.sync([SyncItem(a.id, a.revision, FP, START) for a in others])
-    await db.store.set_enabled("default", ["three"], False)
+    await db.store.actions.set_enabled("default", ["three"], False)
     two, three, four = others
     batch = [
         db.claim(),
@@ -153,7 +153,7 @@ async def test_recover_tells_held_from_recorded_from_orphaned(db: Db) -> None:
 
 async def test_recover_clears_an_expired_lease_whose_run_was_recorded(db: Db) -> None:
     await db.schedules.claim([db.claim()], now=DUE, owner="dead")
-    await db.store.start_run(
+    await db.store.runs.start_run(
         RunRecord(
             id="r1",
             guru="default",
@@ -175,7 +175,7 @@ async def test_recover_clears_an_expired_lease_whose_run_was_recorded(db: Db) ->
         None,
     )
     assert (await db.schedules.states([db.action.id]))[db.action.id].lease_until is None
-    assert (await db.schedules.last_runs([db.action.id]))[db.action.id]["run_id"] == "r1"
+    assert (await db.schedules.last_runs([db.action.id]))[db.action.id].run_id == "r1"
 
 
 async def test_sync_starts_a_changed_schedule_afresh_but_never_from_a_stale_view(db: Db) -> None:
@@ -183,7 +183,7 @@ async def test_sync_starts_a_changed_schedule_afresh_but_never_from_a_stale_view
     spec = db.action.spec.model_copy(
         update={"schedule": db.action.spec.schedule.model_copy(update={"cron": "0 9 * * *"})}
     )
-    newer, _ = await db.store.save_action("default", spec, enabled=True)
+    newer, _ = await db.store.actions.save_action("default", spec, enabled=True)
     stale = await db.schedules.sync([SyncItem(db.action.id, db.action.revision, "old\x1fUTC", changed_at)])
     assert stale[db.action.id].fingerprint == FP and stale[db.action.id].since == START
     fresh = await db.schedules.sync([SyncItem(newer.id, newer.revision, "0 9 * * *\x1fUTC", changed_at)])
@@ -195,7 +195,7 @@ async def test_an_inactive_schedule_gets_no_row_and_rows_go_with_their_action(db
     spec = parse_spec(
         api_action("paused", "https://example.com/", schedule={"cron": "0 * * * *", "enabled": False})
     )
-    paused, _ = await db.store.save_action("default", spec, enabled=True)
+    paused, _ = await db.store.actions.save_action("default", spec, enabled=True)
     assert await db.schedules.sync([SyncItem(paused.id, paused.revision, "", START)]) == {}
-    await db.store.delete_action("default", "job")
+    await db.store.actions.delete_action("default", "job")
     assert await db.schedules.states([db.action.id]) == {}

@@ -14,7 +14,7 @@ from guru_mcp.clock import FakeClock
 from guru_mcp.executors import Executor
 from guru_mcp.models import ActionSpec, ActionType, RunRecord, RunStatus, Trigger, parse_spec
 from guru_mcp.scheduler import fire_with
-from guru_mcp.store.schedules import Claim, ScheduleStore
+from guru_mcp.store.schedules import Claim
 from guru_mcp.testing import FakeExecutor
 from tests.conftest import api_action
 from tests.scheduler.conftest import START, Harness, utc
@@ -134,7 +134,7 @@ async def test_a_paused_schedule_stops_and_resumes_without_making_up_missed_time
 
 
 async def test_disabling_or_deleting_an_action_or_deleting_its_secret_stops_its_schedule(h: Harness) -> None:
-    await h.app.vault.set(h.guru, "TOKEN", "s3cret-value-123")
+    await h.app.vault.put(h.guru, "TOKEN", "s3cret-value-123")
     await h.schedule("disabled", "0 * * * *")
     await h.schedule("deleted", "0 * * * *")
     spec = api_action(
@@ -197,7 +197,7 @@ async def test_a_crashing_action_is_noted_and_the_loop_goes_on(h: Harness) -> No
     assert rows["bad"]["failed"] == 3 and rows["bad"]["last_status"] == "failed"
     assert rows["good"]["fired"] == 3 and rows["good"]["last_status"] == "ok"
     bad = await h.app.catalog.get(h.guru, "bad")
-    state = (await ScheduleStore(h.app.store.engine).states([bad.id]))[bad.id]
+    state = (await h.app.store.schedules.states([bad.id]))[bad.id]
     assert state.last_error == "internal error (RuntimeError); see the server log"
     assert state.lease_until is None
 
@@ -220,7 +220,7 @@ async def test_scheduled_runs_take_the_tool_path_and_record_due_time_and_an_empt
     action = (await h.app.catalog.save_spec(h.guru, parse_spec(spec))).action
     await h.start(fire=fire_with(h.app.runs))
     await h.until(utc(2026, 3, 7, 1))  # returns once the run has ended
-    [run] = await h.app.store.list_runs(h.guru)
+    [run] = await h.app.store.runs.list_runs(h.guru)
     assert run.status is RunStatus.OK and run.trigger is Trigger.SCHEDULE
     assert run.schedule_id == action.id and run.due_at == utc(2026, 3, 7, 1)
     assert run.caller == {
@@ -251,7 +251,7 @@ async def test_a_crashing_run_is_recorded_as_an_error_and_later_due_times_still_
         await h.schedule("crashy", "0 * * * *")
         await h.start(fire=fire_with(app.runs))
         await h.until(utc(2026, 3, 7, 2))
-        runs = await app.store.list_runs(h.guru, trigger="schedule")
+        runs = await app.store.runs.list_runs(h.guru, trigger="schedule")
         assert sorted(r.due_at for r in runs) == [utc(2026, 3, 7, 1), utc(2026, 3, 7, 2)]
         assert {r.status for r in runs} == {RunStatus.ERROR}
         assert "internal error" in runs[0].error
@@ -335,7 +335,7 @@ async def test_a_due_time_claimed_by_a_process_that_died_before_running_it_is_fi
     await h.start("a")
     await h.until(utc(2026, 3, 7, 0, 59))
     # Process "dead" claims 01:00 and dies before RunService records anything.
-    store = ScheduleStore(h.app.store.engine)
+    store = h.app.store.schedules
     won = await store.claim(
         [Claim(action.id, utc(2026, 3, 7, 1), "0 * * * *\x1fUTC", utc(2026, 3, 7, 1, 2), exclusive=True)],
         now=utc(2026, 3, 7, 0, 59, 59),
@@ -349,14 +349,14 @@ async def test_a_due_time_claimed_by_a_process_that_died_before_running_it_is_fi
 async def test_a_claimed_due_time_whose_run_was_recorded_is_not_fired_again(h: Harness) -> None:
     action = await h.schedule("job", "0 * * * *")
     await h.start("a")
-    store = ScheduleStore(h.app.store.engine)
+    store = h.app.store.schedules
     won = await store.claim(
         [Claim(action.id, utc(2026, 3, 7, 1), "0 * * * *\x1fUTC", utc(2026, 3, 7, 1, 2), exclusive=True)],
         now=START,
         owner="dead",
     )
     assert won == [None]
-    await h.app.store.start_run(
+    await h.app.store.runs.start_run(
         RunRecord(
             id="r1",
             guru=h.guru,
