@@ -27,6 +27,7 @@ from guru_mcp.models import (
     ActionType,
     AgentConfig,
     ApiCallConfig,
+    ModelProvider,
     PythonCodeConfig,
     StoredAction,
 )
@@ -98,7 +99,7 @@ class Snapshot:
 
 
 class ProviderLookup(Protocol):
-    async def list_providers(self, guru: str) -> list[Any]: ...
+    async def list_providers(self, guru: str) -> list[ModelProvider]: ...
 
 
 @dataclass
