@@ -38,12 +38,12 @@ async def test_a_fake_executor_serves_runs_and_records_the_jobs_it_got(settings)
     fake = FakeExecutor(handler)
     assert isinstance(fake, Executor)
     async with open_app(settings, sandbox=False, executors={ActionType.PYTHON_CODE: fake}) as app:
-        await app.vault.set("default", "WEATHER_KEY", "wk-secret-value-1234")
+        await app.vault.put("default", "WEATHER_KEY", "wk-secret-value-1234")
         await app.catalog.save_spec("default", weather_action("WEATHER_KEY"))
         sunny = await app.runs.run("default", "weather", {"city": "Paris"}, USER, Trigger.TOOL_CALL)
         grey = await app.runs.run("default", "weather", {"city": "Oslo"}, USER, Trigger.TOOL_CALL)
         failed = await app.runs.run("default", "weather", {"city": "Atlantis"}, USER, Trigger.TOOL_CALL)
-        records = {r.id: r for r in await app.store.list_runs("default")}
+        records = {r.id: r for r in await app.store.runs.list_runs("default")}
     assert sunny.result.status is RunStatus.OK and sunny.result.text == "weather: sunny in Paris"
     assert grey.result.data == {"city": "Oslo", "sky": "grey"}
     assert failed.result.status is RunStatus.TIMEOUT and failed.result.error == "no such city"
