@@ -7,6 +7,7 @@ them in reverse order. Nothing is created at import time.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,6 +23,7 @@ from guru_mcp.catalog import Catalog
 from guru_mcp.egress import EgressPolicy, build_http_client, build_http_transport
 from guru_mcp.errors import ConfigError, StorageError
 from guru_mcp.executors import Executor, UnavailableExecutor
+from guru_mcp.executors.background import in_background
 from guru_mcp.executors.http import HttpExecutor
 from guru_mcp.identity.authn import Authenticator
 from guru_mcp.liveness import Liveness, new_process_id
@@ -101,9 +103,18 @@ async def _sandbox(settings: Settings, policy: EgressPolicy) -> AsyncIterator[Py
     if not settings.sandbox_enabled:
         yield UnavailableExecutor("Python actions are switched off (GURU_MCP_SANDBOX_ENABLED=false)")
         return
-    from guru_mcp.executors.sandbox import open_sandbox  # the Docker SDK loads only when a server needs it
 
-    async with open_sandbox(settings, policy) as sandbox:
+    @asynccontextmanager
+    async def open_real() -> AsyncIterator[Any]:
+        # The Docker SDK loads only when a server needs it, and off the event loop.
+        module = await anyio.to_thread.run_sync(importlib.import_module, "guru_mcp.executors.sandbox")
+        async with module.open_sandbox(settings, policy) as sandbox:
+            yield sandbox
+
+    # Probing the engine and filling the warm pool happen in the background, once the transport
+    # serves (`serve.py` calls `begin()`) or the first Python job arrives: they never hold up
+    # `initialize`.
+    async with in_background(open_real, settings.sandbox_pool_size) as sandbox:
         yield sandbox
 
 

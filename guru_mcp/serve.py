@@ -2,6 +2,10 @@
 
 Both stop cleanly on SIGTERM/SIGINT (see `guru_mcp.shutdown`); stdio also when the client closes
 stdin, after the calls in flight have been answered.
+
+Start-up is kept short (docs/architecture.md, "Start-up"): the transport serves as soon as the
+database is open; the catalog snapshot is loaded and the sandbox (engine probe, warm pool) started
+in the background while the client initializes.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import anyio
-import uvicorn
 from mcp.server.stdio import stdio_server
 
 from guru_mcp.app import App, open_app
+from guru_mcp.executors.background import BackgroundExecutor
 from guru_mcp.models import Caller
-from guru_mcp.server import build_server, http_asgi
+from guru_mcp.server import ServerHandle, build_server, http_asgi
 from guru_mcp.settings import Settings
 from guru_mcp.shutdown import on_signals, stop_gracefully
 from guru_mcp.stdio_drain import GracefulStdio
@@ -28,19 +33,34 @@ HTTP_CLOSE_TIMEOUT = 3
 """Seconds uvicorn waits for open connections (idle event streams) once runs have drained."""
 
 
+if TYPE_CHECKING:
+    import uvicorn
+
+
 async def _settle(app: App, guru: str) -> None:
     """Load the catalog once, then move everything built so far out of the garbage collector's way:
     the long-lived objects (libraries, settings, snapshot) would otherwise be re-scanned by every
-    full collection, which measurably stalls large `tools/list` answers."""
+    full collection, which measurably stalls large `tools/list` answers. Only the young generations
+    are collected first: a full collection right after start-up found nothing to free and cost a
+    noticeable share of the start-up. Runs in the background while the client initializes."""
     await app.catalog.snapshot(guru)
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
+
+
+async def _forward_changes(handle: ServerHandle) -> None:
+    await handle.notifier()
+
+
+def _start_background(app: App) -> None:
+    """Start what the server can answer without: the sandbox's engine probe and warm pool."""
+    if isinstance(app.sandbox, BackgroundExecutor):
+        app.sandbox.begin()
 
 
 async def serve_stdio(settings: Settings, caller: Caller) -> None:
     async with open_app(settings) as app:
         handle = build_server(app, stdio_caller=caller)
-        await _settle(app, caller.guru)
         graceful = GracefulStdio(lambda: stop_gracefully(app))
         serving = anyio.CancelScope()
 
@@ -50,8 +70,9 @@ async def serve_stdio(settings: Settings, caller: Caller) -> None:
             serving.cancel()  # the transport would otherwise wait for the client to close stdin
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(handle.notifier)
+            tg.start_soon(_forward_changes, handle)
             tg.start_soon(on_signals, on_signal)
+            tg.start_soon(_settle, app, caller.guru)
             with serving:
                 async with AsyncExitStack() as stack:
                     files = (
@@ -59,20 +80,28 @@ async def serve_stdio(settings: Settings, caller: Caller) -> None:
                     )
                     read, write = await stack.enter_async_context(stdio_server(*files))
                     read, write = await stack.enter_async_context(graceful.wrap(read, write))
+                    _start_background(app)
                     await handle.server.run(read, write, handle.init_options)
             tg.cancel_scope.cancel()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: it would re-raise the signal after serving, killing
-    the process before the application's clean-up ran. `serve_http` handles the signals."""
+def _uvicorn_server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class _Server(uvicorn.Server):
+        """uvicorn without its own signal handling: it would re-raise the signal after serving,
+        killing the process before the application's clean-up ran. `serve_http` handles the signals."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return _Server(config)
 
 
 async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_auth: bool = False) -> None:
+    import uvicorn  # only the HTTP transport needs it
+
     async with open_app(settings) as app:
         handle = build_server(app)
         await _settle(app, settings.default_guru)
@@ -89,14 +118,14 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
             lifespan="on",
             timeout_graceful_shutdown=HTTP_CLOSE_TIMEOUT,
         )
-        server = _Server(config)
+        server = _uvicorn_server(config)
 
         async def stop() -> None:
             await stop_gracefully(app)  # calls in flight are answered while uvicorn still serves
             server.should_exit = True
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(handle.notifier)
+            tg.start_soon(_forward_changes, handle)
             tg.start_soon(on_signals, stop)
             oauth = f"; OAuth issuer {app.auth.oauth.issuer}" if app.auth.oauth else ""
             print(
@@ -104,5 +133,6 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
                 file=sys.stderr,
                 flush=True,
             )
+            _start_background(app)
             await server.serve()
             tg.cancel_scope.cancel()

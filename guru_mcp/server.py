@@ -63,8 +63,17 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
     are identified per request from the scope set by `HttpAccess`."""
     action_tools = ActionTools()
     admin_tools = {tool.name: tool for tool in all_admin_tools()}
-    admin_listing = [tool.tool() for tool in admin_tools.values() if not tool.server_only]
-    server_admin_listing = [tool.tool() for tool in admin_tools.values()]
+    # The admin tools' definitions (a JSON schema per argument model) are built at the first admin
+    # `tools/list`, once: building them at start-up delayed `initialize`, and most clients are not admins.
+    admin_listings: dict[bool, list[types.Tool]] = {}
+
+    def admin_listing(server_admin: bool) -> list[types.Tool]:
+        if not admin_listings:
+            every = [(tool, tool.tool()) for tool in admin_tools.values()]
+            admin_listings[True] = [listed for _, listed in every]
+            admin_listings[False] = [listed for tool, listed in every if not tool.server_only]
+        return admin_listings[server_admin]
+
     bus = InMemorySubscriptionBus()
     connections: weakref.WeakSet[Connection] = weakref.WeakSet()
     send_change, receive_change = anyio.create_memory_object_stream[str](256)
@@ -102,7 +111,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
                 if t.name not in scoped or snap.entries[t.name].stored.spec.visible_to(caller)
             ]
         if caller.is_admin:
-            tools = [*tools, *(server_admin_listing if caller.server_admin else admin_listing)]
+            tools = [*tools, *admin_listing(caller.server_admin)]
         wire = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
         if len(listings) > 1000:  # one entry per group combination seen: bounded
             listings.clear()
