@@ -3,9 +3,10 @@
 Both stop cleanly on SIGTERM/SIGINT (see `guru_mcp.shutdown`); stdio also when the client closes
 stdin, after the calls in flight have been answered.
 
-Start-up is kept short (docs/architecture.md, "Start-up"): the transport serves as soon as the
-database is open; the catalog snapshot is loaded and the sandbox (engine probe, warm pool) started
-in the background while the client initializes.
+Start-up over stdio is kept short (docs/architecture.md, "Start-up"): the transport serves as soon
+as the database is open; the catalog snapshot is loaded and the sandbox (engine probe, warm pool)
+started in the background while the client initializes. The HTTP server announces itself once both
+are ready.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ def _start_background(app: App) -> None:
         app.sandbox.begin()
 
 
+async def _sandbox_started(app: App) -> None:
+    """Wait until the sandbox has probed the engine and started filling its pool. The HTTP server
+    does, before it announces itself: it is long-lived, so being ready when it says so matters more
+    than its start-up time (a stdio server is started per client session, and does not wait)."""
+    if isinstance(app.sandbox, BackgroundExecutor):
+        await app.sandbox.ready()
+
+
 async def serve_stdio(settings: Settings, caller: Caller) -> None:
     async with open_app(settings) as app:
         handle = build_server(app, stdio_caller=caller)
@@ -105,6 +114,7 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
     async with open_app(settings) as app:
         handle = build_server(app)
         await _settle(app, settings.default_guru)
+        await _sandbox_started(app)
         anonymous = (
             Caller(key="anonymous", guru=settings.default_guru, via="none") if insecure_no_auth else None
         )
@@ -133,6 +143,5 @@ async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_au
                 file=sys.stderr,
                 flush=True,
             )
-            _start_background(app)
             await server.serve()
             tg.cancel_scope.cancel()
