@@ -105,11 +105,12 @@ async def _sandbox(settings: Settings, policy: EgressPolicy) -> AsyncIterator[Py
         return
 
     @asynccontextmanager
-    async def open_real() -> AsyncIterator[Any]:
+    async def open_real() -> AsyncIterator[PythonExecutor]:
         # The Docker SDK loads only when a server needs it, and off the event loop.
         module = await anyio.to_thread.run_sync(importlib.import_module, "guru_mcp.executors.sandbox")
         async with module.open_sandbox(settings, policy) as sandbox:
-            yield sandbox
+            real: PythonExecutor = sandbox
+            yield real
 
     # Probing the engine and filling the warm pool happen in the background, once the transport
     # serves (`serve.py` calls `begin()`) or the first Python job arrives: they never hold up

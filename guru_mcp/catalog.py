@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +40,7 @@ from guru_mcp.save_checks import (
 )
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
+from guru_mcp.store.actions import ActionSave
 from guru_mcp.structured import validator_for
 from guru_mcp.templating import placeholders
 
@@ -100,6 +101,26 @@ class Snapshot:
 
 class ProviderLookup(Protocol):
     async def list_providers(self, guru: str) -> list[ModelProvider]: ...
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What validation reads from the store (`Catalog.check_context`)."""
+
+    secrets: frozenset[str]
+    actions: dict[str, ActionSpec]
+    """The guru's current actions (read only when agents are checked: their tools)."""
+    providers: frozenset[str]
+    """Names of the configured model providers (read only when agents are checked)."""
+
+
+@dataclass(frozen=True)
+class CheckedSave:
+    """An action validated by `Catalog.check_with`, to be saved by `Catalog.save_checked`."""
+
+    spec: ActionSpec
+    missing: list[str]
+    summary: str = ""
 
 
 @dataclass
@@ -214,12 +235,32 @@ class Catalog:
         """Validate what needs the outside world. Returns (missing secrets, warnings); raises
         ValidationFailed naming the field for anything that must be fixed. `pending` holds actions
         saved together with this one (an import), which an agent may list as tools."""
+        context = await self.check_context(guru, agents=isinstance(spec.config, AgentConfig))
+        return self.check_with(context, spec, pending)
+
+    async def check_context(self, guru: str, *, agents: bool) -> CheckContext:
+        """What validating actions of `guru` reads from the store, read once: a batch (an import)
+        checks every action against the same reading. `agents`: also the current actions (an
+        agent's tools) and the configured model providers."""
+        exists = await self._guru_exists(guru)
+        secrets = frozenset(await self.store.secrets.secret_names(guru)) if exists else frozenset()
+        actions: dict[str, ActionSpec] = {}
+        providers: frozenset[str] = frozenset()
+        if agents:
+            actions = {e.stored.name: e.stored.spec for e in (await self.snapshot(guru)).entries.values()}
+            if self.providers is not None and exists:
+                providers = frozenset(p.name for p in await self.providers.list_providers(guru))
+        return CheckContext(secrets=secrets, actions=actions, providers=providers)
+
+    def check_with(
+        self, context: CheckContext, spec: ActionSpec, pending: dict[str, ActionSpec] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """`check` against a reading of the store made by `check_context` (no I/O)."""
         errors: list[FieldError] = []
         warnings: list[str] = []
         if isinstance(spec.config, AgentConfig):
-            saved = {e.stored.name: e.stored.spec for e in (await self.snapshot(guru)).entries.values()}
-            errors += agent_problems(spec, {**saved, **(pending or {})})
-        secrets = await self.store.secrets.secret_names(guru) if await self._guru_exists(guru) else set()
+            errors += agent_problems(spec, {**context.actions, **(pending or {})})
+        secrets = set(context.secrets)
         params = {p.name for p in spec.parameters}
         for name in sorted(params & secrets):
             errors.append(FieldError("parameters", f"parameter {name!r} has the same name as a secret"))
@@ -343,6 +384,31 @@ class Catalog:
             await self.store.actions.set_enabled(guru, users, False, f"secret {secret} was deleted")
             self._changed(guru)
         return users
+
+    async def save_checked(
+        self, guru: str, checked: Sequence[CheckedSave], context: CheckContext, *, actor: str = ""
+    ) -> Sequence[StoredAction]:
+        """Save actions already validated together (`check_with` on `context`), in one transaction:
+        all or none. Each is stored enabled or disabled exactly as `save_spec` would store it."""
+        saves = []
+        for item in checked:
+            enabled, reason = item.spec.enabled, ""
+            no_provider = self._provider_problem(context, item.spec)
+            if item.missing:
+                enabled, reason = False, f"missing secrets: {', '.join(item.missing)}"
+            elif no_provider:
+                enabled, reason = False, no_provider
+            saves.append(ActionSave(item.spec, enabled, reason, item.summary))
+        saved = await self.store.actions.save_actions(guru, saves, actor=actor)
+        self._changed(guru)
+        return saved
+
+    def _provider_problem(self, context: CheckContext, spec: ActionSpec) -> str:
+        if not isinstance(spec.config, AgentConfig) or self.providers is None:
+            return ""
+        if spec.config.provider in context.providers:
+            return ""
+        return f"model provider {spec.config.provider!r} is not configured (admin_provider_set)"
 
     async def missing_provider(self, guru: str, spec: ActionSpec) -> str:
         """Why an agent cannot run for want of its model provider ("" when it can, or is no agent)."""

@@ -1,6 +1,7 @@
 """Import and export of actions as JSON: the Gurubase export format (one object or a list) plus ours.
 
-Import validates everything before changing anything; a dry run reports what would change.
+Import validates everything before changing anything, against one reading of the store, and saves
+every action of the document in one transaction; a dry run reports what would change.
 Secrets are carried by name only. Agents travel like any action; their tools may be in the same
 document (they are saved first).
 """
@@ -11,9 +12,9 @@ import json
 from typing import Any
 
 from guru_mcp.agents.graph import dependency_order
-from guru_mcp.catalog import Catalog
+from guru_mcp.catalog import Catalog, CheckedSave
 from guru_mcp.errors import FieldError, ValidationFailed
-from guru_mcp.models import ACTION_NAME_RE, ActionSpec, parse_spec, slugify
+from guru_mcp.models import ACTION_NAME_RE, ActionSpec, AgentConfig, parse_spec, slugify
 from guru_mcp.versions import spec_diff, summarize
 
 
@@ -63,9 +64,11 @@ async def import_actions(
         errors.append(FieldError("name", f"{dup!r} appears more than once in the document"))
     checked: list[tuple[ActionSpec, list[str], list[str]]] = []
     pending = {s.name: s for s in specs}
+    # One reading of the store for the whole document: every action is checked against it.
+    context = await catalog.check_context(guru, agents=any(isinstance(s.config, AgentConfig) for s in specs))
     for spec in dependency_order(specs):
         try:
-            missing, warnings = await catalog.check(guru, spec, pending)
+            missing, warnings = catalog.check_with(context, spec, pending)
             checked.append((spec, missing, warnings))
         except ValidationFailed as exc:
             errors.extend(FieldError(f"{exc.prefix} {e.field}".strip(), e.message) for e in exc.errors)
@@ -73,6 +76,7 @@ async def import_actions(
         raise ValidationFailed(errors, prefix="import refused, nothing was changed")
     existing = {a.name: a for a in await catalog.list_actions(guru)}
     report: list[dict[str, Any]] = []
+    to_save: list[tuple[dict[str, Any], CheckedSave]] = []
     for spec, missing, warnings in checked:
         old = existing.get(spec.name)
         changes: list[dict[str, Any]] = []
@@ -105,14 +109,16 @@ async def import_actions(
         if warnings:
             row["warnings"] = warnings
         if not dry_run and change != "unchanged":
-            saved = await catalog.save_spec(
-                guru, spec, actor=actor, summary="" if old is None else "import: " + summarize(changes)
-            )
-            row["version"] = saved.action.version
-            row["enabled"] = saved.action.enabled
-            if saved.action.disabled_reason:
-                row["disabled_reason"] = saved.action.disabled_reason
+            summary = "" if old is None else "import: " + summarize(changes)
+            to_save.append((row, CheckedSave(spec, missing, summary)))
         report.append(row)
+    if to_save:  # one transaction: every action of the document is saved, or none
+        saved = await catalog.save_checked(guru, [item for _, item in to_save], context, actor=actor)
+        for (row, _), action in zip(to_save, saved, strict=True):
+            row["version"] = action.version
+            row["enabled"] = action.enabled
+            if action.disabled_reason:
+                row["disabled_reason"] = action.disabled_reason
     return {"dry_run": dry_run, "actions": report, "notes": notes}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,12 +40,12 @@ class ActionVersion:
     created_at: datetime
 
 
-def _to_action(row: ActionRow, guru: str) -> StoredAction:
+def _to_action(row: ActionRow, guru: str, spec: ActionSpec | None = None) -> StoredAction:
     assert row.id is not None
     return StoredAction(
         id=row.id,
         guru=guru,
-        spec=ActionSpec.model_validate_json(row.spec),
+        spec=spec if spec is not None else ActionSpec.model_validate_json(row.spec),
         version=row.version,
         revision=row.revision,
         enabled=row.enabled,
@@ -52,6 +53,79 @@ def _to_action(row: ActionRow, guru: str) -> StoredAction:
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
     )
+
+
+@dataclass(frozen=True)
+class ActionSave:
+    """One action of a batch save (`ActionStore.save_actions`)."""
+
+    spec: ActionSpec
+    enabled: bool
+    disabled_reason: str = ""
+    summary: str = ""
+
+
+def _save_row(
+    s: Session,
+    gid: int,
+    guru: str,
+    spec: ActionSpec,
+    row: ActionRow | None,
+    *,
+    created: bool,
+    enabled: bool,
+    disabled_reason: str,
+    replace: bool = True,
+    expected_version: int | None = None,
+    actor: str,
+    summary: str,
+    parsed: bool = False,
+) -> tuple[StoredAction, bool]:
+    """Write one action (and its version row) into the session, uncommitted. Returns the action and
+    whether anything changed. `parsed`: the returned action carries `spec` as given instead of the
+    stored JSON parsed again (the same document; a batch need not parse it twice)."""
+    if row is None:
+        raise NotFound(f"no action named {spec.name!r}")
+    if not created and not replace:
+        raise Conflict(f"an action named {spec.name!r} exists already (update it instead)")
+    if expected_version is not None and row.version != expected_version:
+        raise Conflict(
+            f"action {spec.name!r} is at version {row.version}, not {expected_version}; reload it and try again"
+        )
+    new_json = spec.model_dump_json()
+    if (
+        not created
+        and new_json == row.spec
+        and (row.enabled, row.disabled_reason) == (enabled, disabled_reason)
+    ):
+        return _to_action(row, guru, spec if parsed else None), False
+    changes = (
+        None if created else diff(ActionSpec.model_validate_json(row.spec).definition(), spec.definition())
+    )
+    row.spec = new_json
+    row.revision += 1
+    row.enabled = enabled
+    row.disabled_reason = disabled_reason
+    row.updated_at = utcnow()
+    if changes is None or changes:
+        row.version += 1
+    s.add(row)
+    s.flush()
+    if changes is None or changes:
+        assert row.id is not None
+        s.add(
+            ActionVersionRow(
+                guru_id=gid,
+                action_id=row.id,
+                action_name=spec.name,
+                version=row.version,
+                spec=new_json,
+                changed_by=actor,
+                created_at=row.updated_at,
+                summary=summary or ("created" if changes is None else summarize(changes)),
+            )
+        )
+    return _to_action(row, guru, spec if parsed else None), True
 
 
 class ActionStore:
@@ -140,58 +214,79 @@ class ActionStore:
                 row = s.exec(
                     select(ActionRow).where(ActionRow.guru_id == gid, ActionRow.name == spec.name)
                 ).first()
-                created = row is None
-                if row is None:
-                    if not create:
-                        raise NotFound(f"no action named {spec.name!r}")
+                created = row is None and create
+                if row is None and create:
                     row = ActionRow(
                         id=self._new_action_id(s), guru_id=gid, name=spec.name, spec="", version=0
                     )
-                elif not replace:
-                    raise Conflict(f"an action named {spec.name!r} exists already (update it instead)")
-                if expected_version is not None and row.version != expected_version:
-                    raise Conflict(
-                        f"action {spec.name!r} is at version {row.version}, not {expected_version}; "
-                        "reload it and try again"
-                    )
-                new_json = spec.model_dump_json()
-                if (
-                    not created
-                    and new_json == row.spec
-                    and (row.enabled, row.disabled_reason) == (enabled, disabled_reason)
-                ):
-                    return _to_action(row, guru), False
-                changes = (
-                    None
-                    if created
-                    else diff(ActionSpec.model_validate_json(row.spec).definition(), spec.definition())
+                saved, changed = _save_row(
+                    s,
+                    gid,
+                    guru,
+                    spec,
+                    row,
+                    created=created,
+                    enabled=enabled,
+                    disabled_reason=disabled_reason,
+                    replace=replace,
+                    expected_version=expected_version,
+                    actor=actor,
+                    summary=summary,
                 )
-                row.spec = new_json
-                row.revision += 1
-                row.enabled = enabled
-                row.disabled_reason = disabled_reason
-                row.updated_at = utcnow()
-                if changes is None or changes:
-                    row.version += 1
-                s.add(row)
-                s.flush()
-                if changes is None or changes:
-                    assert row.id is not None
-                    s.add(
-                        ActionVersionRow(
-                            guru_id=gid,
-                            action_id=row.id,
-                            action_name=spec.name,
-                            version=row.version,
-                            spec=new_json,
-                            changed_by=actor,
-                            created_at=row.updated_at,
-                            summary=summary or ("created" if changes is None else summarize(changes)),
-                        )
+                if changed:
+                    bump_catalog(s, gid)
+                    s.commit()
+                return saved, created
+
+        return await self.db.run(work)
+
+    async def save_actions(
+        self, guru: str, saves: Sequence[ActionSave], *, actor: str = ""
+    ) -> list[StoredAction]:
+        """Create or replace several actions in one transaction (an import): all are saved or none.
+        Each is saved as `save_action` saves one (versions, revisions); the guru's catalog version
+        goes up once."""
+
+        def work() -> list[StoredAction]:
+            with self.db.session() as s:
+                gid = self.db.guru_id(s, guru)
+                rows: dict[str, ActionRow] = {}
+                names = [item.spec.name for item in saves]
+                for chunk in range(0, len(names), 500):
+                    wanted = names[chunk : chunk + 500]
+                    for found in s.exec(
+                        select(ActionRow).where(ActionRow.guru_id == gid, col(ActionRow.name).in_(wanted))
+                    ).all():
+                        rows[found.name] = found
+                next_id = self._new_action_id(s)
+                out: list[StoredAction] = []
+                any_change = False
+                for item in saves:
+                    existing = rows.get(item.spec.name)
+                    created = existing is None
+                    row = existing
+                    if row is None:
+                        row = ActionRow(id=next_id, guru_id=gid, name=item.spec.name, spec="", version=0)
+                        next_id = None if next_id is None else next_id + 1
+                    saved, changed = _save_row(
+                        s,
+                        gid,
+                        guru,
+                        item.spec,
+                        row,
+                        created=created,
+                        enabled=item.enabled,
+                        disabled_reason=item.disabled_reason,
+                        actor=actor,
+                        summary=item.summary,
+                        parsed=True,
                     )
-                bump_catalog(s, gid)
-                s.commit()
-                return _to_action(row, guru), created
+                    any_change = any_change or changed
+                    out.append(saved)
+                if any_change:
+                    bump_catalog(s, gid)
+                    s.commit()
+                return out
 
         return await self.db.run(work)
 

@@ -1,0 +1,42 @@
+"""An import saves its actions in one transaction (`Store.save_actions`): all of them or none, even
+when the database refuses one of them after the others were written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from guru_mcp.models import parse_spec
+from guru_mcp.store.actions import ActionSave
+from guru_mcp.transfer import import_actions
+from tests.conftest import api_action
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_batch_the_database_refuses_part_of_leaves_nothing_behind(app, echo_server):
+    first, second = (parse_spec(api_action(n, echo_server.url + "/" + n)) for n in ("first", "second"))
+    version = await app.store.gurus.catalog_version("default")
+    with pytest.raises(Exception, match=r"(?i)unique"):  # the third repeats the first: refused by the index
+        await app.store.actions.save_actions(
+            "default", [ActionSave(first, True), ActionSave(second, True), ActionSave(first, True)]
+        )
+    assert await app.store.actions.list_actions("default") == []
+    assert await app.store.gurus.catalog_version("default") == version
+
+
+async def test_an_import_writes_every_action_with_its_first_version_in_one_catalog_change(app, echo_server):
+    version = await app.store.gurus.catalog_version("default")
+    document = [api_action(f"a{i}", f"{echo_server.url}/{i}") for i in range(30)]
+    report = await import_actions(app.catalog, "default", json.dumps(document), actor="ada")
+    assert [row["change"] for row in report["actions"]] == ["create"] * 30
+    assert [row["version"] for row in report["actions"]] == [1] * 30
+    stored = await app.store.actions.list_actions("default")
+    assert sorted(a.name for a in stored) == sorted(f"a{i}" for i in range(30))
+    assert await app.store.gurus.catalog_version("default") == version + 1
+    [first] = await app.store.actions.list_versions("default", next(a.id for a in stored if a.name == "a0"))
+    assert (first.version, first.summary) == (1, "created")
+    again = await import_actions(app.catalog, "default", json.dumps(document), actor="ada")
+    assert {row["change"] for row in again["actions"]} == {"unchanged"}
+    assert await app.store.gurus.catalog_version("default") == version + 1
