@@ -207,3 +207,18 @@ def test_the_fastmcp_tools_list_benchmark_prints_both_servers_and_the_ratio() ->
         pytest.skip(reason)
     assert "FastMCP stdio" in out and "'FastMCP stdio': 12" in out
     assert "ratio FastMCP / guru-mcp: p50" in out and "server CPU per list" in out
+
+
+def test_the_startup_benchmark_prints_every_case_for_every_build() -> None:
+    out = run_benchmarks("-k", "bench_startup", "--", "--iterations", "1", "--no-sandbox", timeout=300)
+    for case in ("--help", "actions list", "stdio initialize"):
+        assert case in out
+    assert "wall p50" in out and "CPU p50" in out
+    assert "ok      bench_startup" in out
+
+
+def test_the_import_benchmark_imports_every_action_of_its_document() -> None:
+    out = run_benchmarks("-k", "bench_import", "--", "--iterations", "1", "--actions", "20", timeout=300)
+    assert "bulk import: 20 actions" in out
+    assert "import of 20 actions:" in out  # printed only once every action was reported created
+    assert "ok      bench_import" in out
