@@ -29,7 +29,7 @@ from guru_mcp.executors import Executor
 from guru_mcp.logs import first_line, log_refusal, log_run
 from guru_mcp.models import ActionSpec, ActionType, Caller, ExecResult, Job, RunRecord, RunStatus, Trigger
 from guru_mcp.progress import ProgressSend
-from guru_mcp.secrets import Masker
+from guru_mcp.secrets import NO_SECRETS, Masker
 from guru_mcp.settings import Settings
 from guru_mcp.store import Store
 from guru_mcp.structured import apply_output_schema
@@ -100,15 +100,20 @@ class RunService:
         mock_tools: dict[str, Any] | None = None,
         sampler: Any = None,
         lineage: Lineage = Lineage(),
+        entry: ActionEntry | None = None,
     ) -> RunOutcome:
         """Run an action. Raises NotFound/ToolError only if there is no enabled action of that name;
         every other failure is returned as a recorded, masked result. `progress`, when given, gets
         the run's progress notifications (see `guru_mcp.progress`).
 
+        `entry`, when given, is the action's snapshot entry the caller looked up and checked (enabled,
+        visible) already: the tool-call path does that once, here it is not done again.
+
         `mock_tools` (agents, test mode) answers the agent's tool calls instead of running them;
         `sampler` is the calling client's MCP session, for agents that sample its model; `lineage`
         places an agent's tool call in its run tree."""
-        entry = await self._entry(guru, action_name, allow_disabled)
+        if entry is None:
+            entry = await self._entry(guru, action_name, allow_disabled)
         arguments = dict(arguments or {})
         record = self._new_record(guru, entry, arguments, caller, trigger, schedule_id, due_at)
         record.parent_run_id, record.depth = lineage.parent_run_id, lineage.depth
@@ -325,7 +330,9 @@ class RunService:
         return record.id
 
     async def _masker(self, guru: str, entry: ActionEntry) -> Masker:
-        return Masker((await self.vault.resolve(guru, entry.secret_names)).values())
+        if not entry.secret_names:
+            return NO_SECRETS
+        return Masker.of((await self.vault.resolve(guru, entry.secret_names)).values())
 
     async def _execute(
         self, guru: str, entry: ActionEntry, arguments: dict[str, Any], context: _Context, record: RunRecord
@@ -334,9 +341,11 @@ class RunService:
         send_progress = context.progress
         spec = entry.stored.spec
         secrets, secret_hosts = await self.vault.resolve_scoped(guru, entry.secret_names)
-        masker = Masker(secrets.values())
-        record.inputs = masker.data(arguments)
-        record.caller = masker.data(record.caller)
+        masker = Masker.of(secrets.values()) if secrets else NO_SECRETS
+        if masker.active:
+            record.inputs = masker.data(arguments)
+            record.caller = masker.data(record.caller)
+        # Durable before anything executes: the started record is committed here.
         await self.store.runs.start_run(record)
         started = time.perf_counter()
         timeout = action_timeout(self.settings, spec)
@@ -344,7 +353,7 @@ class RunService:
             run_id=record.id,
             action=spec,
             arguments=arguments,
-            builtins=caller.model_copy(update={"guru": guru}).builtins(),
+            builtins=_builtins(caller, guru),
             secrets=secrets,
             secret_hosts=secret_hosts,
             timeout=timeout,
@@ -357,30 +366,24 @@ class RunService:
             sampler=context.sampler,
         )
         try:
-            async with progress.open_stream(send_progress, masker) as stream:
-                if stream is not None:
-                    stream.report(None, f"started {spec.name}", force=True)
-                result = await self._attempt(entry, job)
-                result = apply_output_schema(spec, entry.output_validator, result)
-                if stream is not None:
-                    stream.report(1.0, f"{spec.name} finished: {result.status.value}", force=True)
+            if send_progress is None:  # nobody listens: no stream, no sender task
+                result = apply_output_schema(spec, entry.output_validator, await self._attempt(entry, job))
+            else:
+                async with progress.open_stream(send_progress, masker) as stream:
+                    if stream is not None:
+                        stream.report(None, f"started {spec.name}", force=True)
+                    result = await self._attempt(entry, job)
+                    result = apply_output_schema(spec, entry.output_validator, result)
+                    if stream is not None:
+                        stream.report(1.0, f"{spec.name} finished: {result.status.value}", force=True)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._finish(
                     record, _failed(RunStatus.CANCELLED, "the run was cancelled"), started, masker
                 )
             raise
-        result = ExecResult(
-            status=result.status,
-            text=masker.text(result.text),
-            data=masker.data(result.data),
-            error=masker.text(result.error),
-            truncated=result.truncated,
-            hosts=masker.data(list(result.hosts)),
-            hosts_refused=masker.data(list(result.hosts_refused)),
-            structured=masker.data(result.structured) if result.structured is not None else None,
-            usage=result.usage,
-        )
+        if masker.active:  # without secrets there is nothing to mask: the result is kept as it is
+            result = _masked(result, masker)
         with anyio.CancelScope(shield=True):
             await self._finish(record, result, started, masker)
         return RunOutcome(record, result)
@@ -494,6 +497,28 @@ def longest_run(settings: Settings, spec: ActionSpec) -> float:
     """How long a run may take at most: its timeout plus the time an executor needs to clean up."""
     cleanup = {ActionType.PYTHON_CODE: 15.0, ActionType.AGENT: 20.0}.get(spec.action_type, 1.0)
     return action_timeout(settings, spec) + cleanup
+
+
+def _masked(result: ExecResult, masker: Masker) -> ExecResult:
+    """`result` with every output field masked (what the caller and the record get)."""
+    return ExecResult(
+        status=result.status,
+        text=masker.text(result.text),
+        data=masker.data(result.data),
+        error=masker.text(result.error),
+        truncated=result.truncated,
+        hosts=masker.data(list(result.hosts)),
+        hosts_refused=masker.data(list(result.hosts_refused)),
+        structured=masker.data(result.structured) if result.structured is not None else None,
+        usage=result.usage,
+    )
+
+
+def _builtins(caller: Caller, guru: str) -> dict[str, str]:
+    """The built-in variables of a run (`Caller.builtins` for the run's guru, without copying the caller)."""
+    values = caller.builtins()
+    values["GURUBASE_GURU_SLUG"] = guru
+    return values
 
 
 def _failed(status: RunStatus, message: str) -> ExecResult:

@@ -8,6 +8,7 @@ another secret does not decrypt. Older keys stay usable for decryption during a 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -140,6 +141,12 @@ class Masker:
             else None
         )
 
+    @staticmethod
+    def of(values: Iterable[str]) -> Masker:
+        """The masker for this set of secret values, built once per set (compiling the pattern of
+        every encoding is the expensive part) and shared by the runs of actions that use that set."""
+        return _masker_of(frozenset(v for v in values if v))
+
     @property
     def active(self) -> bool:
         return self._pattern is not None
@@ -164,6 +171,16 @@ class Masker:
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         return value
+
+
+@functools.lru_cache(maxsize=256)
+def _masker_of(values: frozenset[str]) -> Masker:
+    # Bounded: the values are the decrypted secrets this process holds anyway (see SecretRegistry).
+    return Masker(values)
+
+
+NO_SECRETS = Masker()
+"""The masker of a run without secrets: masks nothing."""
 
 
 class SecretRegistry:

@@ -37,7 +37,7 @@ from guru_mcp.errors import GuruError, to_tool_text
 from guru_mcp.identity.http import CALLER_SCOPE_KEY, HttpAccess
 from guru_mcp.models import Caller, Trigger
 from guru_mcp.tools import confirmation
-from guru_mcp.tools.action_tools import ActionTools, error_result, tool_result
+from guru_mcp.tools.action_tools import ActionTools, error_result, tool_result, wire_tool
 from guru_mcp.tools.admin import all_admin_tools, call_admin_tool
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,13 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
     action_tools = ActionTools()
     admin_tools = {tool.name: tool for tool in all_admin_tools()}
     # The admin tools' definitions (a JSON schema per argument model) are built at the first admin
-    # `tools/list`, once: building them at start-up delayed `initialize`, and most clients are not admins.
-    admin_listings: dict[bool, list[types.Tool]] = {}
+    # `tools/list`, once, in their wire form: building them at start-up delayed `initialize`, and most
+    # clients are not admins.
+    admin_listings: dict[bool, list[dict[str, Any]]] = {}
 
-    def admin_listing(server_admin: bool) -> list[types.Tool]:
+    def admin_listing(server_admin: bool) -> list[dict[str, Any]]:
         if not admin_listings:
-            every = [(tool, tool.tool()) for tool in admin_tools.values()]
+            every = [(tool, wire_tool(tool.tool())) for tool in admin_tools.values()]
             admin_listings[True] = [listed for _, listed in every]
             admin_listings[False] = [listed for tool, listed in every if not tool.server_only]
         return admin_listings[server_admin]
@@ -88,35 +89,27 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             return stdio_caller
         raise MCPError(types.INVALID_REQUEST, "unauthenticated")
 
-    # The wire form of each listing, per (guru, admin?), kept while its snapshot is current: with a
-    # large catalog, dumping the Tool models on every tools/list was a measurable share of its cost.
-    # The SDK copies a returned dict before shaping it, so handing out the same one is safe.
-    listings: dict[tuple[str, int, tuple[str, ...]], tuple[Any, dict[str, Any]]] = {}
+    # The tools listing is cached once, in `action_tools` (the wire form of the current snapshot's
+    # action tools); the admin tools' once, at the first admin list (above). The SDK copies a
+    # returned dict before shaping it, so handing out the cached objects is safe.
+    envelope = types.ListToolsResult(tools=[]).model_dump(by_alias=True, mode="json", exclude_none=True)
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         caller = identify(ctx)
         _track(ctx)
         snap = await app.catalog.snapshot(caller.guru)
-        scoped = action_tools.group_scoped(snap)
-        level = 2 if caller.server_admin else 1 if caller.is_admin else 0
-        key = (caller.guru, level, tuple(sorted(caller.groups)) if scoped else ())
-        cached = listings.get(key)
-        if cached is not None and cached[0] is snap:
-            return cached[1]
-        tools = action_tools.tools(snap)
-        if scoped:
+        listing = action_tools.listing(snap)
+        tools = listing.tools
+        if listing.group_scoped:
+            scoped = listing.group_scoped
             tools = [
                 t
                 for t in tools
-                if t.name not in scoped or snap.entries[t.name].stored.spec.visible_to(caller)
+                if t["name"] not in scoped or snap.entries[t["name"]].stored.spec.visible_to(caller)
             ]
         if caller.is_admin:
             tools = [*tools, *admin_listing(caller.server_admin)]
-        wire = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
-        if len(listings) > 1000:  # one entry per group combination seen: bounded
-            listings.clear()
-        listings[key] = (snap, wire)
-        return wire
+        return {**envelope, "tools": tools}
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> ToolCallResult:
         caller = identify(ctx)
@@ -156,6 +149,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
                 Trigger.TOOL_CALL,
                 progress=_progress_sender(ctx),
                 sampler=getattr(ctx, "session", None),  # for agents that sample the client's own model
+                entry=entry,  # looked up and checked (enabled, visible) above: not again in runs
             )
         except GuruError as exc:
             return error_result(to_tool_text(exc))

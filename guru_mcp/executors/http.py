@@ -16,6 +16,8 @@ after a hop, is checked against the host lists of the secrets it still carries.
 
 from __future__ import annotations
 
+import codecs
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +51,8 @@ class _Outgoing:
 
 def _secrets_in(template: Any, filled: str, secrets: dict[str, str]) -> set[str]:
     """Secrets a filled value came from: named by a placeholder of its template, or present in it."""
+    if not secrets:
+        return set()
     found = {m.group(1) for m in PLACEHOLDER_RE.finditer(json.dumps(template))} & secrets.keys()
     return found | {name for name, value in secrets.items() if value and value in filled}
 
@@ -244,14 +248,29 @@ class HttpExecutor:
 
     @staticmethod
     def _decode(response: httpx.Response, body: bytes) -> Any:
-        text = body.decode(response.encoding or "utf-8", errors="replace")
         content_type = response.headers.get("content-type", "")
+        text = body.decode(_charset(content_type), errors="replace")
         if "json" in content_type or text[:1] in ("{", "["):
             try:
                 return json.loads(text)
             except json.JSONDecodeError:
                 pass
         return text
+
+
+@functools.lru_cache(maxsize=64)
+def _charset(content_type: str) -> str:
+    """The codec named by a Content-Type's `charset` parameter, else UTF-8 (as httpx decides, without
+    its e-mail header parser on every response)."""
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            name = value.strip().strip("\"'")
+            try:
+                return codecs.lookup(name).name
+            except LookupError:
+                break
+    return "utf-8"
 
 
 def _check_secret_hosts(job: Job, outgoing: _Outgoing, host: str) -> None:

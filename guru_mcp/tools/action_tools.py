@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -36,29 +37,42 @@ def action_tool(spec: ActionSpec) -> types.Tool:
     )
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The action tools of one snapshot in their wire form (what `tools/list` sends), built once."""
+
+    snapshot: Snapshot
+    tools: list[dict[str, Any]]
+    """One JSON object per enabled action, in catalog order."""
+    group_scoped: frozenset[str]
+    """Names of the enabled actions limited to some groups (usually none: the listing is shared)."""
+
+
 class ActionTools:
-    """Caches the built tool list per (guru, catalog version): `tools/list` costs a dict lookup."""
+    """The one cache of the tools listing: per guru, the wire form of its current snapshot's
+    action tools. A `tools/list` is a dict lookup plus, for admins, the admin tools appended; a new
+    snapshot (any catalog change) builds it again on first use."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[int, list[types.Tool]]] = {}
-        self._scoped: dict[str, tuple[int, frozenset[str]]] = {}
+        self._listings: dict[str, Listing] = {}
 
-    def group_scoped(self, snap: Snapshot) -> frozenset[str]:
-        """Names of the enabled actions limited to some groups (usually none: listing stays shared)."""
-        cached = self._scoped.get(snap.guru)
-        if cached is not None and cached[0] == snap.version:
-            return cached[1]
-        names = frozenset(e.stored.name for e in snap.enabled() if e.stored.spec.groups)
-        self._scoped[snap.guru] = (snap.version, names)
-        return names
+    def listing(self, snap: Snapshot) -> Listing:
+        cached = self._listings.get(snap.guru)
+        if cached is not None and cached.snapshot is snap:
+            return cached
+        enabled = snap.enabled()
+        listing = Listing(
+            snapshot=snap,
+            tools=[wire_tool(action_tool(entry.stored.spec)) for entry in enabled],
+            group_scoped=frozenset(e.stored.name for e in enabled if e.stored.spec.groups),
+        )
+        self._listings[snap.guru] = listing
+        return listing
 
-    def tools(self, snap: Snapshot) -> list[types.Tool]:
-        cached = self._cache.get(snap.guru)
-        if cached is not None and cached[0] == snap.version and cached[1] is not None:
-            return cached[1]
-        tools = [action_tool(entry.stored.spec) for entry in snap.enabled()]
-        self._cache[snap.guru] = (snap.version, tools)
-        return tools
+
+def wire_tool(tool: types.Tool) -> dict[str, Any]:
+    """A tool as `tools/list` sends it (the SDK passes a dict result on as it is)."""
+    return tool.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 RUN_ID_META = "guru-mcp/run_id"
