@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
 from guru_mcp.app import App, open_app
 from guru_mcp.settings import Settings
 from tests.databases import DEFAULT_SERVER, ENV, PostgresServer
+from tests.support.http import EchoServer
+from tests.support.http import echo_server as serve_echo
 
 TEST_KEY = base64.b64encode(b"k" * 32).decode()
 
@@ -37,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--db-tests-only",
         action="store_true",
-        help="run only the tests that use the suite's database (the `db_url` fixture, through "
+        help="run only the tests that use the suite's database (the `db_url` or `module_db_url` fixture, through "
         "`settings`, `app`, `cli_env`...): the others would run exactly as in the SQLite pass",
     )
 
@@ -45,7 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--db-tests-only"):
         return
-    keep = [item for item in items if "db_url" in getattr(item, "fixturenames", ())]
+    uses_db = {"db_url", "module_db_url"}
+    keep = [item for item in items if uses_db & set(getattr(item, "fixturenames", ()))]
     dropped = [item for item in items if item not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -91,6 +88,19 @@ def db_url(postgres_server: PostgresServer | None) -> Iterator[str | None]:
         postgres_server.drop(name)
 
 
+@pytest.fixture(scope="module")
+def module_db_url(postgres_server: PostgresServer | None) -> Iterator[str | None]:
+    """Like `db_url`, for the tests of a module that share one server: one database for them all."""
+    if postgres_server is None:
+        yield None
+        return
+    name = postgres_server.create()
+    try:
+        yield postgres_server.url_of(name)
+    finally:
+        postgres_server.drop(name)
+
+
 @pytest.fixture
 def settings(tmp_path, db_url: str | None) -> Settings:
     return Settings(
@@ -111,127 +121,17 @@ async def app(settings: Settings) -> AsyncIterator[App]:
         yield app
 
 
-@dataclass
-class EchoServer:
-    """A real HTTP server on 127.0.0.1 that records requests and answers by path."""
-
-    url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    gate: threading.Event = field(default_factory=threading.Event)
-
-    def last(self) -> dict[str, Any]:
-        assert self.requests, "the server saw no request"
-        return self.requests[-1]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "echo/1"
-    echo: EchoServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        seen = {
-            "method": self.command,
-            "path": parts.path,
-            "raw_path": self.path,
-            "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": raw.decode("utf-8", "replace"),
-        }
-        try:
-            seen["json"] = json.loads(raw) if raw else None
-        except ValueError:
-            seen["json"] = None
-        self.echo.requests.append(seen)
-        if parts.path.startswith("/redirect"):
-            # `/redirect?to=URL` answers 302; `/redirect/307?to=URL` answers with that status.
-            tail = parts.path.removeprefix("/redirect").strip("/")
-            self.send_response(int(tail) if tail else 302)
-            self.send_header("Location", seen["query"]["to"])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        if parts.path.startswith("/status/"):
-            code = int(parts.path.rsplit("/", 1)[1])
-            self._json(code, {"error": f"status {code}"})
-            return
-        if parts.path == "/big":
-            self._send(200, b"x" * (3 * 1024 * 1024), "text/plain")
-            return
-        if parts.path == "/slow":
-            self.echo.gate.wait(10)
-        if parts.path == "/sleep":  # ?s=SECONDS (at most 30), cut short when the gate opens
-            self.echo.gate.wait(min(float(seen["query"].get("s", "1")), 30))
-        if parts.path == "/text":
-            self._send(200, b"plain words", "text/plain")
-            return
-        if parts.path.startswith("/pto"):
-            user = seen["query"].get("user", "")
-            self._json(200, {"user": user, "remaining": 12, "last_used": "2026-03-03"})
-            return
-        if "encode" in seen["query"]:
-            # `?encode=VALUE`: the answer carries VALUE's encodings too (an upstream echoing a
-            # credential back base64- or URL-encoded).
-            value = seen["query"]["encode"].encode()
-            seen["encoded"] = {
-                "b64": base64.b64encode(value).decode(),
-                "b64_basic": base64.b64encode(b"user:" + value).decode(),
-                "url": quote(value, safe=""),
-                "hex": value.hex(),
-            }
-        self._json(200, seen)
-
-    def _json(self, code: int, data: Any) -> None:
-        self._send(code, json.dumps(data).encode(), "application/json")
-
-    def _send(self, code: int, body: bytes, content_type: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
-
-
 @pytest.fixture
 def echo_server() -> Iterator[EchoServer]:
-    yield from _echo_server()
+    with serve_echo() as echo:
+        yield echo
 
 
 @pytest.fixture
 def other_echo_server() -> Iterator[EchoServer]:
     """A second echo server: another origin (another port) on 127.0.0.1."""
-    yield from _echo_server()
-
-
-def _echo_server() -> Iterator[EchoServer]:
-    echo = EchoServer(url="")
-    handler = type("Handler", (_Handler,), {"echo": echo})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    echo.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield echo
-    echo.gate.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:
-    """Poll a condition with a deadline (for subprocess-driven tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+    with serve_echo() as echo:
+        yield echo
 
 
 def api_action(name: str, endpoint: str, **extra: Any) -> dict[str, Any]:

@@ -15,14 +15,9 @@ from guru_mcp.errors import Busy, ShuttingDown
 from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
 from guru_mcp.store.processes import STOPPED_REASON
 from tests.conftest import USER, api_action
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
-
-
-async def until(predicate, timeout: float = 10) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.01)
 
 
 async def test_a_call_refused_for_too_many_runs_is_recorded_as_denied(settings, echo_server):
@@ -33,7 +28,7 @@ async def test_a_call_refused_for_too_many_runs_is_recorded_as_denied(settings, 
         )
         async with anyio.create_task_group() as tg:
             tg.start_soon(app.runs.run, "default", "slow", {}, USER, Trigger.TOOL_CALL)
-            await until(lambda: echo_server.requests)
+            await eventually(lambda: echo_server.requests)
             with pytest.raises(Busy, match="too many runs"):
                 await app.runs.run("default", "slow", {}, USER, Trigger.TOOL_CALL)
             echo_server.gate.set()
@@ -84,7 +79,7 @@ async def test_drain_lets_runs_finish_within_the_grace_then_cancels_the_rest(app
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(call)
-        await until(lambda: echo_server.requests)
+        await eventually(lambda: echo_server.requests)
         assert await app.runs.drain(0.2) == 1
         with pytest.raises(ShuttingDown):
             await app.runs.run("default", "slow", {}, USER, Trigger.TOOL_CALL)

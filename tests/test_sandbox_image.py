@@ -8,7 +8,6 @@ Containers are made with ``containers.create`` + ``start`` (never ``containers.r
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import re
@@ -16,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,6 +90,7 @@ docker_test = pytest.mark.docker
 
 
 from tests.conftest import unavailable as _unavailable  # noqa: E402
+from tests.support.http import QuietHandler, loopback_http  # noqa: E402
 
 
 def _pins() -> dict[str, str]:
@@ -209,23 +208,12 @@ def test_an_answering_registry_selects_the_dockerfile() -> None:
 
 @pytest.fixture
 def fake_registry() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # a registry answers /v2/ with 401 until one logs in
-            self.send_response(401)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.reply(401)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v2/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_http(Handler) as server:
+        yield f"{server.url}/v2/"
 
 
 def test_a_registry_that_answers_401_counts_as_reachable(fake_registry: str) -> None:

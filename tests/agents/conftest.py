@@ -7,12 +7,12 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from guru_mcp.models import ModelProvider, parse_spec
+from tests.support.http import QuietHandler, loopback_http
 
 MODEL_KEY = "sk-model-test-5f4e3d2c1b"
 
@@ -94,11 +94,8 @@ def _anthropic(i: int, say: Say) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     model: ModelServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -110,36 +107,22 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             say = self.model.script(i, body)
         except AssertionError as exc:
-            self._send(500, {"error": {"message": str(exc)}})
+            self.reply_json(500, {"error": {"message": str(exc)}})
             return
         if self.path == "/v1/chat/completions":
-            self._send(200, _openai(i, say))
+            self.reply_json(200, _openai(i, say))
         elif self.path == "/v1/messages":
-            self._send(200, _anthropic(i, say))
+            self.reply_json(200, _anthropic(i, say))
         else:
-            self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-    def _send(self, code: int, data: Any) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            self.reply_json(404, {"error": {"message": f"no route {self.path}"}})
 
 
 @pytest.fixture
 def model_server() -> Iterator[ModelServer]:
     model = ModelServer(url="")
-    handler = type("Handler", (_Handler,), {"model": model})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    model.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield model
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_http(type("Handler", (_Handler,), {"model": model})) as server:
+        model.url = server.url
+        yield model
 
 
 async def use_provider(

@@ -7,17 +7,17 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_KEY, EchoServer, _Handler, unavailable, wait_for
-from tests.e2e.conftest import GURU, free_port
+from tests.conftest import TEST_KEY, unavailable
+from tests.e2e.conftest import serve_http
+from tests.support.cli import run_cli
+from tests.support.http import EchoServer, echo_server
 
 CHROMIUM = os.environ.get("GURU_MCP_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,7 +46,7 @@ class Console:
         return self.base + "/admin"
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run([GURU, *args], env=self.env, capture_output=True, text=True, timeout=60)
+        done = run_cli(self.env, *args)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -54,16 +54,8 @@ class Console:
 @pytest.fixture(scope="module")
 def echo_api() -> Iterator[EchoServer]:
     """The loopback HTTP API the console's actions call (module-wide, unlike tests.conftest's)."""
-    echo = EchoServer(url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), {"echo": echo}))
-    httpd.daemon_threads = True
-    echo.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield echo
-    echo.gate.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with echo_server() as echo:
+        yield echo
 
 
 @pytest.fixture(scope="module")
@@ -95,42 +87,14 @@ def console(tmp_path_factory, console_db) -> Iterator[Console]:
         env["GURU_MCP_DATABASE_URL"] = console_db
 
     def run(*args: str) -> str:
-        done = subprocess.run([GURU, *args], env=env, capture_output=True, text=True, timeout=60)
+        done = run_cli(env, *args)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
     admin = run("init", "--email", "ada@corp.example", "--name", "Ada")
     user = run("tokens", "create", "--email", "alex@corp.example", "--groups", "hr")
-    port = free_port()
-    log_path = home.parent / "server.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {(home.parent / 'server.log').read_text()}")
-        try:
-            return httpx.get(base + "/admin/login", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, timeout=60)
-        yield Console(base, admin, user, env, process, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with serve_http(env, admin, user, log=home.parent / "server.log") as server:
+        yield Console(server.base, admin, user, env, server.process, server.log)
 
 
 @pytest.fixture(scope="module")

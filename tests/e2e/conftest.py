@@ -7,7 +7,7 @@ import os
 import select
 import socket
 import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,18 +20,28 @@ import sqlalchemy as sa
 
 from guru_mcp.settings import Settings
 from guru_mcp.store import create_db_engine
-from tests.conftest import TEST_KEY, wait_for
-
-GURU = str(Path(sys.executable).with_name("guru-mcp"))
+from tests.conftest import TEST_KEY
+from tests.support.cli import GURU, run_cli
+from tests.support.polling import wait_for
 
 
 @pytest.fixture
 def cli_env(tmp_path, db_url) -> dict[str, str]:
+    return _cli_env(tmp_path / "home", db_url)
+
+
+@pytest.fixture(scope="module")
+def module_cli_env(tmp_path_factory, module_db_url) -> dict[str, str]:
+    """Like `cli_env`, for a whole module: one state directory and database its tests share."""
+    return _cli_env(tmp_path_factory.mktemp("module") / "home", module_db_url)
+
+
+def _cli_env(home: Path, db_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GURU_MCP_")}
     if db_url:
         env["GURU_MCP_DATABASE_URL"] = db_url
     env.update(
-        GURU_MCP_HOME=str(tmp_path / "home"),
+        GURU_MCP_HOME=str(home),
         GURU_MCP_SECRET_KEY=TEST_KEY,
         GURU_MCP_EGRESS_ALLOW="127.0.0.1",
         GURU_MCP_SANDBOX_ENABLED="false",
@@ -45,7 +55,7 @@ def cli_env(tmp_path, db_url) -> dict[str, str]:
 def cli(
     env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:
-    result = subprocess.run([GURU, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
+    result = run_cli(env, *args, stdin=stdin)
     if check and result.returncode != 0:
         raise AssertionError(f"guru-mcp {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -137,59 +147,116 @@ def free_port() -> int:
 @dataclass
 class HttpServer:
     url: str
+    """http://127.0.0.1:PORT/mcp"""
     admin_token: str
     user_token: str
     process: subprocess.Popen
+    log: Path
+    """The server's stderr."""
+
+    @property
+    def base(self) -> str:
+        return self.url.removesuffix("/mcp")
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+"""A raw JSON-RPC `initialize` request (for tests that check the HTTP status a token gets)."""
+
+
+def initialize_status(url: str, token: str) -> int:
+    """The HTTP status of an `initialize` posted to `url` with `token` as the bearer."""
+    return httpx.post(
+        url,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+        json=INITIALIZE,
+        timeout=30,
+    ).status_code
 
 
 @pytest.fixture
 def http_server(cli_env) -> Iterator[HttpServer]:
-    admin = cli(cli_env, "init", "--email", "ada@corp.example").stdout.strip()
-    user = cli(cli_env, "tokens", "create", "--email", "alex@corp.example", "--groups", "hr").stdout.strip()
-    with serve_http(cli_env, admin, user) as server:
+    """A server of the test's own (for tests that change tokens, gurus or the server itself)."""
+    yield from initialized_http_server(cli_env)
+
+
+@pytest.fixture(scope="module")
+def module_http_server(module_cli_env) -> Iterator[HttpServer]:
+    """One server for a module whose tests do not disturb each other (each names its own actions)."""
+    yield from initialized_http_server(module_cli_env)
+
+
+def initialized_http_server(
+    env: dict[str, str], *options: str, log: Path | None = None
+) -> Iterator[HttpServer]:
+    admin = cli(env, "init", "--email", "ada@corp.example").stdout.strip()
+    user = cli(env, "tokens", "create", "--email", "alex@corp.example", "--groups", "hr").stdout.strip()
+    with serve_http(env, admin, user, options=options, log=log) as server:
         yield server
 
 
 @contextmanager
-def serve_http(env: dict[str, str], admin: str, user: str) -> Iterator[HttpServer]:
-    """`guru-mcp serve` over HTTP on a free loopback port, on the database of `env`, until the block ends."""
+def serve_http(
+    env: dict[str, str],
+    admin: str = "",
+    user: str = "",
+    *,
+    options: tuple[str, ...] = (),
+    log: Path | None = None,
+) -> Iterator[HttpServer]:
+    """`guru-mcp [OPTIONS] serve` over HTTP on a free loopback port, on the database of `env`, until
+    the block ends; its stderr goes to `log` (a temporary file by default)."""
     port = free_port()
-    process = subprocess.Popen(
-        [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    if log is None:
+        log = Path(tempfile.mkdtemp(prefix="guru-serve-")) / "server.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [GURU, *options, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}/mcp"
 
     def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited ({process.returncode}):\n{log.read_text()}")
         try:
             return httpx.post(url, timeout=1).status_code == 401
         except httpx.HTTPError:
             return False
 
     try:
-        wait_for(up, timeout=30)
-        yield HttpServer(url, admin, user, process)
+        wait_for(up, timeout=60)
+        yield HttpServer(url, admin, user, process, log)
     finally:
         process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(10)
 
 
 from tests.executors.conftest import docker_api, sandbox_image  # noqa: E402,F401  (Docker fixtures: fail under CI)
 
 
 @pytest.fixture
-def sandbox_env(cli_env, sandbox_image) -> dict[str, str]:
+def sandbox_env(cli_env, request: pytest.FixtureRequest) -> dict[str, str]:
     """cli_env with the sandbox on: a one-container warm pool, no pre-imports (fast start-up)."""
     return {
         **cli_env,
         "GURU_MCP_SANDBOX_ENABLED": "true",
-        "GURU_MCP_SANDBOX_IMAGE": sandbox_image,
+        "GURU_MCP_SANDBOX_IMAGE": request.getfixturevalue("sandbox_image"),
         "GURU_MCP_SANDBOX_POOL_SIZE": "1",
         "GURU_MCP_SANDBOX_PREIMPORT": "",
     }

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.http import QuietHandler, loopback_http
 
 # One credential per service; the tests set them as secrets.
 CREDENTIALS = {
@@ -106,22 +106,11 @@ def _stripe_list(data: list[dict[str, Any]], url: str, *, search: bool = False) 
     return {"object": "search_result" if search else "list", "data": data, "has_more": False, "url": url}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_version = "standin/1"
     state: StandinApis
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     # -- plumbing ---------------------------------------------------------------------------------
-
-    def _send(self, code: int, data: Any) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _basic(self) -> tuple[str, str]:
         header = self.headers.get("Authorization", "")
@@ -144,19 +133,14 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self.state.requests.append(record)
         code, data = self._route(parts.path, query, record)
-        self._send(code, data)
+        self.reply_json(code, data)
 
     do_GET = do_POST = _handle
 
     # -- the APIs ---------------------------------------------------------------------------------
 
     def _route(self, path: str, query: dict[str, str], record: dict[str, Any]) -> tuple[int, Any]:
-        if (
-            path.startswith("/v1/charges")
-            or path.startswith("/v1/refunds")
-            or path.startswith("/v1/customers")
-            or path.startswith("/v1/subscriptions")
-        ):
+        if path.startswith(("/v1/charges", "/v1/refunds", "/v1/customers", "/v1/subscriptions")):
             if self._basic() != (CREDENTIALS["STRIPE_API_KEY"], ""):
                 return 401, {
                     "error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}
@@ -411,15 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def standin_apis() -> Iterator[StandinApis]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    state = StandinApis(url=f"http://127.0.0.1:{httpd.server_address[1]}")
-    handler = type("Handler", (_Handler,), {"state": state})
-    httpd.RequestHandlerClass = handler
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    state = StandinApis(url="")
+    with loopback_http(type("Handler", (_Handler,), {"state": state})) as server:
+        state.url = server.url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)

@@ -15,8 +15,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from guru_mcp.config_file import load_settings
 from guru_mcp.errors import ConfigError
-from tests.conftest import TEST_KEY, api_action, wait_for
+from tests.conftest import TEST_KEY, api_action
 from tests.e2e.conftest import GURU, cli, free_port
+from tests.support.polling import wait_for
 
 
 @pytest.fixture

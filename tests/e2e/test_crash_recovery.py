@@ -8,8 +8,10 @@ import json
 
 import pytest
 
-from tests.conftest import EchoServer, api_action, wait_for
+from tests.conftest import api_action
 from tests.e2e.conftest import StdioServer, cli, database, runs
+from tests.support.http import EchoServer
+from tests.support.polling import wait_for
 
 
 @pytest.mark.timeout(120)

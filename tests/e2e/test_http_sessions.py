@@ -1,6 +1,5 @@
 """Streamable HTTP sessions belong to the token that opened them, and their ids stay out of the logs."""
 
-import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -9,44 +8,18 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import wait_for
-from tests.e2e.conftest import GURU, HttpServer, cli, free_port
+from tests.e2e.conftest import INITIALIZE, HttpServer, initialized_http_server
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
-@pytest.fixture
-def verbose_http_server(cli_env, tmp_path) -> Iterator[tuple[HttpServer, object]]:
-    """The server at `-v` (INFO logs), its stderr going to a file the test reads."""
-    admin = cli(cli_env, "init", "--email", "ada@corp.example").stdout.strip()
-    user = cli(cli_env, "tokens", "create", "--email", "alex@corp.example").stdout.strip()
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [GURU, "-v", "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-            env=cli_env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}/mcp"
-
-    def up() -> bool:
-        try:
-            return httpx.post(url, timeout=1).status_code == 401
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, timeout=30)
-        yield HttpServer(url, admin, user, process), log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+@pytest.fixture(scope="module")
+def verbose_http_server(module_cli_env, tmp_path_factory) -> Iterator[tuple[HttpServer, object]]:
+    """The server at `-v` (INFO logs), its stderr going to a file the tests read (one for the module:
+    each test opens sessions of its own)."""
+    log = tmp_path_factory.mktemp("sessions") / "server.log"
+    for server in initialized_http_server(module_cli_env, "-v", log=log):
+        yield server, server.log
 
 
 @pytest.mark.anyio
@@ -93,16 +66,7 @@ async def test_another_token_holding_a_stolen_session_id_gets_404_and_the_sessio
 async def test_the_owner_can_end_its_own_session(verbose_http_server):
     server, _ = verbose_http_server
     owner = {**HEADERS, "Authorization": f"Bearer {server.user_token}"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
+    init = INITIALIZE
     async with httpx.AsyncClient(timeout=30) as http:
         opened = await http.post(server.url, headers=owner, json=init)
         assert opened.status_code == 200, opened.text

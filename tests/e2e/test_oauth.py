@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -30,8 +29,8 @@ from mcp.shared.auth import (
 )
 from mcp.shared.exceptions import MCPError
 
-from tests.conftest import api_action, wait_for
-from tests.e2e.conftest import GURU, cli, free_port
+from tests.conftest import api_action
+from tests.e2e.conftest import cli, initialize_status, serve_http
 from tests.identity.auth_server import LoopbackAuthServer
 
 
@@ -65,31 +64,8 @@ def oauth_server(cli_env, auth_server) -> Iterator[OAuthServer]:
     }
     admin = cli(env, "init", "--email", "ada@corp.example").stdout.strip()
     cli(env, "gurus", "create", "acme")
-    port = free_port()
-    process = subprocess.Popen(
-        [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.post(base + "/mcp", timeout=1).status_code == 401
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, timeout=30)
-        yield OAuthServer(base, base + "/mcp", admin, env)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serve_http(env, admin) as server:
+        yield OAuthServer(server.base, server.url, admin, env)
 
 
 class MemoryStorage:
@@ -249,24 +225,6 @@ def test_the_resource_metadata_and_the_401_tell_a_client_where_to_get_a_token(oa
     assert "/.well-known/oauth-protected-resource/g/acme/mcp" in guru_401.headers["www-authenticate"]
 
 
-def _list_status(url: str, token: str) -> int:
-    return httpx.post(
-        url,
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
-        timeout=30,
-    ).status_code
-
-
 def _tamper(token: str) -> str:
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -295,7 +253,7 @@ def _hs256(claims: dict, public_jwk: dict) -> str:
 def test_bad_access_tokens_get_401(oauth_server, auth_server):
     alice = auth_server.users["u-alice"]
     good = auth_server.sign(auth_server.claims_for(alice, oauth_server.url))
-    assert _list_status(oauth_server.url, good) == 200
+    assert initialize_status(oauth_server.url, good) == 200
     other_key = type(auth_server.key).generate_key(2048, parameters={"kid": "k1"})
     public = auth_server.keys.as_dict(private=False)["keys"][0]
     cases = {
@@ -318,19 +276,19 @@ def test_bad_access_tokens_get_401(oauth_server, auth_server):
         ),
     }
     for case, token in cases.items():
-        assert _list_status(oauth_server.url, token) == 401, case
+        assert initialize_status(oauth_server.url, token) == 401, case
 
 
 def test_a_rotated_signing_key_is_fetched_when_a_token_names_it(oauth_server, auth_server):
     alice = auth_server.users["u-alice"]
     assert (
-        _list_status(oauth_server.url, auth_server.sign(auth_server.claims_for(alice, oauth_server.url)))
+        initialize_status(oauth_server.url, auth_server.sign(auth_server.claims_for(alice, oauth_server.url)))
         == 200
     )
     auth_server.rotate_key("k2")
     token = auth_server.sign(auth_server.claims_for(alice, oauth_server.url))
     assert pyjwt.get_unverified_header(token)["kid"] == "k2"
-    assert _list_status(oauth_server.url, token) == 200
+    assert initialize_status(oauth_server.url, token) == 200
 
 
 def test_an_oauth_user_reaches_another_guru_only_with_a_token_for_it(oauth_server, auth_server, echo_server):
@@ -343,11 +301,11 @@ def test_an_oauth_user_reaches_another_guru_only_with_a_token_for_it(oauth_serve
     olga = auth_server.users["u-olga"]  # in group ops: an admin (GURU_MCP_OAUTH_ADMIN_GROUPS)
     acme = oauth_server.base + "/g/acme/mcp"
     token = auth_server.sign(auth_server.claims_for(olga, acme))
-    assert _list_status(oauth_server.url, token) == 401, (
+    assert initialize_status(oauth_server.url, token) == 401, (
         "a token for acme's endpoint is not for the default one"
     )
     nope = oauth_server.base + "/g/nope/mcp"
-    assert _list_status(nope, auth_server.sign(auth_server.claims_for(olga, nope))) == 404
+    assert initialize_status(nope, auth_server.sign(auth_server.claims_for(olga, nope))) == 404
     tools = {t["name"] for t in _rpc(acme, token, "tools/list", {})["tools"]}
     assert "home_only" not in tools and "admin_actions_list" in tools
     assert "admin_gurus_list" not in tools, "a guru admin is not a server-wide admin"

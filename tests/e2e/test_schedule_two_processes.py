@@ -21,8 +21,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import EchoServer, wait_for
 from tests.e2e.conftest import GURU, cli, database, free_port, runs
+from tests.support.http import EchoServer
+from tests.support.polling import wait_for
 
 PERIOD = 2
 

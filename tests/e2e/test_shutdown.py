@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EchoServer, wait_for
 from tests.e2e.conftest import StdioServer, cli, database, runs
+from tests.support.http import EchoServer
+from tests.support.polling import wait_for
 
 
 def nap_action(echo: EchoServer) -> dict:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EchoServer, api_action, unavailable
+from tests.conftest import api_action, unavailable
 from tests.e2e.conftest import StdioServer, cli, free_port
+from tests.support.http import EchoServer
 
 
 @pytest.fixture

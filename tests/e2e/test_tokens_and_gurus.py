@@ -8,13 +8,13 @@ import hashlib
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import wait_for
 from tests.e2e.conftest import cli
+from tests.e2e.conftest import initialize_status as status
 from tests.e2e.test_oauth import _rpc
+from tests.support.polling import wait_for
 
 
 @pytest.fixture
@@ -22,24 +22,6 @@ def cli_env(cli_env: dict[str, str]) -> dict[str, str]:
     """The raw JSON-RPC client here cannot answer a confirmation question (no elicitation), so the
     default guru allows the destructive admin tools (admin_token_revoke) to run unconfirmed."""
     return cli_env | {"GURU_MCP_UNCONFIRMED_GURUS": "default"}
-
-
-def status(url: str, token: str) -> int:
-    return httpx.post(
-        url,
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
-        timeout=30,
-    ).status_code
 
 
 def database_bytes(env: dict[str, str]) -> bytes:

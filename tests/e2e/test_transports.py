@@ -81,8 +81,8 @@ def http_client(server, token):
     return httpx2.AsyncClient(headers=headers, timeout=30)
 
 
-@pytest.mark.anyio
-async def test_http_refuses_requests_without_a_valid_token(http_server):
+def test_http_refuses_requests_without_a_valid_token(module_http_server):
+    http_server = module_http_server
     for headers in (
         {},
         {"Authorization": "Bearer wrong"},
@@ -104,8 +104,9 @@ async def test_http_refuses_requests_without_a_valid_token(http_server):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.anyio
 async def test_http_admins_and_users_see_what_they_should_and_hear_about_changes(
-    http_server, echo_server, mode
+    module_http_server, echo_server, mode
 ):
+    http_server = module_http_server  # shared: each mode creates and calls an action of its own
     notified = anyio.Event()
 
     async def on_message(message):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.executors.egress_proxy import EgressProxy, host_allowed
+from tests.support.http import QuietHandler, loopback_http
 
 pytestmark = pytest.mark.anyio
 
@@ -23,27 +22,15 @@ def origin() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """An HTTP server on 127.0.0.1 that answers `hello from <path>` and records what it saw."""
     seen: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
 
         def do_GET(self) -> None:
             seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
-            body = f"hello from {self.path}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, f"hello from {self.path}".encode())
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield httpd.server_address[1], seen
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_http(Handler) as server:
+        yield server.port, seen
 
 
 @asynccontextmanager
@@ -79,7 +66,7 @@ async def test_an_absolute_uri_request_is_forwarded_in_origin_form_and_its_host_
             "Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\n\r\n"
         ).encode()
         response = await exchange(server.socket_path, request)
-    assert response.startswith(b"HTTP/1.0 200") or response.startswith(b"HTTP/1.1 200")
+    assert response.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
     assert response.endswith(b"hello from /a?b=1")
     assert seen[0]["path"] == "/a?b=1"
     assert "proxy-authorization" not in seen[0]["headers"] and "proxy-connection" not in seen[0]["headers"]
@@ -100,7 +87,7 @@ async def test_every_header_reaches_the_origin_whole_including_the_last_one(tmp_
 
 
 async def test_a_connect_tunnel_carries_bytes_both_ways(tmp_path, origin):
-    port, seen = origin
+    port, _seen = origin
     async with proxy(tmp_path, EgressPolicy(["127.0.0.1"])) as server:
         with anyio.fail_after(10):
             async with await anyio.connect_unix(server.socket_path) as stream:

@@ -4,15 +4,14 @@ only to its hosts; an HTTPS tunnel, which cannot be looked into, only to hosts e
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from guru_mcp.egress import EgressPolicy
 from tests.executors.test_egress_proxy import exchange, proxy
+from tests.support.http import QuietHandler, loopback_http
 
 pytestmark = pytest.mark.anyio
 
@@ -25,30 +24,18 @@ def origin() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """An HTTP server on 127.0.0.1 that answers GET and POST and records what it saw."""
     seen: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
 
         def _answer(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             seen.append({"path": self.path, "body": self.rfile.read(length).decode() if length else ""})
-            body = b"ok"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, b"ok")
 
         do_GET = do_POST = _answer
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield httpd.server_address[1], seen
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_http(Handler) as server:
+        yield server.port, seen
 
 
 def get(port: int, header: str = "") -> bytes:
@@ -111,7 +98,7 @@ async def test_a_chunked_body_is_refused_while_the_run_holds_a_host_limited_secr
 
 
 async def test_a_tunnel_goes_only_to_hosts_every_host_limited_secret_allows(tmp_path, origin):
-    port, seen = origin
+    port, _seen = origin
     connect = f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode()
     async with proxy(tmp_path, EgressPolicy(["127.0.0.1"]), secrets=LIMITED) as server:
         refused = await exchange(server.socket_path, connect)

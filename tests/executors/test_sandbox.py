@@ -9,12 +9,10 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,8 @@ from guru_mcp.executors.container import LABEL, LABEL_HOST, LABEL_INSTANCE, LABE
 from guru_mcp.executors.sandbox import SandboxExecutor, open_sandbox
 from guru_mcp.models import ActionSpec, ExecResult, Job, RunStatus
 from guru_mcp.settings import Settings
+from tests.support.http import QuietHandler, loopback_http
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -85,12 +85,6 @@ def containers_of(api: APIClient, executor: SandboxExecutor) -> list[dict[str, A
     return api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={executor.instance}"})
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.02)
-
-
 @dataclass
 class LocalServer:
     port: int
@@ -106,27 +100,14 @@ def local_server() -> Iterator[LocalServer]:
     """A real HTTP server on 127.0.0.1 answering `hello from <path>`."""
     server = LocalServer(port=0)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             server.paths.append(self.path)
-            body = f"hello from {self.path}".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, f"hello from {self.path}".encode(), "text/plain")
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    server.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_http(Handler) as running:
+        server.port = running.port
+        yield server
 
 
 def ok(result: ExecResult) -> str:
@@ -267,10 +248,12 @@ async def test_a_fork_bomb_is_contained(sandbox_image: str, tmp_path: Path, dock
         started = time.monotonic()
         bomb = await executor.execute(make_job(classic, timeout=3))
         elapsed = time.monotonic() - started
+
         # The first run's container is removed in the background: wait for it with a deadline.
-        with anyio.fail_after(15):
-            while await anyio.to_thread.run_sync(containers_of, docker_api, executor):
-                await anyio.sleep(0.05)
+        async def removed() -> bool:
+            return not await anyio.to_thread.run_sync(containers_of, docker_api, executor)
+
+        await eventually(removed, timeout=15, interval=0.05)
     assert output.startswith("stopped after ")
     assert int(output.split()[2]) < 128
     assert bomb.status in (RunStatus.TIMEOUT, RunStatus.ERROR)
@@ -556,8 +539,8 @@ async def test_pre_imported_modules_are_loaded_before_the_run(sandbox_image: str
 async def test_leftovers_of_a_dead_server_are_reaped_at_start_up_but_live_ones_are_kept(
     sandbox_image: str, tmp_path: Path, docker_api: APIClient
 ):
-    dead_pid = subprocess.Popen(["true"])
-    dead_pid.wait()
+    dead_pid = await anyio.to_thread.run_sync(lambda: subprocess.Popen(["true"]))
+    await anyio.to_thread.run_sync(dead_pid.wait)
 
     def leftover(pid: int, *, start: bool = True) -> str:
         created = docker_api.create_container(
