@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import anyio
+import anyio.to_thread
 import httpx
 import httpx2
 import pytest
@@ -122,11 +124,13 @@ async def test_stdio_and_http_both_take_the_egress_allow_list_from_the_file(bare
     assert not over_stdio.is_error, over_stdio.content[0].text
 
     port = free_port()
-    server = subprocess.Popen(
-        [GURU, "serve", "--transport", "http", "--port", str(port)],
-        env=bare_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = await anyio.to_thread.run_sync(
+        lambda: subprocess.Popen(
+            [GURU, "serve", "--transport", "http", "--port", str(port)],
+            env=bare_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
@@ -134,21 +138,19 @@ async def test_stdio_and_http_both_take_the_egress_allow_list_from_the_file(bare
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin}"}, timeout=30) as http:
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 over_http = await client.call_tool("ping_local", {})
+
         # the quick start's client, over HTTP this time, with the token `init` printed
-        mcp_call = subprocess.run(
-            [sys.executable, "-m", "guru_mcp.mcp_call", "--http", url, "--token", admin, "ping_local"],
-            env=bare_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        bad_token = subprocess.run(
-            [sys.executable, "-m", "guru_mcp.mcp_call", "--http", url, "--token", "wrong", "ping_local"],
-            env=bare_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        def mcp_call_with(token: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "guru_mcp.mcp_call", "--http", url, "--token", token, "ping_local"],
+                env=bare_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        mcp_call = await anyio.to_thread.run_sync(mcp_call_with, admin)
+        bad_token = await anyio.to_thread.run_sync(mcp_call_with, "wrong")
     finally:
         server.terminate()
         server.wait(15)

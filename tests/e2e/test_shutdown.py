@@ -9,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.e2e.conftest import StdioServer, cli, database, runs
@@ -133,7 +134,6 @@ def python_sleeper(name: str, seconds: float) -> dict:
 async def test_sigterm_over_http_answers_python_runs_removes_every_container_and_exits_0(
     sandbox_env, docker_api, tmp_path
 ) -> None:
-    import anyio
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
@@ -149,11 +149,13 @@ async def test_sigterm_over_http_answers_python_runs_removes_every_container_and
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
+        process = await anyio.to_thread.run_sync(
+            lambda: subprocess.Popen(
+                [GURU, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         )
     url = f"http://127.0.0.1:{port}/mcp"
 

@@ -4,6 +4,7 @@ needs root: the test fails under CI, skips elsewhere, without it)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import subprocess
@@ -159,19 +160,15 @@ class TcpRelay:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         assert self._listener is not None
         # shutdown() first: close() alone does not wake a thread blocked in accept(), which would then
         # go on accepting new connections on the still-open listening socket.
-        try:
+        with contextlib.suppress(OSError):
             self._listener.shutdown(self._socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._listener.close()
         for conn in self._conns:
             try:
