@@ -75,9 +75,8 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer |
         server.drop_all()
 
 
-@pytest.fixture
-def db_url(postgres_server: PostgresServer | None) -> Iterator[str | None]:
-    """The database URL of this test: a fresh PostgreSQL database, or None (SQLite under `home`)."""
+def fresh_database(postgres_server: PostgresServer | None) -> Iterator[str | None]:
+    """A fresh PostgreSQL database's URL until the generator is closed, or None on SQLite."""
     if postgres_server is None:
         yield None
         return
@@ -86,19 +85,18 @@ def db_url(postgres_server: PostgresServer | None) -> Iterator[str | None]:
         yield postgres_server.url_of(name)
     finally:
         postgres_server.drop(name)
+
+
+@pytest.fixture
+def db_url(postgres_server: PostgresServer | None) -> Iterator[str | None]:
+    """The database URL of this test: a fresh PostgreSQL database, or None (SQLite under `home`)."""
+    yield from fresh_database(postgres_server)
 
 
 @pytest.fixture(scope="module")
 def module_db_url(postgres_server: PostgresServer | None) -> Iterator[str | None]:
     """Like `db_url`, for the tests of a module that share one server: one database for them all."""
-    if postgres_server is None:
-        yield None
-        return
-    name = postgres_server.create()
-    try:
-        yield postgres_server.url_of(name)
-    finally:
-        postgres_server.drop(name)
+    yield from fresh_database(postgres_server)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_KEY, unavailable
+from tests.conftest import TEST_KEY, fresh_database, unavailable
 from tests.e2e.conftest import serve_http
 from tests.support.cli import run_cli
 from tests.support.http import EchoServer, echo_server
@@ -61,14 +61,7 @@ def echo_api() -> Iterator[EchoServer]:
 @pytest.fixture(scope="module")
 def console_db(postgres_server) -> Iterator[str | None]:
     """The module's database: a fresh PostgreSQL one on the PostgreSQL pass, else None (SQLite)."""
-    if postgres_server is None:
-        yield None
-        return
-    name = postgres_server.create()
-    try:
-        yield postgres_server.url_of(name)
-    finally:
-        postgres_server.drop(name)
+    yield from fresh_database(postgres_server)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from mcp.shared.auth import (
 from mcp.shared.exceptions import MCPError
 
 from tests.conftest import api_action
-from tests.e2e.conftest import cli, initialize_status, serve_http
+from tests.e2e.conftest import INITIALIZE, cli, initialize_status, serve_http
 from tests.identity.auth_server import LoopbackAuthServer
 
 
@@ -136,16 +136,7 @@ def _rpc(url: str, token: str, method: str, params: dict) -> dict:
     init = httpx.post(
         url,
         headers=headers,
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
+        json=INITIALIZE,
         timeout=30,
     )
     assert init.status_code == 200, init.text
