@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from guru_mcp.app import App, open_app
 from guru_mcp.settings import Settings
+from guru_mcp.store import create_db_engine, migrate
 from tests.databases import DEFAULT_SERVER, ENV, PostgresServer
 from tests.support.http import EchoServer
 from tests.support.http import echo_server as serve_echo
@@ -99,10 +102,28 @@ def module_db_url(postgres_server: PostgresServer | None) -> Iterator[str | None
     yield from fresh_database(postgres_server)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per session: each test's `settings` starts from a copy of
+    it (migrating a fresh file cost every test a fifth of a second or more)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "guru-mcp.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    assert not path.with_name(path.name + "-wal").exists(), "the template's WAL was not checkpointed"
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path, db_url: str | None) -> Settings:
+def settings(tmp_path, db_url: str | None, request: pytest.FixtureRequest) -> Settings:
+    home = tmp_path / "home"
+    if db_url is None:  # SQLite: the test's own copy of the migrated template, under its home
+        home.mkdir(parents=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), home / "guru-mcp.db")
     return Settings(
-        home=tmp_path / "home",
+        home=home,
         database_url=db_url,
         secret_key=TEST_KEY,
         egress_allow=["127.0.0.1"],

@@ -94,7 +94,9 @@ def test_two_servers_fire_each_due_time_once_and_survive_a_kill(cli_env, echo_se
 
     processes = [serve(env, tmp_path / f"serve-{i}.log") for i in range(2)]
     try:
-        wait_for(lambda: all(answers(url) for _, url in processes), timeout=30)
+        wait_for(
+            lambda: all(answers(url) for _, url in processes), timeout=90
+        )  # start-up on a loaded machine
         wait_for(lambda: len(scheduled_runs(db)) >= 4, timeout=30)
 
         wait_for(between_due_times, timeout=5, interval=0.01)
@@ -154,7 +156,9 @@ def test_killing_the_claim_holder_mid_run_hands_the_schedule_to_the_other_server
 
     processes = [serve(env, tmp_path / f"serve-{i}.log") for i in range(2)]
     try:
-        wait_for(lambda: all(answers(url) for _, url in processes), timeout=30)
+        wait_for(
+            lambda: all(answers(url) for _, url in processes), timeout=90
+        )  # start-up on a loaded machine
         wait_for(lambda: any(r["status"] == "running" for r in runs(db, trigger="schedule")), timeout=30)
         [held] = [r for r in runs(db, trigger="schedule") if r["status"] == "running"]
         victim = int(str(held["process_id"]).split(":")[1])

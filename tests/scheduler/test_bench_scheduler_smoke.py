@@ -25,7 +25,7 @@ def test_the_scheduler_benchmark_prints_load_idle_and_lag_figures() -> None:
             "--idle",
             "0.2",
             "--window",
-            "1",
+            "2.5",
             "--no-herd",
         ],
         check=False,

@@ -4,8 +4,7 @@ imported the package (a "zygote"), instead of a fresh interpreter per command.
 A fresh `guru-mcp` process spends seconds of CPU importing before it does anything; an end-to-end
 test running ten commands paid that ten times. Each command here is still a separate process with
 its own arguments, environment, working directory, stdin, stdout, stderr and exit status (the
-command's `main()` runs in a forked child that exits like the interpreter would: atexit handlers,
-flushed streams, the SystemExit code). What the fork shares is only the imported modules.
+command's `main()` runs in a forked child that then exits through the interpreter's own shutdown). What the fork shares is only the imported modules.
 `tests/test_cli.py::test_the_installed_command_exits_with_the_documented_codes` and the servers the
 e2e tests start (`guru-mcp serve`, a real executable) keep covering the installed entry point.
 """
@@ -74,12 +73,10 @@ def child(req):
     except BaseException:
         traceback.print_exc()
         code = 1
-    try:
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(code)
+    # The interpreter's own exit from here (the SystemExit leaves the loop below): atexit handlers,
+    # flushed streams, and objects finalized, e.g. SQLite connections closed (which checkpoints and
+    # removes the WAL, as a fresh process leaves it).
+    sys.exit(code)
 
 
 for line in requests:
