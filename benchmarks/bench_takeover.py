@@ -206,7 +206,10 @@ def main() -> None:
                 os.kill(pid, getattr(signal, f"SIG{args.signal}"))
                 if args.signal == "KILL":
                     victim.process.wait(10)
-                fired = _wait(lambda: started_by_other(victim_id, killed_at), "the other replica to fire")
+                fired = _wait(
+                    lambda victim_id=victim_id, killed_at=killed_at: started_by_other(victim_id, killed_at),
+                    "the other replica to fire",
+                )
                 seconds = (fired - killed_at).total_seconds()
                 figures.append(seconds)
                 print(

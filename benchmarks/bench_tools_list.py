@@ -151,7 +151,7 @@ def raw_stdio_lists(home: Path, iterations: int, warmup: int, count: int) -> Sum
         bufsize=0,
     )
     assert proc.stdin is not None and proc.stdout is not None
-    reader = open(proc.stdout.fileno(), "rb", buffering=1 << 20, closefd=False)  # not byte-by-byte
+    reader = open(proc.stdout.fileno(), "rb", buffering=1 << 20, closefd=False)  # noqa: SIM115  (lives as long as proc; not byte-by-byte)
 
     def call(msg_id: int, method: str, params: dict[str, Any]) -> bytes:
         proc.stdin.write(

@@ -168,7 +168,7 @@ async def test_annotations_title_and_icons_from_the_json_reach_tools_list(app, e
 
 def test_unknown_annotations_and_unsafe_icons_are_refused():
     base = {"name": "a", "action_type": "PYTHON_CODE", "config": {"code": "print(1)"}}
-    with pytest.raises(ValidationFailed, match="annotations.readonly"):
+    with pytest.raises(ValidationFailed, match=r"annotations\.readonly"):
         parse_spec({**base, "annotations": {"readonly": True}})
     with pytest.raises(ValidationFailed, match="https:// URL"):
         parse_spec({**base, "icons": [{"src": "javascript:alert(1)"}]})

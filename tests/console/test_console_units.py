@@ -116,6 +116,6 @@ def test_text_fields_that_are_not_json_are_reported_by_field():
     _, problems = definition_from_form(editor)
     fields = [p.field for p in problems]
     assert fields == ["config.timeout", "config.body", "schedule.arguments"]
-    editor.add(problems + [FieldError("config.headers[3].value", "bad")])
+    editor.add([*problems, FieldError("config.headers[3].value", "bad")])
     assert "config-timeout" in editor.errors and "config-body" in editor.errors
     assert editor.errors["config-headers"] == ["bad"]  # no row 3 in this form: the table's own slot

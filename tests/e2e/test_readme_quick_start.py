@@ -5,6 +5,7 @@ next line runs once it said it is serving."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -75,10 +76,8 @@ def test_the_readme_quick_start_ends_in_successful_tool_calls(tmp_path, sandbox_
             outputs.append((command, done))
     finally:
         for process in background:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             process.wait(10)
     init = next(done for command, done in outputs if command.startswith(".venv/bin/guru-mcp init"))
     assert init.stdout.strip().startswith("gmcp_")

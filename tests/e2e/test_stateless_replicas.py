@@ -4,6 +4,7 @@ lands on the other replica, and everything works (no session affinity needed).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import anyio
@@ -48,10 +49,8 @@ async def _pump(source: SocketStream, target: SocketStream) -> None:
             await target.send(await source.receive())
     except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
         pass
-    try:
+    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
         await target.send_eof()
-    except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
-        pass
 
 
 @pytest.mark.anyio

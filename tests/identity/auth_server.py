@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
@@ -177,7 +177,11 @@ class LoopbackAuthServer:
             }
 
         class CodeGrant(grants.AuthorizationCodeGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ]
 
             def save_authorization_code(self, code: str, req: Any) -> None:
                 outer.codes[code] = Code(
