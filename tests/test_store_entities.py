@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from guru_mcp.errors import NotFound
-from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import ModelProvider, RunRecord, RunStatus, Trigger, parse_spec
 from guru_mcp.store.actions import ActionVersion, VersionInfo
 from guru_mcp.store.gurus import GuruSummary
 from guru_mcp.store.runs import RunFact
@@ -51,6 +51,17 @@ async def test_gurus_are_listed_as_summaries_with_counts(app) -> None:
     assert not await app.store.gurus.guru_exists("acme")
     with pytest.raises(NotFound):
         await app.store.secrets.list_secrets("acme")
+
+
+async def test_deleting_a_guru_takes_its_model_providers_with_it(app) -> None:
+    # model_providers.guru_id references gurus.id without a cascade: a guru with a provider could not
+    # be deleted (an integrity error on PostgreSQL) before the store deleted the providers first.
+    await app.store.gurus.create_guru("acme")
+    await app.store.providers.put("acme", ModelProvider(name="m", kind="sampling"))
+    await app.store.providers.put("default", ModelProvider(name="m", kind="sampling"))
+    assert (await app.store.gurus.delete_guru("acme"))["model_providers"] == 1
+    assert not await app.store.gurus.guru_exists("acme")
+    assert [p.name for p in await app.store.providers.list_providers("default")] == ["m"]
 
 
 async def test_secrets_come_back_as_infos_and_sealed_values_with_their_host_lists(app) -> None:

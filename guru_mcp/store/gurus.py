@@ -15,6 +15,7 @@ from guru_mcp.store.tables import (
     ActionRow,
     ActionVersionRow,
     GuruRow,
+    ModelProviderRow,
     RunRow,
     SecretRow,
     TokenRow,
@@ -135,7 +136,8 @@ class GuruStore:
         return await self.db.run(work)
 
     async def delete_guru(self, slug: str) -> dict[str, int]:
-        """Delete a guru and everything it holds (actions and their schedules, secrets, runs, tokens).
+        """Delete a guru and everything it holds (actions and their schedules, secrets, model providers,
+        runs, tokens).
         Returns how many rows of each kind went."""
 
         def work() -> dict[str, int]:
@@ -148,12 +150,17 @@ class GuruStore:
                 s.execute(delete(schedule_state).where(schedule_state.c.action_id.in_(action_ids)))
                 counts = {}
                 tables: tuple[
-                    tuple[str, type[RunRow | TokenRow | SecretRow | ActionRow | ActionVersionRow]], ...
+                    tuple[
+                        str,
+                        type[RunRow | TokenRow | SecretRow | ModelProviderRow | ActionRow | ActionVersionRow],
+                    ],
+                    ...,
                 ]
                 tables = (
                     ("runs", RunRow),
                     ("tokens", TokenRow),
                     ("secrets", SecretRow),
+                    ("model_providers", ModelProviderRow),
                     ("actions", ActionRow),
                     ("action_versions", ActionVersionRow),
                 )
