@@ -148,6 +148,7 @@ async def open_app(
         log.warning("marked %d runs cut off by an earlier stop as cancelled", stale)
     policy = EgressPolicy(settings.egress_allow)
     async with AsyncExitStack() as stack:
+        stack.callback(store.runs.close)  # the inline run writes' connection (SQLite), last to go
         transport = build_http_transport(policy)
         http = await stack.enter_async_context(
             build_http_client(policy, max_redirects=settings.http_max_redirects, transport=transport)

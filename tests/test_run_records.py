@@ -152,3 +152,77 @@ async def test_refused_egress_and_unauthorized_requests_log_one_line_each_withou
     assert outcome.record.id in lines[0].getMessage() and "10.1.2.3" in lines[0].getMessage()
     assert "no bearer token" in lines[1].getMessage() and "unknown, revoked" in lines[2].getMessage()
     assert all("gmcp_not-a-real-token" not in r.getMessage() for r in lines)
+
+
+def _a_run(run_id: str, started: datetime) -> RunRecord:
+    return RunRecord(
+        id=run_id,
+        guru="default",
+        action_id=1,
+        action_name="a",
+        action_version=1,
+        trigger=Trigger.TOOL_CALL,
+        caller={"key": "k"},
+        inputs={"x": "y"},
+        status=RunStatus.RUNNING,
+        started_at=started,
+    )
+
+
+async def test_run_records_read_back_the_same_whether_written_on_the_loop_or_in_a_worker_thread(app) -> None:
+    # On SQLite the run writes go on the event loop as plain statements; with that path switched off
+    # they go through SQLAlchemy in a worker thread (PostgreSQL's path). Both must store the same.
+    runs = app.store.runs
+    started = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    inline = runs._inline
+    for run_id, path in (("loop", inline), ("thread", None)):
+        runs._inline = path
+        await runs.start_run(_a_run(run_id, started))
+        await runs.finish_run(
+            run_id,
+            status=RunStatus.OK,
+            output="out",
+            truncated=True,
+            error="",
+            hosts=["h.example"],
+            ended_at=started + timedelta(seconds=1),
+            duration_ms=1.5,
+            usage={"n": 1},
+        )
+    runs._inline = inline
+    loop, thread = await runs.get_run("default", "loop"), await runs.get_run("default", "thread")
+    assert loop.model_dump(exclude={"id"}) == thread.model_dump(exclude={"id"})
+    assert (loop.started_at, loop.status, loop.truncated, loop.hosts) == (
+        started,
+        RunStatus.OK,
+        True,
+        ["h.example"],
+    )
+
+
+async def test_a_sqlite_run_write_waits_for_a_write_lock_held_elsewhere_and_then_lands(tmp_path) -> None:
+    # The write on the loop never waits for a lock: it gives up at once and the usual path (a worker
+    # thread with the busy timeout) does it once the other writer lets go. SQLite only (its own file).
+    import sqlite3
+
+    from guru_mcp.store import Store, create_db_engine, migrate
+
+    path = tmp_path / "runs.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    migrate(engine)
+    store = Store(engine)
+    await store.gurus.ensure_guru("default")
+    await store.runs.start_run(_a_run("first", datetime.now(UTC)))  # on the loop: nobody else writes
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.runs.start_run, _a_run("waited", datetime.now(UTC)))
+            await anyio.sleep(0.3)
+            assert other.execute("SELECT count(*) FROM runs WHERE id = 'waited'").fetchone() == (0,)
+            other.execute("COMMIT")
+    finally:
+        other.close()
+    assert (await store.runs.get_run("default", "waited")).status is RunStatus.RUNNING
+    store.runs.close()
+    engine.dispose()

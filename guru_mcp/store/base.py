@@ -77,6 +77,10 @@ class Database:
                 gid = self.guru_id(s, slug)
         return gid
 
+    def cached_guru_id(self, slug: str) -> int | None:
+        """The id of guru `slug` if it is known already (no database read)."""
+        return self._guru_ids.get(slug)
+
     def forget_guru(self, slug: str) -> None:
         """Drop a deleted guru's cached id."""
         self._guru_ids.pop(slug, None)
