@@ -15,6 +15,10 @@ machine load hits all sides alike. Per configuration it prints runs/s over all r
 machine's busy time, which on a shared machine also holds other work).
 
     python -m benchmarks.bench_sandbox_lifecycle [--rounds 4] [--runs 30] [--config auto --config default:4 ...]
+        [--breakdown 10]
+
+First (`--breakdown N`, 0 to skip) it prints where the CPU of one container's lifecycle goes, per
+process and per Docker API call, for each runtime compared (benchmarks/_lifecycle_breakdown.py).
 
 Only the local Docker engine is talked to; the containers have no network (egress proxy mode, the
 default, over a Unix socket).
@@ -126,7 +130,37 @@ async def one_round(side: Side, home: Path, runs: int, pids: dict[str, int | Non
         side.cpu["machine"] += _machine_busy() - busy
 
 
-async def main(rounds: int, runs: int, configs: list[str]) -> None:
+def print_breakdown(sides: list[Side], n: int) -> None:
+    import docker
+
+    from benchmarks._lifecycle_breakdown import breakdown
+    from guru_mcp.executors.container import ContainerRecipe
+    from guru_mcp.executors.engine import default_image, resolve_runtime
+
+    client = docker.from_env(timeout=60)
+    try:
+        registered = set(client.info().get("Runtimes") or {})
+        seen: set[str | None] = set()
+        with tempfile.TemporaryDirectory(prefix="guru-bench-") as tmp:
+            values = settings(Path(tmp))
+            image = default_image(values)
+            assert image is not None
+            for side in sides:
+                runtime = resolve_runtime(side.runtime, registered)
+                if runtime in seen:
+                    continue
+                seen.add(runtime)
+                recipe = ContainerRecipe.from_settings(values, image, "breakdown", runtime=runtime)
+                print(
+                    f"\nCPU ms per container, {runtime or 'runc'} ({n} containers one at a time, load {os.getloadavg()[0]:.1f}):"
+                )
+                print(breakdown(client.api, recipe, n), flush=True)
+    finally:
+        client.close()
+    print()
+
+
+async def main(rounds: int, runs: int, configs: list[str], breakdown_n: int = 0) -> None:
     stop_at = time.monotonic() + DEADLINE
     sides = [Side("default")]
     for config in configs:
@@ -140,6 +174,10 @@ async def main(rounds: int, runs: int, configs: list[str]) -> None:
     print(
         f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}; {rounds} rounds x {runs} runs per side"
     )
+    if breakdown_n:
+        print_breakdown(sides, breakdown_n)
+    if not rounds:
+        return
     with tempfile.TemporaryDirectory(prefix="guru-bench-") as tmp:
         for r in range(rounds):
             order = sides[r % len(sides) :] + sides[: r % len(sides)]
@@ -181,5 +219,11 @@ if __name__ == "__main__":
         default=None,
         help="RUNTIME[:POOL] to compare with default:2 (repeatable; default: auto)",
     )
+    parser.add_argument(
+        "--breakdown",
+        type=int,
+        default=10,
+        help="containers for the per-process/per-call breakdown (0: none)",
+    )
     args = parser.parse_args()
-    anyio.run(main, args.rounds, args.runs, args.config or ["auto"])
+    anyio.run(main, args.rounds, args.runs, args.config or ["auto"], args.breakdown)

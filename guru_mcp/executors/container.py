@@ -55,6 +55,11 @@ class ContainerRecipe:
     environment: dict[str, str]
     host_config: dict[str, Any]
     labels: dict[str, str]
+    network_disabled: bool = False
+    """Create the container with `NetworkDisabled` (egress `proxy` and `none`): the runtime still gives
+    it a new network namespace with only loopback (the OCI spec keeps its default `network` entry), but
+    dockerd sets up no libnetwork sandbox for it, so no `libnetwork-setkey` prestart hook (a re-exec
+    of the dockerd binary, measured at ~110 ms of CPU per container, about 40% of its lifecycle)."""
 
     @classmethod
     def from_settings(
@@ -101,7 +106,10 @@ class ContainerRecipe:
             LABEL_HOST: socket.gethostname(),
             LABEL_PID: str(os.getpid()),
         }
-        return cls(image, settings.sandbox_egress, environment, host_config, labels)
+        disabled = settings.sandbox_egress != "bridge"
+        return cls(
+            image, settings.sandbox_egress, environment, host_config, labels, network_disabled=disabled
+        )
 
 
 @dataclass

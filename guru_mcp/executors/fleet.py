@@ -252,6 +252,14 @@ class ContainerFleet:
 def create_blocking(api: APIClient, box: Sandbox) -> None:
     """Create, attach, start. Sets `box.id` as soon as the container exists, so a caller that gives
     up half-way can still remove it."""
+    box.id = create_container_blocking(api, box)
+    attached = api.attach_socket(box.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    box.attach(attach_socket_raw(attached), attached)
+    api.start(box.id)
+
+
+def create_container_blocking(api: APIClient, box: Sandbox) -> str:
+    """The `create` call alone (not attached, not started): the new container's id."""
     recipe = box.recipe
     host_config = dict(recipe.host_config)
     if box.socket_dir is not None:
@@ -264,13 +272,11 @@ def create_blocking(api: APIClient, box: Sandbox) -> None:
         stdin_open=True,  # with detach=False this also sets StdinOnce: stdin closes with our attach
         environment=recipe.environment if box.preimport else {**recipe.environment, "GURU_PREIMPORT": ""},
         labels=recipe.labels,
+        network_disabled=recipe.network_disabled,
         host_config=api.create_host_config(**host_config),
         use_config_proxy=False,
     )
-    box.id = created["Id"]
-    attached = api.attach_socket(box.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-    box.attach(attach_socket_raw(attached), attached)
-    api.start(box.id)
+    return str(created["Id"])
 
 
 def remove_blocking(api: APIClient, box: Sandbox) -> None:

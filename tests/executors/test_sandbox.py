@@ -427,6 +427,21 @@ async def test_the_container_has_no_network_of_its_own(
     assert local_server.paths == []
 
 
+@pytest.mark.docker
+async def test_the_container_gets_namespaces_of_its_own_not_the_hosts(sandbox_image: str, tmp_path: Path):
+    # The containers are created with NetworkDisabled (no libnetwork sandbox): the runtime must still
+    # give each one a fresh network namespace, as it does the other namespaces.
+    kinds = ("net", "pid", "ipc", "uts", "mnt")
+    code = f"import os\nprint(' '.join(os.readlink('/proc/self/ns/' + k) for k in {kinds!r}))\n"
+    async with sandbox(sandbox_image, tmp_path) as executor:
+        first = ok(await executor.execute(make_job(code))).split()
+        second = ok(await executor.execute(make_job(code))).split()
+    host = [os.readlink(f"/proc/self/ns/{kind}") for kind in kinds]
+    assert len(first) == len(kinds)
+    for kind, mine, a, b in zip(kinds, host, first, second, strict=True):
+        assert a != mine and b != mine, kind  # (ids of gone namespaces are reused: not compared)
+
+
 FETCH = (
     "import os, urllib.request, urllib.error\n"
     "try:\n"
