@@ -16,6 +16,7 @@ from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
 from guru_mcp.store.processes import STOPPED_REASON
 from tests.conftest import USER, api_action
 from tests.support.polling import eventually
+from tests.support.records import run_record
 
 pytestmark = pytest.mark.anyio
 
@@ -102,18 +103,7 @@ async def _sweep(app) -> None:
     await processes.beat("alive", host="elsewhere", pid=2, now=now)
 
     def run(run_id: str) -> RunRecord:
-        return RunRecord(
-            id=run_id,
-            guru="default",
-            action_id=None,
-            action_name="a",
-            action_version=1,
-            trigger=Trigger.TOOL_CALL,
-            caller={},
-            inputs={},
-            status=RunStatus.RUNNING,
-            started_at=now,
-        )
+        return run_record(id=run_id, started_at=now)
 
     for run_id, owner in (("of-gone", "gone"), ("of-alive", "alive")):
         app.store.runs.process_id = owner

@@ -6,8 +6,9 @@ import anyio
 import pytest
 
 from guru_mcp.app import open_app
-from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import RunStatus, Trigger, parse_spec
 from tests.conftest import USER, api_action
+from tests.support.records import run_record
 
 
 @pytest.mark.anyio
@@ -30,18 +31,7 @@ async def test_a_cancelled_run_is_recorded_as_cancelled(app, echo_server):
 async def test_runs_left_running_by_a_crash_are_marked_at_the_next_start(settings):
     async with open_app(settings, sandbox=False, background=False) as app:
         await app.store.runs.start_run(
-            RunRecord(
-                id="crashed-run",
-                guru="default",
-                action_id=None,
-                action_name="gone",
-                action_version=1,
-                trigger=Trigger.TOOL_CALL,
-                caller={},
-                inputs={},
-                status=RunStatus.RUNNING,
-                started_at=datetime.now(UTC) - timedelta(hours=2),
-            )
+            run_record(id="crashed-run", name="gone", started_at=datetime.now(UTC) - timedelta(hours=2))
         )
     async with open_app(settings, sandbox=False, background=False) as app:
         run = await app.store.runs.get_run("default", "crashed-run")

@@ -11,10 +11,11 @@ from click.testing import CliRunner
 from guru_mcp.app import open_app
 from guru_mcp.cli import main as cli_main
 from guru_mcp.errors import ValidationFailed
-from guru_mcp.models import ActionType, RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import ActionType, RunStatus, Trigger, parse_spec
 from guru_mcp.secrets import MASK, Masker
 from guru_mcp.testing import FakeExecutor
 from tests.conftest import ADMIN, TEST_KEY, USER, api_action, connect
+from tests.support.records import run_record
 
 SECRET = "sk_live_Zq9#xY7!"
 
@@ -156,13 +157,9 @@ NASTY = "\x1b]0;owned\x07boom\n2026-01-01 00:00:00  ok        tool_call forged_r
 def add_nasty_run(settings) -> None:
     async def work() -> None:
         async with open_app(settings, sandbox=False, background=False) as app:
-            record = RunRecord(
+            record = run_record(
                 id="00000000-0000-0000-0000-000000000001",
-                guru="default",
-                action_id=None,
-                action_name="nasty",
-                action_version=1,
-                trigger=Trigger.TOOL_CALL,
+                name="nasty",
                 caller={"key": "x"},
                 inputs={"q": NASTY},
                 status=RunStatus.ERROR,

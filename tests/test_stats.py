@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from guru_mcp.errors import ValidationFailed
-from guru_mcp.models import RunRecord, RunStatus, Trigger
+from guru_mcp.models import RunStatus, Trigger
 from guru_mcp.stats import Window, bucket_size, parse_window, series, summarize, window_stats
 from tests.conftest import ADMIN, api_action, connect
+from tests.support.records import run_record
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -56,17 +57,8 @@ def test_series_put_runs_in_their_buckets_and_leave_empty_ones_at_zero():
 
 async def _record(app, name: str, status: str, trigger: Trigger, started: datetime, ms: float) -> None:
     action = await app.catalog.get("default", name)
-    record = RunRecord(
-        id=f"{name}-{started.timestamp()}-{status}",
-        guru="default",
-        action_id=action.id,
-        action_name=name,
-        action_version=action.version,
-        trigger=trigger,
-        caller={},
-        inputs={},
-        status=RunStatus.RUNNING,
-        started_at=started,
+    record = run_record(
+        action, id=f"{name}-{started.timestamp()}-{status}", trigger=trigger, started_at=started
     )
     await app.store.runs.start_run(record)
     await app.store.runs.finish_run(

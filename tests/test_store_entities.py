@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from guru_mcp.errors import NotFound
-from guru_mcp.models import ModelProvider, RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import ModelProvider, RunStatus, parse_spec
 from guru_mcp.store.actions import ActionVersion, VersionInfo
 from guru_mcp.store.gurus import GuruSummary
 from guru_mcp.store.runs import RunFact
 from guru_mcp.store.secrets import SealedSecret, SecretInfo
 from guru_mcp.store.tokens import parse_groups
 from tests.conftest import api_action
+from tests.support.records import run_record
 
 pytestmark = pytest.mark.anyio
 
@@ -101,20 +102,7 @@ async def test_versions_come_back_as_models_with_the_spec_parsed(app, echo_serve
 async def test_run_facts_are_typed_tuples_of_finished_runs(app) -> None:
     start = datetime.now(UTC) - timedelta(minutes=1)
     for run_id, status in (("r-ok", RunStatus.OK), ("r-running", RunStatus.RUNNING)):
-        await app.store.runs.start_run(
-            RunRecord(
-                id=run_id,
-                guru="default",
-                action_id=None,
-                action_name="a",
-                action_version=1,
-                trigger=Trigger.TOOL_CALL,
-                caller={},
-                inputs={},
-                status=RunStatus.RUNNING,
-                started_at=start,
-            )
-        )
+        await app.store.runs.start_run(run_record(id=run_id, started_at=start))
         if status is RunStatus.OK:
             await app.store.runs.finish_run(
                 run_id,

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from guru_mcp.console import build_console
-from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import RunStatus, Trigger, parse_spec
 from tests.conftest import api_action
+from tests.support.records import run_record
 
 TOKEN = "gmcp_console_pages_admin_token"
 SECRET = "v3ry-s3cret-value-42"
@@ -34,19 +35,13 @@ async def _run(
 ) -> str:
     action = await app.catalog.get("default", name)
     started = started or datetime.now(UTC)
-    record = RunRecord(
+    record = run_record(
+        action,
         id=f"{name}-{started.timestamp()}-{trigger.value}",
-        guru="default",
-        action_id=action.id,
-        action_name=name,
-        action_version=action.version,
         trigger=trigger,
         caller=caller or {"key": "token:9", "email": "alex@corp.example"},
-        inputs={},
-        status=RunStatus.RUNNING,
         started_at=started,
         due_at=due,
-        schedule_id=action.id if due else None,
     )
     await app.store.runs.start_run(record)
     await app.store.runs.finish_run(

@@ -4,7 +4,6 @@ deadline) until every scheduler has acted on it."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,10 +16,11 @@ import pytest
 
 from guru_mcp.app import App, open_app
 from guru_mcp.clock import FakeClock
-from guru_mcp.models import RunRecord, RunStatus, StoredAction, Trigger, parse_spec
+from guru_mcp.models import RunStatus, StoredAction, parse_spec
 from guru_mcp.scheduler import Scheduler
 from guru_mcp.settings import Settings
 from tests.conftest import api_action
+from tests.support.records import run_record
 
 START = datetime(2026, 3, 7, 0, 0, tzinfo=UTC)
 """A Saturday, the day before New York's spring-forward (and in the past: saves are stamped with
@@ -72,20 +72,7 @@ class Harness:
             if action.name in self.crash:
                 raise RuntimeError("boom")
             await self.app.store.runs.start_run(  # as RunService does when a run starts
-                RunRecord(
-                    id=str(uuid.uuid4()),
-                    guru=action.guru,
-                    action_id=action.id,
-                    action_name=action.name,
-                    action_version=action.version,
-                    trigger=Trigger.SCHEDULE,
-                    caller={},
-                    inputs={},
-                    status=RunStatus.RUNNING,
-                    schedule_id=action.id,
-                    due_at=due,
-                    started_at=self.clock.now(),
-                )
+                run_record(action, due_at=due, started_at=self.clock.now())
             )
             if (gate := self.gates.get(action.name)) is not None:
                 self._active(-1)  # blocked on purpose: `release` counts it again

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from guru_mcp.models import RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import RunStatus, parse_spec
 from guru_mcp.tools.admin_schedules import list_schedules
 from tests.conftest import ADMIN, api_action, connect
 from tests.scheduler.conftest import utc
+from tests.support.records import run_record
 
 pytestmark = pytest.mark.anyio
 
@@ -102,18 +103,11 @@ async def test_the_listing_shows_the_last_scheduled_run_and_the_cli_gets_the_sam
     await add_report(app, schedule={"cron": "*/15 * * * *", "arguments": {"team": "ops"}})
     action = await app.catalog.get("default", "report")
     await app.store.runs.start_run(
-        RunRecord(
+        run_record(
+            action,
             id="r1",
-            guru="default",
-            action_id=action.id,
-            action_name="report",
-            action_version=1,
-            trigger=Trigger.SCHEDULE,
-            caller={},
-            inputs={},
             status=RunStatus.ERROR,
             error="upstream said no",
-            schedule_id=action.id,
             due_at=utc(2026, 3, 7, 1),
             started_at=utc(2026, 3, 7, 1, 0, 1),
         )

@@ -9,11 +9,12 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from guru_mcp.models import RunRecord, RunStatus, StoredAction, Trigger, parse_spec
+from guru_mcp.models import StoredAction, parse_spec
 from guru_mcp.store import Store, create_db_engine, migrate
 from guru_mcp.store.schedules import Claim, Finished, ScheduleStore, SyncItem
 from tests.conftest import api_action
 from tests.scheduler.conftest import START, utc
+from tests.support.records import run_record
 
 pytestmark = pytest.mark.anyio
 FP = "0 * * * *\x1fUTC"
@@ -153,22 +154,7 @@ async def test_recover_tells_held_from_recorded_from_orphaned(db: Db) -> None:
 
 async def test_recover_clears_an_expired_lease_whose_run_was_recorded(db: Db) -> None:
     await db.schedules.claim([db.claim()], now=DUE, owner="dead")
-    await db.store.runs.start_run(
-        RunRecord(
-            id="r1",
-            guru="default",
-            action_id=db.action.id,
-            action_name="job",
-            action_version=1,
-            trigger=Trigger.SCHEDULE,
-            caller={},
-            inputs={},
-            status=RunStatus.RUNNING,
-            schedule_id=db.action.id,
-            due_at=DUE,
-            started_at=DUE,
-        )
-    )
+    await db.store.runs.start_run(run_record(db.action, id="r1", due_at=DUE, started_at=DUE))
     later = DUE + timedelta(hours=1)
     assert await db.schedules.recover(db.action.id, DUE, now=later, owner="b", lease_until=later) == (
         "done",

@@ -12,12 +12,13 @@ import pytest
 from guru_mcp.app import open_app
 from guru_mcp.clock import FakeClock
 from guru_mcp.executors import Executor
-from guru_mcp.models import ActionSpec, ActionType, RunRecord, RunStatus, Trigger, parse_spec
+from guru_mcp.models import ActionSpec, ActionType, RunStatus, Trigger, parse_spec
 from guru_mcp.scheduler import fire_with
 from guru_mcp.store.schedules import Claim
 from guru_mcp.testing import FakeExecutor
 from tests.conftest import api_action
 from tests.scheduler.conftest import START, Harness, utc
+from tests.support.records import run_record
 
 pytestmark = pytest.mark.anyio
 
@@ -357,20 +358,7 @@ async def test_a_claimed_due_time_whose_run_was_recorded_is_not_fired_again(h: H
     )
     assert won == [None]
     await h.app.store.runs.start_run(
-        RunRecord(
-            id="r1",
-            guru=h.guru,
-            action_id=action.id,
-            action_name="job",
-            action_version=action.version,
-            trigger=Trigger.SCHEDULE,
-            caller={},
-            inputs={},
-            status=RunStatus.RUNNING,
-            schedule_id=action.id,
-            due_at=utc(2026, 3, 7, 1),
-            started_at=utc(2026, 3, 7, 1),
-        )
+        run_record(action, id="r1", due_at=utc(2026, 3, 7, 1), started_at=utc(2026, 3, 7, 1))
     )
     await h.until(utc(2026, 3, 7, 1, 30))  # past the dead lease: found recorded, released
     assert (await store.states([action.id]))[action.id].lease_until is None
