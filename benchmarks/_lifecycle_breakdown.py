@@ -43,15 +43,24 @@ PHASES = ("create", "attach", "start", "ready", "job", "exit", "wait", "remove")
 JOB = b'{"code": "print(1)", "env": {}, "max_output": 65536, "timeout": 30, "events": false}\n'
 
 
-def _own_cpu(pid: int) -> float:
-    """utime + stime of a live process (not its children), seconds."""
+def _recv_until(sock: socket.socket, data: bytearray, marker: bytes, lost: str) -> None:
+    """Read from `sock` into `data` until `marker` is in it; `lost` is the error if it closes first."""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError(lost)
+        data += chunk
+
+
+def proc_cpu(pid: int, *, children: bool = False) -> float:
+    """utime + stime of a live process, seconds; with `children`, also of its reaped children."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             data = f.read()
     except OSError:
         return 0.0
     fields = data[data.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return sum(int(x) for x in fields[11 : 15 if children else 13]) / TICK
 
 
 def _cgroup_cpu(container_id: str) -> float:
@@ -149,8 +158,8 @@ def breakdown(api: APIClient, recipe: ContainerRecipe, n: int) -> str:
     me = os.getpid()
 
     def snapshot() -> dict[str, float]:
-        values = {name: _own_cpu(pid) for name, pid in pids.items() if pid is not None}
-        values["us"] = _own_cpu(me)
+        values = {name: proc_cpu(pid) for name, pid in pids.items() if pid is not None}
+        values["us"] = proc_cpu(me)
         return values
 
     with _Perf() as perf:
@@ -186,19 +195,11 @@ def breakdown(api: APIClient, recipe: ContainerRecipe, n: int) -> str:
                 time.sleep(SETTLE)
                 phase("ready")
                 data = bytearray()
-                while READY_MARKER not in data:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        raise RuntimeError("the runner ended before it was ready")
-                    data += chunk
+                _recv_until(sock, data, READY_MARKER, "the runner ended before it was ready")
                 time.sleep(SETTLE)
                 phase("job")
                 sock.sendall(JOB)
-                while b'"stdout"' not in data:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        raise RuntimeError("no result")
-                    data += chunk
+                _recv_until(sock, data, b'"stdout"', "no result")
                 time.sleep(SETTLE)
                 phase("exit")
                 sock.shutdown(socket.SHUT_WR)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import anyio
 
+from benchmarks._lifecycle_breakdown import proc_cpu
 from benchmarks.bench_sandbox_executor import PRINT_1, run_ok, settings
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.executors.sandbox import open_sandbox
@@ -48,13 +49,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def _cpu_of(pid: int) -> float:
     """CPU seconds of a process and its reaped children (user + system)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return 0.0
-    fields = data[data.rindex(")") + 2 :].split()
-    return sum(int(x) for x in fields[11:15]) / TICK
+    return proc_cpu(pid, children=True)
 
 
 def _pid_of(name: str) -> int | None:
