@@ -25,17 +25,6 @@ from guru_mcp.store.tables import RunRow, utcnow
 _RUNS = RunRow.__table__  # type: ignore[attr-defined]
 _INSERT_RUN = insert(_RUNS)
 _FINISH_RUN = update(_RUNS).where(_RUNS.c.id == bindparam("run_id_"))
-_FINISH_FIELDS = (
-    "usage",
-    "status",
-    "output",
-    "truncated",
-    "error",
-    "hosts",
-    "hosts_refused",
-    "ended_at",
-    "duration_ms",
-)
 
 
 class _InlineSQLite:
@@ -54,15 +43,13 @@ class _InlineSQLite:
         self._engine = engine
         self._conn: Any = None
         dialect = engine.dialect
-        columns = {c.name: c for c in _RUNS.c}
         self._convert: dict[str, Callable[[Any], Any]] = {}
-        for name, column in columns.items():
+        for column in _RUNS.c:
             processor = column.type.dialect_impl(dialect).bind_processor(dialect)  # as SQLAlchemy stores it
             if processor is not None:
-                self._convert[name] = processor
-        self._insert_sql: dict[tuple[str, ...], str] = {}
-        sets = ", ".join(f"{name} = :{name}" for name in _FINISH_FIELDS)
-        self._finish_sql = f"UPDATE {_RUNS.name} SET {sets} WHERE id = :run_id_"
+                self._convert[column.name] = processor
+        self._sql: dict[tuple[str, ...], str] = {}
+        """The statement for each set of columns written, built on first use."""
 
     def _connection(self) -> Any:
         if self._conn is None:
@@ -94,15 +81,21 @@ class _InlineSQLite:
 
     def insert(self, row: dict[str, Any]) -> bool:
         keys = tuple(row)
-        sql = self._insert_sql.get(keys)
+        sql = self._sql.get(keys)
         if sql is None:
-            sql = self._insert_sql[keys] = (
+            sql = self._sql[keys] = (
                 f"INSERT INTO {_RUNS.name} ({', '.join(keys)}) VALUES ({', '.join(':' + k for k in keys)})"
             )
         return self._write(sql, self._params(row))
 
     def finish(self, values: dict[str, Any]) -> bool:
-        return self._write(self._finish_sql, self._params(values))
+        """Update the run `values["run_id_"]` with the other `values`."""
+        keys = ("update", *values)
+        sql = self._sql.get(keys)
+        if sql is None:
+            sets = ", ".join(f"{k} = :{k}" for k in values if k != "run_id_")
+            sql = self._sql[keys] = f"UPDATE {_RUNS.name} SET {sets} WHERE id = :run_id_"
+        return self._write(sql, self._params(values))
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -162,10 +155,11 @@ class RunStore:
             self._inline.close()
 
     async def start_run(self, record: RunRecord) -> None:
-        inline = self._inline if self.db.cached_guru_id(record.guru) is not None else None
-        row = self._row(record) if inline is not None else None
-        if inline is not None and row is not None and inline.insert(row):
-            return
+        row = None
+        if self._inline is not None and self.db.cached_guru_id(record.guru) is not None:
+            row = self._row(record)
+            if self._inline.insert(row):
+                return
 
         def work() -> None:
             try:
