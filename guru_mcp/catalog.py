@@ -18,9 +18,10 @@ import anyio
 
 from guru_mcp.agents.conversation import ToolSpec
 from guru_mcp.agents.graph import agent_problems, users_of
+from guru_mcp.code_scan import EnvRead, scan
 from guru_mcp.cron import validate_schedule
 from guru_mcp.errors import FieldError, NotFound, ValidationFailed
-from guru_mcp.lint import lint_python, parse_python
+from guru_mcp.lint import parse_python
 from guru_mcp.models import (
     BUILTIN_VARIABLES,
     ActionSpec,
@@ -32,9 +33,7 @@ from guru_mcp.models import (
     StoredAction,
 )
 from guru_mcp.save_checks import (
-    EnvRead,
     check_python_reads,
-    env_reads,
     missing_secret_hint,
     unknown_placeholder,
 )
@@ -287,9 +286,9 @@ class Catalog:
             except SyntaxError as exc:
                 errors.append(FieldError("config.code", f"syntax error on line {exc.lineno}: {exc.msg}"))
             else:
-                for problem in lint_python(tree):
-                    errors.append(FieldError("config.code", problem))
-                reads = env_reads(tree)
+                found = scan(tree)  # the lint and the secret reads, in one walk
+                errors.extend(FieldError("config.code", problem) for problem in found.problems)
+                reads = found.reads
             missing |= set(spec.secrets) - secrets
             for name in sorted(set(spec.secrets) - secrets):
                 if hint := missing_secret_hint(name, "secrets", known):

@@ -13,6 +13,20 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from guru_mcp.code_scan import EnvRead, scan
+
+__all__ = [
+    "EnvRead",
+    "Findings",
+    "check_python_reads",
+    "did_you_mean",
+    "env_reads",
+    "looks_like_secret",
+    "missing_secret_hint",
+    "secret_name_problem",
+    "unknown_placeholder",
+]
+
 SECRET_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 SECRET_NAME_RULE = (
     "secret names are upper case: letters A-Z, digits and _, not starting with a digit, at most 128"
@@ -70,17 +84,6 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-@dataclass(frozen=True)
-class EnvRead:
-    name: str
-    line: int
-    has_fallback: bool
-    """`os.environ.get('X', 'fallback')` / `os.getenv('X', ...)`: the code expects it may be absent."""
-
-
-_READER_CALLS = {("os", "getenv"), ("environ", "get")}
-
-
 def env_reads(code: str | ast.AST) -> list[EnvRead]:
     """Every literal read of an environment variable: `os.environ['X']`, `os.environ.get('X'[, d])`,
     `os.getenv('X'[, d])`, `getenv('X')`. `code` is the source or its parsed tree (then it is not
@@ -92,28 +95,7 @@ def env_reads(code: str | ast.AST) -> list[EnvRead]:
             return []
     else:
         tree = code
-    reads: list[EnvRead] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            first = node.args[0].value
-            if not isinstance(first, str):
-                continue
-            func = node.func
-            fallback = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
-            if isinstance(func, ast.Attribute):
-                owner = ast.unparse(func.value)
-                if (owner.split(".")[-1], func.attr) in _READER_CALLS:
-                    reads.append(EnvRead(first, node.lineno, fallback))
-            elif isinstance(func, ast.Name) and func.id == "getenv":
-                reads.append(EnvRead(first, node.lineno, fallback))
-        elif (
-            isinstance(node, ast.Subscript)
-            and isinstance(node.slice, ast.Constant)
-            and isinstance(node.slice.value, str)
-            and ast.unparse(node.value).endswith("environ")
-        ):
-            reads.append(EnvRead(node.slice.value, node.lineno, False))
-    return sorted(reads, key=lambda r: (r.line, r.name))
+    return scan(tree).reads
 
 
 @dataclass
