@@ -40,3 +40,27 @@ async def test_an_import_writes_every_action_with_its_first_version_in_one_catal
     again = await import_actions(app.catalog, "default", json.dumps(document), actor="ada")
     assert {row["change"] for row in again["actions"]} == {"unchanged"}
     assert await app.store.gurus.catalog_version("default") == version + 1
+
+
+async def test_each_new_action_of_a_batch_has_its_own_first_version_and_the_updates_theirs(app, echo_server):
+    """New actions are written in bulk and existing ones one by one: every row still gets its own
+    version, and the report keeps the document's order."""
+    await import_actions(app.catalog, "default", json.dumps([api_action("b1", echo_server.url + "/old")]))
+    document = [api_action(f"a{i}", f"{echo_server.url}/{i}") for i in range(5)]
+    document.insert(2, api_action("b1", echo_server.url + "/new"))
+    report = await import_actions(app.catalog, "default", json.dumps(document), actor="ada")
+    assert [(row["name"], row["change"], row["version"]) for row in report["actions"]] == [
+        ("a0", "create", 1),
+        ("a1", "create", 1),
+        ("b1", "update", 2),
+        ("a2", "create", 1),
+        ("a3", "create", 1),
+        ("a4", "create", 1),
+    ]
+    for action in await app.store.actions.list_actions("default"):
+        versions = await app.store.actions.list_versions("default", action.id)
+        assert sorted(v.version for v in versions) == list(range(1, action.version + 1))
+        latest = await app.store.actions.get_version("default", action.id, action.version)
+        assert latest is not None
+        assert latest.action_name == action.name and latest.spec == action.spec
+        assert (action.revision, action.enabled) == (action.version, True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from guru_mcp.errors import Conflict, NotFound
@@ -126,6 +127,78 @@ def _save_row(
             )
         )
     return _to_action(row, guru, spec if parsed else None), True
+
+
+_ACTIONS = ActionRow.__table__  # type: ignore[attr-defined]
+_VERSIONS = ActionVersionRow.__table__  # type: ignore[attr-defined]
+
+
+def _insert_new(
+    s: Session,
+    gid: int,
+    guru: str,
+    fresh: Sequence[tuple[int, ActionSave]],
+    next_id: int | None,
+    actor: str,
+) -> dict[int, StoredAction]:
+    """Insert new actions, each at version 1 with its version row, as `_save_row` writes a created
+    one, in two executemany statements. `next_id`: the first id to use (SQLite, see `_new_action_id`),
+    or None to take the database's (then read back in order). Returns the actions by batch position."""
+    conn = s.connection()  # the session's transaction
+    created_at = utcnow()
+    updated_at = utcnow()
+    values: list[dict[str, Any]] = []
+    for n, (_, item) in enumerate(fresh):
+        row: dict[str, Any] = {
+            "guru_id": gid,
+            "name": item.spec.name,
+            "spec": item.spec.model_dump_json(),
+            "version": 1,
+            "revision": 1,
+            "enabled": item.enabled,
+            "disabled_reason": item.disabled_reason,
+            "created_at": created_at,
+            "updated_at": updated_at,
+        }
+        if next_id is not None:
+            row["id"] = next_id + n
+        values.append(row)
+    if next_id is None:
+        statement = insert(_ACTIONS).returning(_ACTIONS.c.id, sort_by_parameter_order=True)
+        ids = [r[0] for r in conn.execute(statement, values)]
+    else:
+        conn.execute(insert(_ACTIONS), values)
+        ids = [r["id"] for r in values]
+    conn.execute(
+        insert(_VERSIONS),
+        [
+            {
+                "guru_id": gid,
+                "action_id": action_id,
+                "action_name": row["name"],
+                "version": 1,
+                "spec": row["spec"],
+                "changed_by": actor,
+                "created_at": updated_at,
+                "summary": item.summary or "created",
+            }
+            for action_id, row, (_, item) in zip(ids, values, fresh, strict=True)
+        ],
+    )
+    return {
+        i: StoredAction(
+            id=action_id,
+            guru=guru,
+            spec=item.spec,
+            version=1,
+            revision=1,
+            enabled=item.enabled,
+            disabled_reason=item.disabled_reason,
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+        for action_id, (i, item) in zip(ids, fresh, strict=True)
+    }
 
 
 class ActionStore:
@@ -259,22 +332,24 @@ class ActionStore:
                     ).all():
                         rows[found.name] = found
                 next_id = self._new_action_id(s)
-                out: list[StoredAction] = []
-                any_change = False
-                for item in saves:
+                out: dict[int, StoredAction] = {}
+                # New actions (an import's usual case) are written in two statements, one for the
+                # actions and one for their first versions, instead of one ORM flush each.
+                fresh = [(i, item) for i, item in enumerate(saves) if item.spec.name not in rows]
+                if fresh:
+                    out.update(_insert_new(s, gid, guru, fresh, next_id, actor))
+                any_change = bool(fresh)
+                for i, item in enumerate(saves):
                     existing = rows.get(item.spec.name)
-                    created = existing is None
-                    row = existing
-                    if row is None:
-                        row = ActionRow(id=next_id, guru_id=gid, name=item.spec.name, spec="", version=0)
-                        next_id = None if next_id is None else next_id + 1
+                    if existing is None:
+                        continue
                     saved, changed = _save_row(
                         s,
                         gid,
                         guru,
                         item.spec,
-                        row,
-                        created=created,
+                        existing,
+                        created=False,
                         enabled=item.enabled,
                         disabled_reason=item.disabled_reason,
                         actor=actor,
@@ -282,11 +357,11 @@ class ActionStore:
                         parsed=True,
                     )
                     any_change = any_change or changed
-                    out.append(saved)
+                    out[i] = saved
                 if any_change:
                     bump_catalog(s, gid)
                     s.commit()
-                return out
+                return [out[i] for i in range(len(saves))]
 
         return await self.db.run(work)
 
