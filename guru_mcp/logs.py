@@ -12,9 +12,10 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from guru_mcp.models import RunRecord
+if TYPE_CHECKING:  # a type only: the pydantic models are not imported by every command
+    from guru_mcp.models import RunRecord
 
 RUNS = logging.getLogger("guru_mcp.run")
 """Run lines; at INFO, shown whatever the root level (a server always logs its runs)."""

@@ -3,6 +3,9 @@
 Ciphertext layout: `nonce (12 bytes) || ciphertext+tag`, base64-encoded, stored with the id of the key
 that made it. The associated data binds a ciphertext to its guru and name, so a row copied onto
 another secret does not decrypt. Older keys stay usable for decryption during a rotation.
+
+`cryptography` is imported where a key is made or used, not with the module: every command imports
+this one (log masking), and few of them encrypt or decrypt.
 """
 
 from __future__ import annotations
@@ -21,15 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from guru_mcp.errors import ConfigError, GuruError
 
 MASK = "[REDACTED]"
 
 
 def new_key() -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     return AESGCM.generate_key(bit_length=256)
 
 
@@ -75,6 +77,8 @@ class Keyring:
     """The primary key (encrypts) and older keys (decrypt only), indexed by key id."""
 
     def __init__(self, primary: bytes, older: Iterable[bytes] = ()) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.primary_id = key_id(primary)
         self._primary = primary
         self._keys = {key_id(k): AESGCM(k) for k in (*older, primary)}
@@ -98,6 +102,8 @@ class Keyring:
         aead = self._keys.get(kid)
         if aead is None:
             raise SecretDecryptError(f"secret {name!r} was encrypted with key {kid}, which is not configured")
+        from cryptography.exceptions import InvalidTag
+
         raw = base64.b64decode(ciphertext)
         try:
             return aead.decrypt(raw[:12], raw[12:], self._aad(guru, name)).decode()

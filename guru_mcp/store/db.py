@@ -1,15 +1,14 @@
 """Engine creation and schema migrations (alembic, run programmatically).
 
 Every process checks the schema at start: it reads the database's `alembic_version` and compares it
-with the head revision of the migration scripts shipped in the package. Only when they differ is
-alembic imported and run (importing it costs a large part of a short command's start-up).
+with the head revision of the migration scripts shipped in the package (`guru_mcp.migration_heads`).
+Only when they differ is alembic imported and run (importing it costs a large part of a short
+command's start-up).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -19,16 +18,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from guru_mcp.migration_heads import MIGRATIONS, head_revisions
 from guru_mcp.store.faults import storage_error
 
 if TYPE_CHECKING:
     from alembic.config import Config
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
-_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(.+)$", re.MULTILINE)
-_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 
 
 def _read_only_file(database: str | None) -> bool:
@@ -74,25 +68,6 @@ def create_db_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-
-
-@functools.cache
-def head_revisions() -> frozenset[str]:
-    """The head revision ids of the migration scripts, read from their `revision` and
-    `down_revision` lines without importing them (or alembic). `tests/test_schema.py` checks the
-    answer against alembic's own."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (MIGRATIONS / "versions").glob("*.py"):
-        source = script.read_text(encoding="utf-8")
-        found = _REVISION.search(source)
-        if found is None:
-            continue
-        revisions.add(found.group(1))
-        down = _DOWN_REVISION.search(source)
-        if down is not None:
-            parents.update(_QUOTED.findall(down.group(1)))
-    return frozenset(revisions - parents)
 
 
 def current_revisions(engine: Engine) -> frozenset[str]:
