@@ -149,7 +149,12 @@ for _command in cli_actions.ACTION_COMMANDS:
 @click.option("--guru", default=None)
 def actions_list(as_json: bool, guru: str | None) -> None:
     """List actions."""
-    out = call("admin_actions_list", {}, guru)["actions"]
+    from guru_mcp.lean_list import listed_actions
+
+    # Read-only from the SQLite file, without building the App; None when only the full path can tell.
+    out = listed_actions(guru)
+    if out is None:
+        out = call("admin_actions_list", {}, guru)["actions"]
     if as_json:
         echo_json(out)
         return

@@ -289,10 +289,11 @@ def test_internal_errors_are_one_line_and_tracebacks_only_with_v(cli, monkeypatc
     def boom(*args, **kwargs):
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(admin_tool("admin_actions_list"), "handler", boom)
-    quiet = cli("actions", "list", code=1).stderr
+    # `secrets list`: `actions list` may answer without the admin service (guru_mcp.lean_list).
+    monkeypatch.setattr(admin_tool("admin_secrets_list"), "handler", boom)
+    quiet = cli("secrets", "list", code=1).stderr
     assert quiet.strip() == "error: internal error (RuntimeError: kaput); run with -v for the traceback"
-    loud = cli("-v", "actions", "list", code=1).stderr
+    loud = cli("-v", "secrets", "list", code=1).stderr
     assert "Traceback" in loud and "RuntimeError: kaput" in loud
 
 
