@@ -3,16 +3,19 @@
 Both stop cleanly on SIGTERM/SIGINT (see `guru_mcp.shutdown`); stdio also when the client closes
 stdin, after the calls in flight have been answered.
 
-Start-up over stdio is kept short (docs/architecture.md, "Start-up"): the transport serves as soon
-as the database is open; the catalog snapshot is loaded and the sandbox (engine probe, warm pool)
-started in the background while the client initializes. The HTTP server announces itself once both
-are ready.
+Start-up over stdio is kept short (docs/architecture.md, "Start-up"): the transport serves the
+handshake as soon as the MCP SDK is imported (`guru_mcp.handshake`), while the application is
+opened (the rest of the package imported in a worker thread, the database opened); every other
+request waits for it. Then, in the background, the catalog snapshot is loaded and the sandbox
+(engine probe, warm pool) started. The HTTP server announces itself once all of it is ready.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -21,10 +24,8 @@ from typing import TYPE_CHECKING
 import anyio
 from mcp.server.stdio import stdio_server
 
-from guru_mcp.app import App, open_app
-from guru_mcp.executors.background import BackgroundExecutor
-from guru_mcp.models import Caller
-from guru_mcp.server import ServerHandle, build_server, http_asgi
+from guru_mcp.errors import ConfigError
+from guru_mcp.handshake import ServerHandle, new_server
 from guru_mcp.settings import Settings
 from guru_mcp.shutdown import on_signals, stop_gracefully
 from guru_mcp.stdio_drain import GracefulStdio
@@ -33,9 +34,13 @@ from guru_mcp.stdio_pipes import pipe_stdio, pipes_possible
 HTTP_CLOSE_TIMEOUT = 3
 """Seconds uvicorn waits for open connections (idle event streams) once runs have drained."""
 
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from guru_mcp.app import App
+    from guru_mcp.models import Caller
 
 
 async def _settle(app: App, guru: str) -> None:
@@ -43,7 +48,7 @@ async def _settle(app: App, guru: str) -> None:
     the long-lived objects (libraries, settings, snapshot) would otherwise be re-scanned by every
     full collection, which measurably stalls large `tools/list` answers. Only the young generations
     are collected first: a full collection right after start-up found nothing to free and cost a
-    noticeable share of the start-up. Runs in the background while the client initializes."""
+    noticeable share of the start-up. Runs in the background once the application is open."""
     await app.catalog.snapshot(guru)
     gc.collect(1)
     gc.freeze()
@@ -55,6 +60,8 @@ async def _forward_changes(handle: ServerHandle) -> None:
 
 def _start_background(app: App) -> None:
     """Start what the server can answer without: the sandbox's engine probe and warm pool."""
+    from guru_mcp.executors.background import BackgroundExecutor
+
     if isinstance(app.sandbox, BackgroundExecutor):
         app.sandbox.begin()
 
@@ -63,25 +70,101 @@ async def _sandbox_started(app: App) -> None:
     """Wait until the sandbox has probed the engine and started filling its pool. The HTTP server
     does, before it announces itself: it is long-lived, so being ready when it says so matters more
     than its start-up time (a stdio server is started per client session, and does not wait)."""
+    from guru_mcp.executors.background import BackgroundExecutor
+
     if isinstance(app.sandbox, BackgroundExecutor):
         await app.sandbox.ready()
 
 
+class _Opening:
+    """The application of a stdio server, opened while the transport already serves the handshake.
+
+    `run` opens it, binds the server's handlers to it and keeps it open until `close()`. If it
+    cannot be opened, the requests waiting for it are answered with why (`ServerHandle.fail`), the
+    transport is stopped once they are, and `failure` holds the error, which `serve_stdio` raises
+    as it would have before serving (one line and an exit status from the command).
+    """
+
+    def __init__(self, settings: Settings, caller: Caller, handle: ServerHandle) -> None:
+        self._settings, self._caller, self._handle = settings, caller, handle
+        self.app: App | None = None
+        self.failure: Exception | None = None
+        self._settled = anyio.Event()
+        self._closing = anyio.Event()
+        self._opening = anyio.CancelScope()
+
+    async def settled(self) -> App | None:
+        """The application once open, or None if it could not be."""
+        await self._settled.wait()
+        return self.app
+
+    def close(self) -> None:
+        self._closing.set()
+
+    def abandon(self) -> None:
+        """A signal before the application is open: stop opening it (waiting requests are told so)."""
+        if not self._settled.is_set():
+            self._opening.cancel()
+
+    async def run(self, graceful: GracefulStdio, serving: anyio.CancelScope) -> None:
+        try:
+            with self._opening:
+                # The rest of the package (storage, tools, executors) imports off the event loop,
+                # which meanwhile answers the handshake.
+                server = await anyio.to_thread.run_sync(importlib.import_module, "guru_mcp.server")
+                from guru_mcp.app import open_app
+
+                async with open_app(self._settings) as app:
+                    server.bind_server(self._handle, app, stdio_caller=self._caller)
+                    self.app = app
+                    self._settled.set()
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(_settle, app, self._caller.guru)
+                        _start_background(app)
+                        await self._closing.wait()
+                        tg.cancel_scope.cancel()
+            if self.app is None:  # abandoned
+                self._fail(ConfigError("stopped by a signal while starting"))
+        except Exception as exc:
+            self.failure = exc
+            if self.app is not None:  # an error while closing: the transport has stopped already
+                return
+            log.debug("the application could not be opened", exc_info=True)
+            self._fail(exc)
+            await graceful.answered()  # the requests held for the application have their error answers
+            serving.cancel()
+
+    def _fail(self, exc: Exception) -> None:
+        self._handle.fail(exc)
+        self._settled.set()
+
+
 async def serve_stdio(settings: Settings, caller: Caller) -> None:
-    async with open_app(settings) as app:
-        handle = build_server(app, stdio_caller=caller)
-        graceful = GracefulStdio(lambda: stop_gracefully(app))
-        serving = anyio.CancelScope()
+    """Serve one client over stdio until it closes stdin or a signal comes. The handshake is
+    answered while the application opens (`_Opening`); a signal before it is open stops the opening,
+    and the requests waiting for it are told so."""
+    handle = new_server()
+    serving = anyio.CancelScope()
+    graceful: GracefulStdio
 
-        async def on_signal() -> None:
+    async def stop() -> None:  # stdin closed or a signal: drain the runs, once there are any
+        app = await opening.settled()
+        if app is not None:
             await stop_gracefully(app)  # calls arriving meanwhile are refused, and answered
-            await graceful.answered()
-            serving.cancel()  # the transport would otherwise wait for the client to close stdin
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_forward_changes, handle)
-            tg.start_soon(on_signals, on_signal)
-            tg.start_soon(_settle, app, caller.guru)
+    async def on_signal() -> None:
+        opening.abandon()
+        await stop()
+        await graceful.answered()
+        serving.cancel()  # the transport would otherwise wait for the client to close stdin
+
+    opening = _Opening(settings, caller, handle)
+    graceful = GracefulStdio(stop)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_forward_changes, handle)
+        tg.start_soon(on_signals, on_signal)
+        async with anyio.create_task_group() as app_tg:
+            app_tg.start_soon(opening.run, graceful, serving)
             with serving:
                 async with AsyncExitStack() as stack:
                     files = (
@@ -89,9 +172,11 @@ async def serve_stdio(settings: Settings, caller: Caller) -> None:
                     )
                     read, write = await stack.enter_async_context(stdio_server(*files))
                     read, write = await stack.enter_async_context(graceful.wrap(read, write))
-                    _start_background(app)
                     await handle.server.run(read, write, handle.init_options)
-            tg.cancel_scope.cancel()
+            opening.close()  # the application closes once the transport has (runs drained by then)
+        tg.cancel_scope.cancel()
+    if opening.failure is not None:
+        raise opening.failure
 
 
 def _uvicorn_server(config: uvicorn.Config) -> uvicorn.Server:
@@ -110,6 +195,10 @@ def _uvicorn_server(config: uvicorn.Config) -> uvicorn.Server:
 
 async def serve_http(settings: Settings, host: str, port: int, *, insecure_no_auth: bool = False) -> None:
     import uvicorn  # only the HTTP transport needs it
+
+    from guru_mcp.app import open_app
+    from guru_mcp.models import Caller
+    from guru_mcp.server import build_server, http_asgi
 
     async with open_app(settings) as app:
         handle = build_server(app)

@@ -9,31 +9,27 @@ listed nor callable for callers outside them: to them the names do not exist (a 
 Catalog changes reach clients of both protocol generations: handshake-era connections get
 `notifications/tools/list_changed` directly, 2026-07-28 clients through their `subscriptions/listen`
 stream.
+
+The SDK `Server` itself (name, instructions, capabilities, the change notifier) is built in
+`guru_mcp.handshake`, before the application exists; `bind_server` binds its handlers to one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import weakref
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import mcp_types as types
-from mcp.server.connection import Connection
-from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from guru_mcp.adapters import connection_of, listens_for_progress
+from guru_mcp.adapters import listens_for_progress
 from guru_mcp.app import App
 from guru_mcp.errors import GuruError, to_tool_text
+from guru_mcp.handshake import MODERN, SERVER_NAME, Bound, ServerHandle, ToolCallResult, new_server
 from guru_mcp.identity.http import CALLER_SCOPE_KEY, HttpAccess
 from guru_mcp.models import Caller, Trigger
 from guru_mcp.tools import confirmation
@@ -42,25 +38,20 @@ from guru_mcp.tools.admin import all_admin_tools, call_admin_tool
 
 log = logging.getLogger(__name__)
 
-SERVER_NAME = "guru-mcp"
-
-ToolCallResult = types.CallToolResult | types.InputRequiredResult
-"""What a tools/call answers: the result, or (2026-07-28) a request for the user's input first."""
-
-
-@dataclass
-class ServerHandle:
-    """The MCP server plus what the transports need to run it."""
-
-    server: Server[Any]
-    notifier: Callable[[], Coroutine[Any, Any, None]]
-    """Runs until cancelled: forwards catalog changes to connected clients."""
-    init_options: Any
+__all__ = ["SERVER_NAME", "ServerHandle", "bearer_token", "bind_server", "build_server", "http_asgi"]
 
 
 def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandle:
     """The MCP server for `app`. `stdio_caller` is the identity of a stdio client; HTTP callers
     are identified per request from the scope set by `HttpAccess`."""
+    handle = new_server()
+    bind_server(handle, app, stdio_caller=stdio_caller)
+    return handle
+
+
+def bind_server(handle: ServerHandle, app: App, *, stdio_caller: Caller | None = None) -> None:
+    """Bind the handlers of `handle`'s server (built before `app`, see `guru_mcp.handshake`) to
+    `app`: the requests waiting for it go on."""
     action_tools = ActionTools()
     admin_tools = {tool.name: tool for tool in all_admin_tools()}
     # The admin tools' definitions (a JSON schema per argument model) are built at the first admin
@@ -74,10 +65,6 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
             admin_listings[True] = [listed for _, listed in every]
             admin_listings[False] = [listed for tool, listed in every if not tool.server_only]
         return admin_listings[server_admin]
-
-    bus = InMemorySubscriptionBus()
-    connections: weakref.WeakSet[Connection] = weakref.WeakSet()
-    send_change, receive_change = anyio.create_memory_object_stream[str](256)
 
     def identify(ctx: Any) -> Caller:
         request = getattr(ctx, "request", None)
@@ -96,7 +83,7 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         caller = identify(ctx)
-        _track(ctx)
+        handle.track(ctx)
         snap = await app.catalog.snapshot(caller.guru)
         listing = action_tools.listing(snap)
         tools = listing.tools
@@ -173,72 +160,20 @@ def build_server(app: App, *, stdio_caller: Caller | None = None) -> ServerHandl
                 return error_result(refusal)
         return await _call_admin(app, caller, tool, arguments)
 
-    def _track(ctx: Any) -> None:
-        # Handshake-era connections get list_changed on their own channel. The SDK hands handlers a
-        # per-request ServerSession; the connection behind it lives as long as the client stays
-        # connected, so a weak set forgets closed ones.
-        connection = connection_of(ctx.session)
-        if connection is not None and ctx.protocol_version not in _MODERN:
-            connections.add(connection)
-
-    async def initialized(ctx: Any, params: Any) -> None:
-        _track(ctx)
-
-    server: Server[Any] = _GuruServer(
-        SERVER_NAME,
-        version=_version(),
-        instructions="Each tool runs one admin-defined action (an HTTP call or a sandboxed Python script). "
-        "Read a tool's description to know when to use it.",
-        # The SDK sends a dict result as it is (its HandlerResult); the annotation names only the model.
-        on_list_tools=list_tools,  # type: ignore[arg-type]
-        on_call_tool=call_tool,
-        on_subscriptions_listen=ListenHandler(bus),
-    )
-    server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
-    server.middleware.append(
-        RequestStateBoundary(
-            RequestStateSecurity(
-                keys=[app.keyring.derive("mcp-request-state")],
-                bind_principal=lambda ctx: identify(ctx).key,
+    handle.bind(
+        Bound(
+            list_tools,
+            call_tool,
+            RequestStateBoundary(
+                RequestStateSecurity(
+                    keys=[app.keyring.derive("mcp-request-state")],
+                    bind_principal=lambda ctx: identify(ctx).key,
+                ),
+                default_audience=SERVER_NAME,
             ),
-            default_audience=SERVER_NAME,
         )
     )
-    app.catalog.add_listener(lambda guru: _offer(send_change, guru))
-
-    async def notifier() -> None:
-        async with receive_change:
-            async for _guru in receive_change:
-                await bus.publish(ToolsListChanged())
-                for connection in list(connections):
-                    try:
-                        with anyio.fail_after(5):
-                            await connection.send_tool_list_changed()
-                    except Exception:  # a gone client must not stop the others' notifications
-                        log.debug("dropping a connection that could not be notified", exc_info=True)
-                        connections.discard(connection)
-
-    return ServerHandle(server, notifier, server.create_initialization_options())
-
-
-_MODERN = {"2026-07-28"}
-
-
-class _GuruServer(Server[Any]):
-    """The SDK server, advertising `tools.listChanged` by default. The Streamable HTTP session manager
-    builds initialization options itself, without ours, so the default is where this must live."""
-
-    def create_initialization_options(
-        self,
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-    ) -> Any:
-        return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True),
-            experimental_capabilities,
-            extensions,
-        )
+    app.catalog.add_listener(handle.changed)
 
 
 def _refusal(app: App, caller: Caller, decision: confirmation.Decision) -> str:
@@ -259,7 +194,7 @@ def _refusal(app: App, caller: Caller, decision: confirmation.Decision) -> str:
 def _raise_if_capability_missing(ctx: Any, decision: confirmation.Decision, refusal: str) -> None:
     """2026-07-28 has an error for this: a request that needs a capability the client did not
     declare is answered with -32021 naming it (handshake-era clients get a tool error instead)."""
-    if decision is confirmation.Decision.UNSUPPORTED and ctx.protocol_version in _MODERN:
+    if decision is confirmation.Decision.UNSUPPORTED and ctx.protocol_version in MODERN:
         raise MCPError(
             types.MISSING_REQUIRED_CLIENT_CAPABILITY,
             refusal,
@@ -288,11 +223,6 @@ def _listens_for_progress(ctx: Any) -> bool:
     return listens_for_progress(ctx.session)
 
 
-def _offer(stream: Any, guru: str) -> None:
-    with contextlib.suppress(anyio.WouldBlock):  # a burst of changes: one queued says the same
-        stream.send_nowait(guru)
-
-
 async def _call_admin(app: App, caller: Caller, tool: Any, arguments: dict[str, Any]) -> types.CallToolResult:
     try:
         data = await call_admin_tool(app, caller, tool, arguments)
@@ -308,15 +238,6 @@ async def _call_admin(app: App, caller: Caller, tool: Any, arguments: dict[str, 
         ],
         structured_content=structured,
     )
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("guru-mcp")
-    except PackageNotFoundError:
-        return "0"
 
 
 def bearer_token(header: str) -> str:

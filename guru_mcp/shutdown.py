@@ -15,11 +15,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from guru_mcp.app import App
+if TYPE_CHECKING:
+    from guru_mcp.app import App
 
 log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
