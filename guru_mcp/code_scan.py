@@ -26,6 +26,7 @@ _FORBIDDEN_MODULES = {
 }
 _IMPORTERS = frozenset({"__import__", "import_module"})
 _READER_CALLS = {("os", "getenv"), ("environ", "get")}
+_OWNER_ENDINGS = ("os", "environ")  # what `_last_part` is compared with: `== "os"`, `.endswith("environ")`
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,24 @@ def _module_problem(name: str) -> str | None:
 
 
 def _last_part(node: ast.expr) -> str:
-    """`ast.unparse(node).split(".")[-1]`, without unparsing the usual cases: a name is itself, an
-    attribute ends with `.attr`, a call with `)` and a subscript with `]`."""
+    """`ast.unparse(node).split(".")[-1]` as far as the callers compare it (with `os` and `environ`),
+    without unparsing the usual cases: a name is itself, an attribute ends with `.attr`, a call with
+    `)` and a subscript with `]`; "" stands for anything that does not end like those names."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
         return node.attr
     if isinstance(node, (ast.Call, ast.Subscript)):
         return ""  # neither ends in a bare name
+    # Only a name or an attribute puts letters at the end of unparsed code: without one that ends like
+    # the names compared with (`os`, `environ`), no need to unparse (`(data or {}).get(...)`).
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Name) and inner.id.endswith(_OWNER_ENDINGS):
+            break
+        if isinstance(inner, ast.Attribute) and inner.attr.endswith(_OWNER_ENDINGS):
+            break
+    else:
+        return ""
     return ast.unparse(node).split(".")[-1]
 
 

@@ -171,10 +171,13 @@ EDGE_CASES = {
         "(a + b.os).getenv('A')\n(x if c else y.environ).get('B', 2)\n(await z.os).getenv('C')\n"
         "d['k.os'].getenv('D')\nf().os.getenv('E')\ng().getenv('F')\nos.path.getenv('G')\n"
         "(-v.environ).get('H')\n'a.environ'.get('I')\n(lambda: os).getenv('J')\n"
+        "(data or {}).get('K')\n(a or os).getenv('L')\n(x or kos).getenv('M')\n"
+        "(a if b else (c or os)).getenv('N')\n(a and (b or environ)).get('O')\n(not os).getenv('P')\n"
     ),
     "subscripts": (
         "environ['A']\nmy_environ['B']\nx.environ['C']\nf()['D']\ne[0]['E']\n(a or b.environ)['F']\n"
-        "'environ'['G']\nos.environ[name]\nos.environ[1]\n(x := environ)['H']\n"
+        "'environ'['G']\nos.environ[name]\nos.environ[1]\n(x := environ)['H']\n(a or {})['I']\n"
+        "(a or my_environ)['J']\n(a or environ.copy())['K']\n(a - b.xenviron)['L']\n"
     ),
     "getenv_forms": (
         "getenv('A')\ngetenv(B)\ngetenv(1)\ngetenv()\nos.getenv('C', default=None)\n"
