@@ -24,6 +24,11 @@ def load_document(text: str | bytes) -> list[dict[str, Any]]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    return document_items(doc)
+
+
+def document_items(doc: Any) -> list[dict[str, Any]]:
+    """The actions of an import document already parsed from JSON (see `load_document`)."""
     if isinstance(doc, dict) and isinstance(doc.get("actions"), list):
         doc = doc["actions"]
     items = doc if isinstance(doc, list) else [doc]
@@ -46,11 +51,12 @@ def _normalise(item: dict[str, Any], notes: list[str]) -> dict[str, Any]:
 
 
 async def import_actions(
-    catalog: Catalog, guru: str, text: str | bytes, *, dry_run: bool = False, actor: str = ""
+    catalog: Catalog, guru: str, document: Any, *, dry_run: bool = False, actor: str = ""
 ) -> dict[str, Any]:
     """Validate every action, then (unless dry_run) save them. Returns a report per action; an update
-    lists its field-by-field `changes` (definition, and `enabled` when that changes too)."""
-    items = load_document(text)
+    lists its field-by-field `changes` (definition, and `enabled` when that changes too). `document`
+    is the JSON text, or what it parses to (then it is not written out and parsed again)."""
+    items = load_document(document) if isinstance(document, (str, bytes)) else document_items(document)
     notes: list[str] = []
     specs: list[ActionSpec] = []
     errors: list[FieldError] = []

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from guru_mcp.errors import ValidationFailed
 from guru_mcp.models import parse_spec
 from guru_mcp.store.actions import ActionSave
 from guru_mcp.transfer import import_actions
@@ -64,3 +65,19 @@ async def test_each_new_action_of_a_batch_has_its_own_first_version_and_the_upda
         assert latest is not None
         assert latest.action_name == action.name and latest.spec == action.spec
         assert (action.revision, action.enabled) == (action.version, True)
+
+
+async def test_a_parsed_document_imports_as_its_json_text_does(app, echo_server):
+    """The CLI hands over the documents it has parsed already; the MCP tool may get either form."""
+    actions = [api_action(f"p{i}", f"{echo_server.url}/{i}") for i in range(3)]
+    for document in (actions, {"actions": actions}, actions[0]):
+        from_text = await import_actions(app.catalog, "default", json.dumps(document), dry_run=True)
+        parsed = await import_actions(app.catalog, "default", document, dry_run=True)
+        assert parsed == from_text and from_text["actions"]
+    for bad in ([], [5], 5, None, [actions[0], "x"]):
+        with pytest.raises(ValidationFailed) as from_text:
+            await import_actions(app.catalog, "default", json.dumps(bad))
+        with pytest.raises(ValidationFailed) as parsed:
+            await import_actions(app.catalog, "default", bad)
+        assert str(parsed.value) == str(from_text.value)
+    assert await app.store.actions.list_actions("default") == []

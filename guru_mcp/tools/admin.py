@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -244,8 +243,9 @@ async def _trigger(app: App, caller: Caller, args: RunArgs) -> Any:
 
 
 async def _import(app: App, caller: Caller, args: ImportArgs) -> Any:
-    doc = args.document if isinstance(args.document, str) else json.dumps(args.document)
-    return await import_actions(app.catalog, caller.guru, doc, dry_run=args.dry_run, actor=caller.who)
+    return await import_actions(
+        app.catalog, caller.guru, args.document, dry_run=args.dry_run, actor=caller.who
+    )
 
 
 async def _export(app: App, caller: Caller, args: ExportArgs) -> Any:
