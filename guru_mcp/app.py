@@ -25,6 +25,7 @@ from guru_mcp.errors import ConfigError, StorageError
 from guru_mcp.executors import Executor, UnavailableExecutor
 from guru_mcp.executors.background import in_background
 from guru_mcp.executors.http import HttpExecutor
+from guru_mcp.executors.plain_http import PlainHttpPool
 from guru_mcp.identity.authn import Authenticator
 from guru_mcp.liveness import Liveness, new_process_id
 from guru_mcp.models import ActionType
@@ -153,6 +154,8 @@ async def open_app(
         http = await stack.enter_async_context(
             build_http_client(policy, max_redirects=settings.http_max_redirects, transport=transport)
         )
+        plain_http = PlainHttpPool(policy)
+        stack.push_async_callback(plain_http.aclose)
         python_executor = (
             await stack.enter_async_context(_sandbox(settings, policy))
             if sandbox
@@ -167,6 +170,7 @@ async def open_app(
                 transport=transport,
                 response_limit=settings.http_response_limit,
                 max_redirects=settings.http_max_redirects,
+                plain=plain_http,
             ),
             ActionType.PYTHON_CODE: python_executor,
             ActionType.AGENT: agents,

@@ -19,8 +19,9 @@ from __future__ import annotations
 import codecs
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -28,6 +29,7 @@ import httpx
 from guru_mcp import progress
 from guru_mcp.egress import host_allowed, unusual_ip_spelling
 from guru_mcp.errors import EgressDenied, RunFailure
+from guru_mcp.executors.plain_http import PlainHttpPool
 from guru_mcp.models import PLACEHOLDER_RE, ApiCallConfig, ExecResult, Job, RunStatus
 from guru_mcp.templating import fill_body, fill_header, fill_url
 
@@ -79,6 +81,19 @@ def _checked_host(url: str) -> str:
     return host
 
 
+class _Reply(Protocol):
+    """What the executor reads of a response (an `httpx.Response` or a `plain_http.Reply`)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def is_success(self) -> bool: ...
+
+
 class HttpExecutor:
     """Runs API-call jobs. The result for the model is `{success, status_code, data}`."""
 
@@ -89,11 +104,15 @@ class HttpExecutor:
         transport: httpx.AsyncBaseTransport,
         response_limit: int,
         max_redirects: int = 5,
+        plain: PlainHttpPool | None = None,
     ) -> None:
         """`client` builds requests (its default headers); `transport` (the client's own) sends them one
-        hop at a time, so that no redirect is followed by anything but `_redirected`."""
+        hop at a time, so that no redirect is followed by anything but `_redirected`. `plain`, when
+        given, sends the `http://` hops instead (same policy, less per-request work; see
+        `plain_http`); `https://` always goes through `transport`."""
         self.client = client
         self.transport = transport
+        self.plain = plain
         self.response_limit = response_limit
         self.max_redirects = max_redirects
 
@@ -203,9 +222,20 @@ class HttpExecutor:
         )
         return _Outgoing(request, header_secrets, set(), body_secrets)
 
-    async def _send(
-        self, request: httpx.Request, host: str, timeout: float
-    ) -> tuple[httpx.Response, bytes, bool]:
+    async def _send(self, request: httpx.Request, host: str, timeout: float) -> tuple[_Reply, bytes, bool]:
+        url = request.url
+        if self.plain is not None and url.scheme == "http":
+            reply = await self.plain.send(
+                request.method,
+                url.host,
+                url.port or 80,
+                url.raw_path,
+                request.headers.raw,
+                request.content,
+                timeout=timeout,
+                limit=self.response_limit,
+            )
+            return reply, reply.body, reply.truncated
         try:
             response = await self.transport.handle_async_request(request)
             response.request = request
@@ -221,7 +251,7 @@ class HttpExecutor:
             raise RunFailure(f"the request to {host} failed: {type(exc).__name__}: {exc}") from None
         return response, body, truncated
 
-    def _result(self, response: httpx.Response, body: bytes, truncated: bool, hosts: list[str]) -> ExecResult:
+    def _result(self, response: _Reply, body: bytes, truncated: bool, hosts: list[str]) -> ExecResult:
         data = self._decode(response, body)
         success = response.is_success
         result: dict[str, Any] = {"success": success, "status_code": response.status_code, "data": data}
@@ -247,7 +277,7 @@ class HttpExecutor:
         return b"".join(chunks), False
 
     @staticmethod
-    def _decode(response: httpx.Response, body: bytes) -> Any:
+    def _decode(response: _Reply, body: bytes) -> Any:
         content_type = response.headers.get("content-type", "")
         text = body.decode(_charset(content_type), errors="replace")
         if "json" in content_type or text[:1] in ("{", "["):
