@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from guru_mcp.cli_support import EXIT_CODES_HELP, REFUSED, UNAVAILABLE, call, ec
 from guru_mcp.cli_support import run as _run
 from guru_mcp.cli_support import settings as _settings
 from guru_mcp.run_status import RunStatus
+
+if TYPE_CHECKING:
+    from guru_mcp.models import Caller
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -111,20 +114,23 @@ def serve(
     from guru_mcp.logs import log_every_run
 
     log_every_run()
-    from guru_mcp.models import Caller
-
     settings = _settings()
     if transport == "stdio":
-        caller = Caller(
-            key="stdio",
-            email=settings.stdio_user_email,
-            name=settings.stdio_user_name,
-            groups=tuple(settings.stdio_user_groups),
-            is_admin=admin,
-            server_admin=admin,
-            guru=guru or settings.default_guru,
-            via="stdio",
-        )
+
+        def caller() -> Caller:  # made once the models are imported, after the handshake is answered
+            from guru_mcp.models import Caller
+
+            return Caller(
+                key="stdio",
+                email=settings.stdio_user_email,
+                name=settings.stdio_user_name,
+                groups=tuple(settings.stdio_user_groups),
+                is_admin=admin,
+                server_admin=admin,
+                guru=guru or settings.default_guru,
+                via="stdio",
+            )
+
         _run(lambda: serving.serve_stdio(settings, caller))
         return
     if admin or guru:

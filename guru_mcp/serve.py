@@ -17,7 +17,7 @@ import gc
 import importlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
@@ -85,7 +85,7 @@ class _Opening:
     as it would have before serving (one line and an exit status from the command).
     """
 
-    def __init__(self, settings: Settings, caller: Caller, handle: ServerHandle) -> None:
+    def __init__(self, settings: Settings, caller: Callable[[], Caller], handle: ServerHandle) -> None:
         self._settings, self._caller, self._handle = settings, caller, handle
         self.app: App | None = None
         self.failure: Exception | None = None
@@ -114,12 +114,13 @@ class _Opening:
                 server = await anyio.to_thread.run_sync(importlib.import_module, "guru_mcp.server")
                 from guru_mcp.app import open_app
 
+                caller = self._caller()
                 async with open_app(self._settings) as app:
-                    server.bind_server(self._handle, app, stdio_caller=self._caller)
+                    server.bind_server(self._handle, app, stdio_caller=caller)
                     self.app = app
                     self._settled.set()
                     async with anyio.create_task_group() as tg:
-                        tg.start_soon(_settle, app, self._caller.guru)
+                        tg.start_soon(_settle, app, caller.guru)
                         _start_background(app)
                         await self._closing.wait()
                         tg.cancel_scope.cancel()
@@ -139,10 +140,11 @@ class _Opening:
         self._settled.set()
 
 
-async def serve_stdio(settings: Settings, caller: Caller) -> None:
+async def serve_stdio(settings: Settings, caller: Callable[[], Caller]) -> None:
     """Serve one client over stdio until it closes stdin or a signal comes. The handshake is
     answered while the application opens (`_Opening`); a signal before it is open stops the opening,
-    and the requests waiting for it are told so."""
+    and the requests waiting for it are told so. `caller` makes the client's identity (called once
+    the models are imported, off the handshake's path)."""
     handle = new_server()
     serving = anyio.CancelScope()
     graceful: GracefulStdio
