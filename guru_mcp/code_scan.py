@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["CodeScan", "EnvRead", "scan"]
 
@@ -85,11 +86,13 @@ def _last_part(node: ast.expr) -> str:
 
 # Fields that never hold a node, or hold none the checks look at (expression contexts, the aliases of an
 # import, which its own node reads): not walked. Names and constants find nothing and have no children:
-# not even visited (which changes neither the order nor the depth of the nodes that are).
+# not even visited (which changes neither the order nor the depth of the nodes that are); nor are the
+# plain values some fields hold (None, strings, numbers).
 _SKIPPED_FIELDS = frozenset(
     {"ctx", "id", "attr", "arg", "asname", "kind", "type_comment", "conversion", "level", "module", "names"}
 )
-_LEAVES = (ast.Name, ast.Constant)
+_NOT_WALKED = frozenset({ast.Name, ast.Constant, type(None), str, int, bool})
+_CHECKED = frozenset({ast.Call, ast.Attribute, ast.Subscript, ast.Import, ast.ImportFrom})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -97,7 +100,7 @@ def _child_fields(cls: type) -> tuple[str, ...]:
     """The fields of `cls` to walk, last first (the walk pushes children on a stack)."""
     fields = _CHILD_FIELDS.get(cls)
     if fields is None:
-        fields = tuple(f for f in reversed(cls._fields) if f not in _SKIPPED_FIELDS)  # type: ignore[attr-defined]
+        fields = tuple(f for f in reversed(getattr(cls, "_fields", ())) if f not in _SKIPPED_FIELDS)
         _CHILD_FIELDS[cls] = fields
     return fields
 
@@ -116,7 +119,10 @@ def scan(tree: ast.AST) -> CodeScan:
     while stack:
         node, depth = pop()
         order += 1
-        if isinstance(node, ast.Call):
+        cls = type(node)
+        if cls not in _CHECKED:
+            pass
+        elif isinstance(node, ast.Call):
             func, args = node.func, node.args
             name = (
                 func.id
@@ -168,13 +174,15 @@ def scan(tree: ast.AST) -> CodeScan:
                 found.append((node.lineno, os_message(module.split(".", 1)[1]), "", 0))
         # Children pushed last first, so that they are visited in the visitor's order.
         depth += 1
-        for field in _child_fields(type(node)):
-            child = getattr(node, field, None)
-            if type(child) is list:
+        fields = _CHILD_FIELDS.get(cls)
+        for field in _child_fields(cls) if fields is None else fields:
+            child: Any = getattr(node, field, None)
+            kind = type(child)
+            if kind is list:
                 for item in reversed(child):
-                    if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                    if type(item) not in _NOT_WALKED:
                         push((item, depth))
-            elif isinstance(child, ast.AST) and not isinstance(child, _LEAVES):
+            elif kind not in _NOT_WALKED:
                 push((child, depth))
     problems: list[tuple[int, str]] = []
     for line, text, bound, seen in found:
