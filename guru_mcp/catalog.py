@@ -112,6 +112,11 @@ class CheckContext:
     providers: frozenset[str]
     """Names of the configured model providers (read only when agents are checked)."""
 
+    @functools.cached_property
+    def hint_names(self) -> frozenset[str]:
+        """The names every action is checked against ("did you mean"): built-in variables, secrets."""
+        return frozenset(BUILTIN_VARIABLES) | self.secrets
+
 
 @dataclass(frozen=True)
 class CheckedSave:
@@ -270,11 +275,15 @@ class Catalog:
                 if name in known:
                     continue
                 if name.isupper():
-                    if name not in missing and (hint := missing_secret_hint(name, where, known)):
+                    if name not in missing and (
+                        hint := missing_secret_hint(name, where, known, context.hint_names)
+                    ):
                         warnings.append(hint)
                     missing.add(name)
                 else:
-                    errors.append(FieldError(where, unknown_placeholder(name, where, known)))
+                    errors.append(
+                        FieldError(where, unknown_placeholder(name, where, known, context.hint_names))
+                    )
         elif isinstance(spec.config, PythonCodeConfig):
             code = spec.config.code
             if len(code.encode()) > self.settings.max_code_bytes:
@@ -291,10 +300,15 @@ class Catalog:
                 reads = found.reads
             missing |= set(spec.secrets) - secrets
             for name in sorted(set(spec.secrets) - secrets):
-                if hint := missing_secret_hint(name, "secrets", known):
+                if hint := missing_secret_hint(name, "secrets", known, context.hint_names):
                     warnings.append(hint)
             findings = check_python_reads(
-                reads, params=params, builtins=BUILTIN_VARIABLES, declared=set(spec.secrets), existing=secrets
+                reads,
+                params=params,
+                builtins=BUILTIN_VARIABLES,
+                declared=set(spec.secrets),
+                existing=secrets,
+                shared=context.hint_names,
             )
             errors.extend(FieldError("config.code", problem) for problem in findings.errors)
             warnings.extend(findings.warnings)

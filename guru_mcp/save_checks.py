@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -78,10 +79,39 @@ def looks_like_secret(name: str) -> bool:
     )
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """` (did you mean X?)` for the nearest known name, or ``."""
-    close = difflib.get_close_matches(name, sorted(set(known) - {name}), n=1, cutoff=0.75)
-    return f" (did you mean {close[0]}?)" if close else ""
+def did_you_mean(name: str, known: Iterable[str], shared: frozenset[str] = frozenset()) -> str:
+    """` (did you mean X?)` for the nearest name of `known` and `shared`, or ``. `shared` holds names
+    that many calls have in common (the built-in variables and a guru's secrets, for every action of
+    an import): the nearest of them to each name is remembered, so only `known` is searched each time.
+    The same answer as `difflib.get_close_matches(name, ..., n=1, cutoff=0.75)` over all of them."""
+    own = set(known) - shared - {name}
+    best = _closest(name, own) if own else None
+    from_shared = _closest_shared(name, shared)
+    if from_shared is not None and (best is None or from_shared > best):
+        best = from_shared
+    return f" (did you mean {best[1]}?)" if best else ""
+
+
+def _closest(word: str, names: Iterable[str]) -> tuple[float, str] | None:
+    """The best (ratio, name) at or above the cutoff: `difflib.get_close_matches`'s loop, n=1."""
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    best: tuple[float, str] | None = None
+    for x in names:
+        matcher.set_seq1(x)
+        if matcher.real_quick_ratio() >= _CUTOFF and matcher.quick_ratio() >= _CUTOFF:
+            scored = (matcher.ratio(), x)
+            if scored[0] >= _CUTOFF and (best is None or scored > best):
+                best = scored
+    return best
+
+
+@functools.lru_cache(maxsize=1024)
+def _closest_shared(word: str, names: frozenset[str]) -> tuple[float, str] | None:
+    return _closest(word, names - {word}) if names else None
+
+
+_CUTOFF = 0.75
 
 
 def env_reads(code: str | ast.AST) -> list[EnvRead]:
@@ -111,6 +141,7 @@ def check_python_reads(
     builtins: Iterable[str],
     declared: set[str],
     existing: set[str],
+    shared: frozenset[str] = frozenset(),
 ) -> Findings:
     """Secrets the code reads (`reads`, from `env_reads`) without declaring them: a warning when the
     secret exists (declare it), an error when nothing of that name exists (unless the read has a
@@ -125,7 +156,7 @@ def check_python_reads(
         if name in seen or name in given or not looks_like_secret(name):
             continue
         seen.add(name)
-        hint = did_you_mean(name, known)
+        hint = did_you_mean(name, known, shared)
         if name in existing:
             warnings.append(
                 f"line {read.line} reads the secret {name} without declaring it, so the action will not receive "
@@ -145,14 +176,18 @@ def check_python_reads(
     return Findings(errors, warnings)
 
 
-def unknown_placeholder(name: str, where: str, known: Iterable[str]) -> str:
+def unknown_placeholder(
+    name: str, where: str, known: Iterable[str], shared: frozenset[str] = frozenset()
+) -> str:
     """The error for a `{name}` that names nothing (a lower-case name cannot be a secret)."""
-    return f"{{{name}}} names no parameter, built-in variable or secret{did_you_mean(name, known)}"
+    return f"{{{name}}} names no parameter, built-in variable or secret{did_you_mean(name, known, shared)}"
 
 
-def missing_secret_hint(name: str, where: str, known: Iterable[str]) -> str | None:
+def missing_secret_hint(
+    name: str, where: str, known: Iterable[str], shared: frozenset[str] = frozenset()
+) -> str | None:
     """A warning for a secret that does not exist yet but nearly matches one that does, else None."""
-    hint = did_you_mean(name, known)
+    hint = did_you_mean(name, known, shared)
     if not hint:
         return None
     return f"{where}: no secret {name} exists{hint}; the action stays disabled until a secret {name} is set"

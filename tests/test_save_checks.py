@@ -163,3 +163,40 @@ def test_env_reads_finds_every_literal_form_with_its_line_and_fallback():
     found = {(r.name, r.line, r.has_fallback) for r in env_reads(code)}
     assert found == {("A", 3, False), ("B", 4, False), ("C", 5, True), ("D", 6, False), ("E", 7, True)}
     assert env_reads("def (:\n") == []
+
+
+def test_did_you_mean_with_shared_names_answers_as_one_search_over_all_of_them():
+    """The names many checks share (built-ins, a guru's secrets) are searched once per name and
+    remembered; the answer is still difflib's nearest match over every name."""
+    import difflib
+    import itertools
+
+    from guru_mcp.models import BUILTIN_VARIABLES
+    from guru_mcp.save_checks import did_you_mean
+
+    secrets = frozenset(
+        {"TICKETS_API_KEY", "ZENDESK_API_TOKEN", "ZENDESK_EMAIL", "HR_API_TOKEN", "STRIPE_KEY"}
+    )
+    shared = frozenset(BUILTIN_VARIABLES) | secrets
+    params = [set(), {"ticket_id"}, {"user_email", "TICKETS_API_KEYS"}, {"ZENDESK_API_TOKEN"}]
+    names = [
+        "TICKETS_API_KEYY",
+        "ZENDESK_API_TOKN",
+        "ZENDESK_EMAIL",
+        "user_emial",
+        "GURUBASE_USER_EMAL",
+        "ticket",
+        "HR_API_TOKENS",
+        "STRIPE_KEYS",
+        "ZZZ",
+        "",
+    ]
+    suggested = 0
+    for name, own in itertools.product(names, params):
+        close = difflib.get_close_matches(name, sorted((own | shared) - {name}), n=1, cutoff=0.75)
+        expected = f" (did you mean {close[0]}?)" if close else ""
+        suggested += bool(close)
+        assert did_you_mean(name, own | shared, shared) == expected, (name, own)
+        assert did_you_mean(name, own, shared) == expected, (name, own)
+        assert did_you_mean(name, own | shared) == expected, (name, own)
+    assert suggested > 10
