@@ -92,6 +92,8 @@ class _Opening:
         self._settled = anyio.Event()
         self._closing = anyio.Event()
         self._opening = anyio.CancelScope()
+        self.stopping = False
+        """Set once the server stops (stdin closed, a signal): nothing more is started."""
 
     async def settled(self) -> App | None:
         """The application once open, or None if it could not be."""
@@ -120,8 +122,9 @@ class _Opening:
                     self.app = app
                     self._settled.set()
                     async with anyio.create_task_group() as tg:
-                        tg.start_soon(_settle, app, caller.guru)
-                        _start_background(app)
+                        if not self.stopping:  # a client already gone needs neither
+                            tg.start_soon(_settle, app, caller.guru)
+                            _start_background(app)
                         await self._closing.wait()
                         tg.cancel_scope.cancel()
             if self.app is None:  # abandoned
@@ -150,6 +153,7 @@ async def serve_stdio(settings: Settings, caller: Callable[[], Caller]) -> None:
     graceful: GracefulStdio
 
     async def stop() -> None:  # stdin closed or a signal: drain the runs, once there are any
+        opening.stopping = True
         app = await opening.settled()
         if app is not None:
             await stop_gracefully(app)  # calls arriving meanwhile are refused, and answered
