@@ -181,6 +181,9 @@ async def serve_stdio(settings: Settings, caller: Callable[[], Caller]) -> None:
                     await handle.server.run(read, write, handle.init_options)
             opening.close()  # the application closes once the transport has (runs drained by then)
         tg.cancel_scope.cancel()
+    # The process exits next: the interpreter's last collections then skip the whole heap (measured:
+    # ~0.25 s of CPU per process when nothing had frozen it, as when the client left early).
+    gc.freeze()
     if opening.failure is not None:
         raise opening.failure
 
