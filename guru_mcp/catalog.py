@@ -29,6 +29,7 @@ from guru_mcp.models import (
     AgentConfig,
     ApiCallConfig,
     ModelProvider,
+    ParamType,
     PythonCodeConfig,
     StoredAction,
 )
@@ -82,6 +83,37 @@ class ActionEntry:
     @functools.cached_property
     def output_validator(self) -> Draft202012Validator | None:
         return validator_for(self.stored.spec)
+
+    @functools.cached_property
+    def _argument_shape(self) -> tuple[dict[str, ParamType], frozenset[str]]:
+        """The input schema as the fast check reads it: each parameter's type, and the required ones
+        (the same rules `ActionSpec.input_schema` writes)."""
+        params = self.stored.spec.parameters
+        required = frozenset(p.name for p in params if p.required and p.default is None)
+        return {p.name: p.type for p in params}, required
+
+    def arguments_valid(self, arguments: dict[str, Any]) -> bool:
+        """True when `arguments` certainly satisfy the input schema (the validator would find no
+        error): only known parameters, the required ones present, each value of its JSON type. False
+        means "ask the validator", which says what is wrong; the schema has nothing else to check
+        (its other keywords, `description` and `default`, are annotations)."""
+        types, required = self._argument_shape
+        if not required <= arguments.keys():
+            return False
+        for name, value in arguments.items():
+            kind = types.get(name)
+            if kind is ParamType.STRING:
+                if not isinstance(value, str):
+                    return False
+            elif kind is ParamType.NUMBER:
+                if type(value) is not int and type(value) is not float:  # bool is not a number here
+                    return False
+            elif kind is ParamType.BOOLEAN:
+                if value is not True and value is not False:
+                    return False
+            else:  # not a parameter (additionalProperties: false), or a type this check does not know
+                return False
+        return True
 
 
 def _entry(action: StoredAction) -> ActionEntry:

@@ -45,8 +45,9 @@ HANDSHAKE_METHODS = frozenset({"initialize", "server/discover", "ping"})
 MODERN = frozenset({"2026-07-28"})
 """Protocol versions without the handshake era's per-connection notifications."""
 
-ToolCallResult = types.CallToolResult | types.InputRequiredResult
-"""What a tools/call answers: the result, or (2026-07-28) a request for the user's input first."""
+ToolCallResult = types.CallToolResult | types.InputRequiredResult | dict[str, Any]
+"""What a tools/call answers: the result (an action's in its wire form, see `tool_result`), or
+(2026-07-28) a request for the user's input first."""
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,10 @@ def new_server() -> ServerHandle:
         SERVER_NAME,
         version=_version(),
         instructions=INSTRUCTIONS,
-        # The SDK sends a dict result as it is (its HandlerResult); the annotation names only the model.
+        # The SDK takes a dict result as its wire form (its HandlerResult); the annotations name only
+        # the models.
         on_list_tools=list_tools,  # type: ignore[arg-type]
-        on_call_tool=call_tool,
+        on_call_tool=call_tool,  # type: ignore[arg-type]
         on_subscriptions_listen=ListenHandler(bus),
     )
     server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)

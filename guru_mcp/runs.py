@@ -117,7 +117,11 @@ class RunService:
         arguments = dict(arguments or {})
         record = self._new_record(guru, entry, arguments, caller, trigger, schedule_id, due_at)
         record.parent_run_id, record.depth = lineage.parent_run_id, lineage.depth
-        problems = sorted(entry.validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        problems = (
+            []
+            if entry.arguments_valid(arguments)  # the common case, without jsonschema's general machinery
+            else sorted(entry.validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        )
         if problems:
             message = "invalid arguments: " + "; ".join(
                 f"{'.'.join(map(str, p.absolute_path)) or 'arguments'}: {p.message}" for p in problems
@@ -138,19 +142,22 @@ class RunService:
         if self.stopping:
             await self._refuse(guru, entry, record, RunStatus.CANCELLED, ShuttingDown())
         sem = self._slot(caller.key)
-        with anyio.move_on_after(self.settings.run_queue_timeout) as waited:
-            await sem.acquire()
-        if waited.cancelled_caught:
-            await self._refuse(
-                guru,
-                entry,
-                record,
-                RunStatus.DENIED,
-                Busy(
-                    f"too many runs at once for this caller (limit {self.settings.max_concurrent_runs_per_caller}); "
-                    f"waited {self.settings.run_queue_timeout:g} s — try again later"
-                ),
-            )
+        try:
+            sem.acquire_nowait()  # a free slot: no deadline scope to set up
+        except anyio.WouldBlock:
+            with anyio.move_on_after(self.settings.run_queue_timeout) as waited:
+                await sem.acquire()
+            if waited.cancelled_caught:
+                await self._refuse(
+                    guru,
+                    entry,
+                    record,
+                    RunStatus.DENIED,
+                    Busy(
+                        f"too many runs at once for this caller (limit {self.settings.max_concurrent_runs_per_caller}); "
+                        f"waited {self.settings.run_queue_timeout:g} s — try again later"
+                    ),
+                )
         self._in_flight += 1
         try:
             if self.stopping:

@@ -141,8 +141,17 @@ class HttpExecutor:
             if not any(k.lower() == "content-type" for k in headers):
                 headers["Content-Type"] = "application/json"
         try:
-            request = self.client.build_request(
-                config.method, url, headers=headers, content=content, timeout=httpx.Timeout(job.timeout)
+            # What `client.build_request` makes of these (the client's default headers under the
+            # action's, the timeout as an extension; it has no base URL, cookies or params), built
+            # directly: it parsed the URL twice.
+            merged = self.client.headers.copy()
+            merged.update(headers)
+            request = httpx.Request(
+                config.method,
+                httpx.URL(url),
+                headers=merged,
+                content=content,
+                extensions={"timeout": httpx.Timeout(job.timeout).as_dict()},
             )
         except httpx.InvalidURL as exc:
             raise RunFailure(

@@ -78,17 +78,22 @@ def wire_tool(tool: types.Tool) -> dict[str, Any]:
 RUN_ID_META = "guru-mcp/run_id"
 
 
-def tool_result(outcome: RunOutcome) -> types.CallToolResult:
-    """The tool result of a run. An action with an `output_schema` returns the checked document as
-    structured content (what the schema describes; the run id travels in `_meta`); any other
-    action returns `{success, ..., run_id}`."""
+def tool_result(outcome: RunOutcome) -> dict[str, Any]:
+    """The tool result of a run, in its wire form: what `CallToolResult.model_dump(by_alias=True,
+    mode="json", exclude_none=True)` gives (the SDK validates a dict result against the protocol's
+    `CallToolResult` before sending it; building the model here only to have it dumped was a second
+    pass over the same data on every call). An action with an `output_schema` returns the checked
+    document as structured content (what the schema describes; the run id travels in `_meta`); any
+    other action returns `{success, ..., run_id}`."""
     result = outcome.result
     if result.structured is not None and result.status is RunStatus.OK:
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=result.text or "(no output)")],
-            structured_content=result.structured,
-            _meta={RUN_ID_META: outcome.record.id},
-        )
+        return {
+            "_meta": {RUN_ID_META: outcome.record.id},
+            "content": [{"type": "text", "text": result.text or "(no output)"}],
+            "structuredContent": result.structured,
+            "isError": False,
+            "resultType": "complete",
+        }
     structured: dict[str, Any] = dict(result.data) if result.data else {}
     structured.setdefault("success", result.status is RunStatus.OK)
     structured["run_id"] = outcome.record.id
@@ -97,11 +102,12 @@ def tool_result(outcome: RunOutcome) -> types.CallToolResult:
         if result.error:
             structured["error"] = result.error
     text = result.text if result.text else ("(no output)" if result.status is RunStatus.OK else result.error)
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=text)],
-        structured_content=structured,
-        is_error=result.status is not RunStatus.OK,
-    )
+    return {
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": structured,
+        "isError": result.status is not RunStatus.OK,
+        "resultType": "complete",
+    }
 
 
 def error_result(message: str) -> types.CallToolResult:
