@@ -70,10 +70,11 @@ class _Connection:
         if now - self.idle_since > expiry:
             return False
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            poller = select.poll()  # not select(): descriptors past FD_SETSIZE are fine
+            poller.register(self.sock, select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable
 
 
 class PlainHttpPool:
