@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 
+import anyio
 import pytest
 
 from guru_mcp.egress import EgressPolicy
@@ -226,3 +227,34 @@ async def test_every_connection_passes_the_egress_policy():
         with pytest.raises(EgressDenied, match="loopback"):
             await get(pool, server.port)
     assert server.connections == 0
+
+
+@pytest.mark.anyio
+async def test_requests_past_the_connection_limit_wait_within_their_timeout():
+    go = threading.Event()
+
+    def held(conn: socket.socket) -> bool:
+        read_request(conn)
+        go.wait(10)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nheld")
+        return True
+
+    with serving(held) as server:
+        pool = PlainHttpPool(ALLOW, max_connections=1)
+        replies = []
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def first() -> None:
+                    replies.append(await get(pool, server.port))
+
+                tg.start_soon(first)
+                await anyio.wait_all_tasks_blocked()
+                with pytest.raises(RunFailure, match="timed out") as caught:
+                    await get(pool, server.port, timeout=0.2)
+                go.set()
+        finally:
+            go.set()
+            await pool.aclose()
+    assert caught.value.status == RunStatus.TIMEOUT
+    assert [r.body for r in replies] == [b"held"] and server.connections == 1

@@ -8,7 +8,8 @@ httpcore's behaviour:
 
 - every connection is made through `EgressPolicy.resolve`: the addresses checked after DNS are the
   ones connected to (as `GuardedNetworkBackend` does);
-- keep-alive connections are reused per (host, port), at most `max_idle` kept, each for at most
+- at most `max_connections` requests in flight (more wait, within their timeout); keep-alive
+  connections are reused per (host, port), at most `max_idle` kept, each for at most
   `keepalive_expiry` seconds, and dropped if the server closed (or wrote to) them while idle;
 - each phase (connect, write, every read) gets the request's timeout, as `httpx.Timeout(t)` does;
 - gzip and deflate bodies are decoded as httpx decodes them (the request says it accepts them), and
@@ -80,8 +81,17 @@ class _Connection:
 class PlainHttpPool:
     """Sends one `http://` request at a time per connection; see the module docstring."""
 
-    def __init__(self, policy: EgressPolicy, *, max_idle: int = 20, keepalive_expiry: float = 5.0) -> None:
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        max_connections: int = 100,
+        max_idle: int = 20,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
         self.policy = policy
+        self._slots = anyio.Semaphore(max_connections, fast_acquire=True)
+        """Requests in flight (each holds one connection); more wait, within their timeout."""
         self.max_idle = max_idle
         self.keepalive_expiry = keepalive_expiry
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
@@ -107,8 +117,15 @@ class PlainHttpPool:
         try:
             with anyio.CancelScope() as scope:
                 scope.deadline = anyio.current_time() + timeout
-                conn = await self._take(key) or await self._connect(host, port)
-                reply, done = await self._exchange(conn, scope, method, target, headers, body, timeout, limit)
+                async with self._slots:
+                    try:
+                        conn = await self._take(key) or await self._connect(host, port)
+                        reply, done = await self._exchange(
+                            conn, scope, method, target, headers, body, timeout, limit
+                        )
+                    finally:
+                        if conn is not None:
+                            await self._release(key, conn, done)
             if scope.cancelled_caught:
                 raise RunFailure(
                     f"the request to {host} timed out after {timeout:g} s", status=RunStatus.TIMEOUT
@@ -122,15 +139,16 @@ class PlainHttpPool:
             raise RunFailure(f"the request to {host} failed: LocalProtocolError: {exc}") from None
         except zlib.error as exc:
             raise RunFailure(f"the request to {host} failed: DecodingError: {exc}") from None
-        finally:
-            if conn is not None:
-                if done and self._idle_count < self.max_idle:
-                    conn.idle_since = time.monotonic()
-                    self._idle.setdefault(key, []).append(conn)
-                    self._idle_count += 1
-                else:
-                    with anyio.CancelScope(shield=True):
-                        await conn.stream.aclose()
+
+    async def _release(self, key: tuple[str, int], conn: _Connection, done: bool) -> None:
+        """Keep a connection that finished its exchange cleanly (room permitting); close any other."""
+        if done and self._idle_count < self.max_idle:
+            conn.idle_since = time.monotonic()
+            self._idle.setdefault(key, []).append(conn)
+            self._idle_count += 1
+            return
+        with anyio.CancelScope(shield=True):
+            await conn.stream.aclose()
 
     async def _take(self, key: tuple[str, int]) -> _Connection | None:
         idle = self._idle.get(key)
