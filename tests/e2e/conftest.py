@@ -78,7 +78,11 @@ class StdioServer:
     """`guru-mcp serve` over stdio, spoken to in raw JSON-RPC lines (so a test can kill it, close its
     stdin or signal it while a call is in flight)."""
 
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *args: str, until_open: bool = True) -> None:
+        """Start the server and initialize. The handshake is answered before the server's
+        application (database, catalog) is open; `until_open` then also waits for it, with a
+        `tools/list` (the first request that needs it), so a test changing the server's surroundings
+        next (a full disk, a signal) acts on a started server."""
         self.log = log
         with log.open("w") as stderr:
             self.process = subprocess.Popen(
@@ -95,6 +99,8 @@ class StdioServer:
         )
         self.read()
         self.notify("notifications/initialized")
+        if until_open:
+            self.response(self.send("tools/list"))
 
     def send(self, method: str, params: dict | None = None) -> int:
         request_id = next(self._ids)

@@ -37,7 +37,7 @@ def test_a_database_lost_after_the_handshake_answers_the_waiting_request_and_exi
     env = cli_env | {
         "GURU_MCP_DATABASE_URL": f"postgresql+psycopg://postgres:pw-not-shown@127.0.0.1:{port}/guru"
     }
-    server = StdioServer(env, tmp_path / "serve.log")  # sends initialize and reads its answer
+    server = StdioServer(env, tmp_path / "serve.log", until_open=False)  # initialize and its answer only
     try:
         listing = server.send("tools/list")
         connection, _ = silent_database.accept()
