@@ -17,7 +17,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -73,26 +73,32 @@ class ServerHandle:
     changed: Callable[[str], None]
     """Offer a catalog change (of a guru) to the notifier; a catalog listener."""
     _bound: Bound | None = None
-    _failure: MCPError | None = None
-    _settled: anyio.Event = field(default_factory=anyio.Event)
+    _failure: str | None = None
+    """Why the application could not be opened (the error message requests are answered with)."""
+    _settled: anyio.Event | None = None
+    """Made by the first request that waits (so the handle can be built outside an event loop)."""
 
     def bind(self, bound: Bound) -> None:
         """Install the application's handlers: the requests waiting at the gate go on."""
         self._bound = bound
-        self._settled.set()
+        if self._settled is not None:
+            self._settled.set()
 
     def fail(self, exc: BaseException) -> None:
         """The application could not be opened: every request waiting or still to come, the
         handshake included, is answered with why."""
-        self._failure = MCPError(types.INTERNAL_ERROR, start_failure(exc))
-        self._settled.set()
+        self._failure = start_failure(exc)
+        if self._settled is not None:
+            self._settled.set()
 
     async def bound(self) -> Bound:
         """The application's handlers, once bound; raises the start-up failure's MCPError."""
-        if self._bound is None:
+        if self._bound is None and self._failure is None:
+            if self._settled is None:
+                self._settled = anyio.Event()
             await self._settled.wait()
         if self._failure is not None:
-            raise self._failure
+            raise MCPError(types.INTERNAL_ERROR, self._failure)
         assert self._bound is not None
         return self._bound
 
