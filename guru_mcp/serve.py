@@ -122,9 +122,7 @@ class _Opening:
                     self.app = app
                     self._settled.set()
                     async with anyio.create_task_group() as tg:
-                        if not self.stopping:  # a client already gone needs neither
-                            tg.start_soon(_settle, app, caller.guru)
-                            _start_background(app)
+                        tg.start_soon(self._warm_up, app, caller.guru, graceful)
                         await self._closing.wait()
                         tg.cancel_scope.cancel()
             if self.app is None:  # abandoned
@@ -137,6 +135,17 @@ class _Opening:
             self._fail(exc)
             await graceful.answered()  # the requests held for the application have their error answers
             serving.cancel()
+
+    async def _warm_up(self, app: App, guru: str, graceful: GracefulStdio) -> None:
+        """The catalog snapshot, then the sandbox, once the requests that waited for the
+        application are answered (the sandbox's start would slow them down; a Python call starts
+        it at once). A client already gone needs neither."""
+        if self.stopping:
+            return
+        await _settle(app, guru)
+        await graceful.answered()
+        if not self.stopping:
+            _start_background(app)
 
     def _fail(self, exc: Exception) -> None:
         self._handle.fail(exc)
