@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from guru_mcp.errors import GuruError
 from guru_mcp.migration_heads import head_revisions
 from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file
 
@@ -65,7 +66,7 @@ _SCHEDULE_FIELDS = ("cron", "timezone", "enabled", "arguments", "overlap", "misf
 """`ScheduleSpec`'s fields: its `model_dump()` is the stored object as it is."""
 
 
-class _Unsure(Exception):
+class _Unsure(GuruError):
     """The lean path cannot vouch for its answer: the full path gives it."""
 
 

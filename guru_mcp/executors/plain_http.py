@@ -33,7 +33,7 @@ import anyio.abc
 import h11
 
 from guru_mcp.egress import EgressPolicy
-from guru_mcp.errors import RunFailure
+from guru_mcp.errors import GuruError, RunFailure
 from guru_mcp.models import RunStatus
 
 _READ_SIZE = 65536
@@ -243,8 +243,8 @@ class PlainHttpPool:
                 await conn.stream.aclose()
 
 
-class _ConnectFailed(OSError):
-    """No address of the host accepted the connection."""
+class _ConnectFailed(GuruError, OSError):
+    """No address of the host accepted the connection (an `OSError`, so `send` reports it as one)."""
 
 
 def _failure_name(conn: _Connection | None, exc: BaseException) -> str:
