@@ -1,8 +1,9 @@
 """The application's resources, built once per process and passed down.
 
-`open_app(settings)` opens the database (running migrations), the key ring, the one shared outbound
-HTTP client, the sandbox, and the background tasks (catalog watcher, scheduler); closing it stops
-them in reverse order. Nothing is created at import time.
+`open_app(settings)` opens the storage core (`guru_mcp/core.py`: the database, running migrations,
+the key ring, the catalog and the vault), then the one shared outbound HTTP client, the executors
+and the background tasks (catalog watcher, scheduler); closing it stops them in reverse order.
+Nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.abc
 
 from guru_mcp.agents.executor import AgentExecutor
-from guru_mcp.catalog import Catalog
+from guru_mcp.core import Core, load_keyring, open_core, open_store
 from guru_mcp.egress import EgressPolicy, build_http_client, build_http_transport
-from guru_mcp.errors import ConfigError, StorageError
+from guru_mcp.errors import StorageError
 from guru_mcp.executors import Executor, UnavailableExecutor
 from guru_mcp.executors.background import in_background
 from guru_mcp.executors.http import HttpExecutor
@@ -30,12 +30,8 @@ from guru_mcp.identity.authn import Authenticator
 from guru_mcp.liveness import Liveness, new_process_id
 from guru_mcp.models import ActionType
 from guru_mcp.runs import RunService
-from guru_mcp.secrets import Keyring, Masker, decode_key, read_key_file, write_key_file
 from guru_mcp.settings import Settings
-from guru_mcp.store import Store, create_db_engine, migrate
-from guru_mcp.store.faults import storage_error
 from guru_mcp.store.processes import Recovered
-from guru_mcp.vault import Vault
 
 if TYPE_CHECKING:
     from guru_mcp.scheduler import Scheduler
@@ -50,12 +46,9 @@ class PythonExecutor(Executor, Protocol):
 
 
 @dataclass
-class App:
-    settings: Settings
-    store: Store
-    keyring: Keyring
-    catalog: Catalog
-    vault: Vault
+class App(Core):
+    """The storage core (settings, store, keyring, catalog, vault) and what runs actions."""
+
     runs: RunService
     policy: EgressPolicy
     sandbox: PythonExecutor
@@ -68,35 +61,8 @@ class App:
     """This process's name on the runs it starts and the schedule claims it makes."""
     liveness: Liveness | None = None
 
-    async def masker(self, guru: str) -> Masker:
-        """A masker for every secret of a guru (for exports and listings)."""
-        names = await self.store.secrets.secret_names(guru)
-        return Masker((await self.vault.resolve(guru, names)).values())
 
-
-def load_keyring(settings: Settings, *, create: bool = False) -> Keyring:
-    if settings.secret_key is not None:
-        primary = decode_key(settings.secret_key.get_secret_value())
-    else:
-        if create:
-            write_key_file(settings.key_file)
-        primary = read_key_file(settings.key_file)
-    return Keyring(primary, [decode_key(k.get_secret_value()) for k in settings.old_secret_keys])
-
-
-async def open_store(settings: Settings) -> Store:
-    engine = create_db_engine(settings.db_url)
-    try:
-        await anyio.to_thread.run_sync(migrate, engine)
-    except Exception as exc:
-        where = settings.db_url.split("@")[-1]
-        fault = storage_error(exc)
-        if fault is not None:
-            raise StorageError(f"cannot open the database {where}: {fault}") from exc
-        raise ConfigError(f"cannot open the database {where}: {exc}") from exc
-    store = Store(engine)
-    await store.gurus.ensure_guru(settings.default_guru)
-    return store
+__all__ = ["App", "Core", "PythonExecutor", "load_keyring", "open_app", "open_store"]
 
 
 @asynccontextmanager
@@ -130,26 +96,10 @@ async def open_app(
 ) -> AsyncIterator[App]:
     """Build every resource. `sandbox=False` skips Docker (CLI commands); `executors` replaces the
     real executors (tests)."""
-    store = await open_store(settings)
-    keyring = load_keyring(settings, create=True)
-    try:
-        stale = await store.runs.mark_stale_runs(
-            timedelta(
-                seconds=max(
-                    settings.sandbox_max_timeout, settings.http_max_timeout, settings.agent_max_timeout
-                )
-                + settings.run_queue_timeout
-                + 60
-            )
-        )
-    except StorageError as exc:  # a read-only database still serves reads
-        log.info("could not settle runs cut off by an earlier stop: %s", exc)
-        stale = 0
-    if stale:
-        log.warning("marked %d runs cut off by an earlier stop as cancelled", stale)
-    policy = EgressPolicy(settings.egress_allow)
     async with AsyncExitStack() as stack:
-        stack.callback(store.runs.close)  # the inline run writes' connection (SQLite), last to go
+        core = await stack.enter_async_context(open_core(settings))  # the last to close
+        store, keyring, catalog, vault = core.store, core.keyring, core.catalog, core.vault
+        policy = EgressPolicy(settings.egress_allow)
         transport = build_http_transport(policy)
         http = await stack.enter_async_context(
             build_http_client(policy, max_redirects=settings.http_max_redirects, transport=transport)
@@ -161,8 +111,6 @@ async def open_app(
             if sandbox
             else UnavailableExecutor("the sandbox is not started for this command")
         )
-        catalog = Catalog(settings, store, store.providers)
-        vault = Vault(store, keyring, catalog)
         agents = AgentExecutor(catalog, store.providers, vault, http)
         chosen: dict[ActionType, Executor] = {
             ActionType.API_CALL: HttpExecutor(

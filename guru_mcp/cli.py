@@ -16,12 +16,22 @@ import click
 
 from guru_mcp import cli_actions, cli_config, render
 from guru_mcp.cli_access import new_token
-from guru_mcp.cli_support import EXIT_CODES_HELP, REFUSED, UNAVAILABLE, call, echo_json, fail
+from guru_mcp.cli_support import (
+    EXIT_CODES_HELP,
+    REFUSED,
+    UNAVAILABLE,
+    call,
+    echo_json,
+    fail,
+    operator,
+    with_core,
+)
 from guru_mcp.cli_support import run as _run
 from guru_mcp.cli_support import settings as _settings
 from guru_mcp.run_status import RunStatus
 
 if TYPE_CHECKING:
+    from guru_mcp.core import Core
     from guru_mcp.models import Caller
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -62,7 +72,7 @@ def init(email: str, name: str) -> None:
     settings = _settings()
 
     async def work() -> str:
-        from guru_mcp.app import load_keyring, open_store
+        from guru_mcp.core import load_keyring, open_store
 
         settings.home.mkdir(parents=True, exist_ok=True)
         if write_initial(settings.config_file):
@@ -231,7 +241,18 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: 
             origin.setdefault(name, str(path))
             origin.setdefault(slugify(name), str(path))  # human Gurubase names are imported as slugs
         items += found
-    combined = call("admin_import", {"document": items, "dry_run": dry_run}, guru)
+
+    async def work(core: Core) -> Any:
+        # The service behind `admin_import` (`guru_mcp/transfer.py`), masked the same way, on the
+        # storage core alone: an import runs nothing, so it opens no HTTP client or executors.
+        from guru_mcp.transfer import import_actions
+
+        caller = operator(core, guru)
+        masker = await core.masker(caller.guru)
+        found = await import_actions(core.catalog, caller.guru, items, dry_run=dry_run, actor=caller.who)
+        return masker.data(found)
+
+    combined = with_core(work)
     reports: dict[str, dict[str, Any]] = {
         str(p): {"dry_run": dry_run, "actions": [], "notes": []} for p in files
     }

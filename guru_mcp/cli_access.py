@@ -26,7 +26,7 @@ def new_token() -> str:
 
 
 async def _store(chosen: Settings | None = None) -> Store:
-    from guru_mcp.app import open_store
+    from guru_mcp.core import open_store
 
     return await open_store(chosen or load_settings())
 

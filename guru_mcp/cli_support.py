@@ -44,6 +44,7 @@ from guru_mcp.render import clean, to_json
 
 if TYPE_CHECKING:
     from guru_mcp.app import App
+    from guru_mcp.core import Core
     from guru_mcp.models import Caller
     from guru_mcp.settings import Settings
 
@@ -161,7 +162,21 @@ def with_app(work: Callable[[App], Awaitable[T]]) -> T:
     return run(main)
 
 
-def operator(app: App, guru: str | None) -> Caller:
+def with_core(work: Callable[[Core], Awaitable[T]]) -> T:
+    """Open only the storage core (`guru_mcp/core.py`: database, key ring, catalog, vault) around
+    `work`: for commands that change definitions and run nothing."""
+    chosen = settings()
+
+    async def main() -> T:
+        from guru_mcp.core import open_core
+
+        async with open_core(chosen) as core:
+            return await work(core)
+
+    return run(main)
+
+
+def operator(app: Core, guru: str | None) -> Caller:
     """The CLI's caller: an admin, attributed in version history as the configured stdio user or as
     `cli:<login>`."""
     from guru_mcp.models import Caller

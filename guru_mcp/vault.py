@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from guru_mcp.catalog import Catalog
-from guru_mcp.egress import host_pattern
 from guru_mcp.errors import FieldError, ValidationFailed
 from guru_mcp.models import BUILTIN_VARIABLES, MIN_SECRET_LENGTH
 from guru_mcp.save_checks import secret_name_problem
@@ -141,6 +140,8 @@ def check_secret_value(value: str) -> None:
 
 def check_secret_hosts(hosts: list[str]) -> list[str]:
     """The hosts a secret may be sent to, normalised; each is a host name, `*.suffix` or an IP address."""
+    from guru_mcp.egress import host_pattern  # the egress module loads httpx: only when hosts are set
+
     out: list[str] = []
     for i, entry in enumerate(hosts):
         try:

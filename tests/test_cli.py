@@ -260,6 +260,34 @@ def test_import_dry_run_shows_per_field_diffs(cli, echo_server):
     assert json.loads(cli("actions", "history", "ping", "--json").stdout)["version"] == 2
 
 
+def test_import_masks_secret_values_and_records_the_operator(cli):
+    cli("secrets", "set", "DEPLOY_KEY", input="hunter2-deploy-key\n")
+    human = {**api_action("x", "http://127.0.0.1:9/x"), "name": "Rotate hunter2-deploy-key now"}
+    out = cli("actions", "import", _file(cli.tmp, "human.json", [human])).stdout
+    assert "hunter2-deploy-key" not in out and "'Rotate [REDACTED] now' is imported as" in out, out
+    history = json.loads(cli("actions", "history", "rotate_hunter2_deploy_key_now", "--json").stdout)
+    assert history["versions"][0]["changed_by"] == "ops@corp.example", history
+
+
+def test_import_opens_the_storage_core_only(cli):
+    """`actions import` runs nothing: neither the application (HTTP client, executors) nor httpx loads."""
+    doc = _file(cli.tmp, "one.json", [api_action("ping", "http://127.0.0.1:9/p")])
+    probe = (
+        "import sys\n"
+        "from guru_mcp.cli import main\n"
+        "try:\n"
+        f"    main(['actions', 'import', {doc!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('guru_mcp.app', 'guru_mcp.tools.admin', 'httpx') if m in sys.modules))\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GURU_MCP_")}, **cli.env}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "create    ping" in done.stdout and done.stdout.strip().endswith("[]"), done.stdout
+    assert json.loads(cli("actions", "get", "ping", "--json").stdout)["version"] == 1
+
+
 def test_an_import_of_a_file_that_is_not_text_is_refused_in_one_line(cli):
     binary = cli.tmp / "blob.json"
     binary.write_bytes(b"\xff\xfe\x00garbage")
