@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import functools
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ import httpx
 from guru_mcp import progress
 from guru_mcp.egress import host_allowed, unusual_ip_spelling
 from guru_mcp.errors import EgressDenied, RunFailure
+from guru_mcp.executors.decoding import BoundedDecoder
 from guru_mcp.executors.plain_http import PlainHttpPool
 from guru_mcp.models import PLACEHOLDER_RE, ApiCallConfig, ExecResult, Job, RunStatus
 from guru_mcp.templating import fill_body, fill_header, fill_url
@@ -258,6 +260,8 @@ class HttpExecutor:
             ) from None
         except httpx.HTTPError as exc:
             raise RunFailure(f"the request to {host} failed: {type(exc).__name__}: {exc}") from None
+        except zlib.error as exc:  # a corrupt compressed body (httpx's name for it)
+            raise RunFailure(f"the request to {host} failed: DecodingError: {exc}") from None
         return response, body, truncated
 
     def _result(self, response: _Reply, body: bytes, truncated: bool, hosts: list[str]) -> ExecResult:
@@ -276,14 +280,21 @@ class HttpExecutor:
         )
 
     async def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
+        """The body, decoded no further than the response limit (`executors/decoding.py`: a
+        compressed body is not expanded beyond it), and whether it was cut there."""
+        limit = self.response_limit
+        decoder = BoundedDecoder.of(response.headers.get_list("content-encoding"), limit)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for raw in response.aiter_raw():
+            chunk = decoder.decode(raw)
             chunks.append(chunk)
             size += len(chunk)
-            if size > self.response_limit:
-                return b"".join(chunks)[: self.response_limit], True
-        return b"".join(chunks), False
+            if size > limit:
+                return b"".join(chunks)[:limit], True
+        chunks.append(decoder.flush())
+        body = b"".join(chunks)
+        return (body[:limit], True) if len(body) > limit else (body, False)
 
     @staticmethod
     def _decode(response: _Reply, body: bytes) -> Any:

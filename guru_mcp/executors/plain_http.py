@@ -13,7 +13,8 @@ httpcore's behaviour:
   `keepalive_expiry` seconds, and dropped if the server closed (or wrote to) them while idle;
 - each phase (connect, write, every read) gets the request's timeout, as `httpx.Timeout(t)` does;
 - gzip and deflate bodies are decoded as httpx decodes them (the request says it accepts them), and
-  the response limit applies to the decoded body; any other coding passes through as is;
+  the response limit applies to the decoded body, which is never decoded further than the limit
+  (`executors/decoding.py`); any other coding passes through as is;
 - no retries; a failure is the executor's `RunFailure` with httpcore's error name.
 
 TLS (`https://`) stays on the httpcore transport, with its certificate checks.
@@ -26,7 +27,6 @@ import socket
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import anyio.abc
@@ -34,6 +34,7 @@ import h11
 
 from guru_mcp.egress import EgressPolicy
 from guru_mcp.errors import GuruError, RunFailure
+from guru_mcp.executors.decoding import BoundedDecoder
 from guru_mcp.models import RunStatus
 
 _READ_SIZE = 65536
@@ -194,7 +195,7 @@ class PlainHttpPool:
         await conn.stream.send(data)
         conn.writing = False
         response: h11.Response | None = None
-        decoder: _Decoder | None = None
+        decoder: BoundedDecoder | None = None
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -209,7 +210,9 @@ class PlainHttpPool:
                 continue
             if isinstance(event, h11.Response):
                 response = event
-                decoder = _Decoder.of(event.headers)
+                decoder = BoundedDecoder.of(
+                    (v.decode("latin-1") for n, v in event.headers if n == b"content-encoding"), limit
+                )
             elif isinstance(event, h11.Data):
                 assert decoder is not None
                 part = decoder.decode(bytes(event.data))
@@ -264,73 +267,3 @@ def _reply(response: h11.Response | None, body: bytes, truncated: bool) -> Reply
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     return Reply(response.status_code, response.reason.decode("latin-1"), headers, body, truncated)
-
-
-class _Decoder:
-    """Content-Encoding decoding as httpx does it: gzip, deflate (zlib or raw), identity; several
-    codings undone last first; unknown codings left as they are."""
-
-    def __init__(self, steps: list[Any]) -> None:
-        self.steps = steps
-
-    @classmethod
-    def of(cls, headers: Any) -> _Decoder:
-        codings: list[str] = []
-        for name, value in headers:
-            if name == b"content-encoding":
-                codings += [c.strip().lower() for c in value.decode("latin-1").split(",") if c.strip()]
-        steps = [_step(c) for c in reversed(codings)]
-        return cls([s for s in steps if s is not None])
-
-    def decode(self, data: bytes) -> bytes:
-        for step in self.steps:
-            data = step.decode(data)
-        return data
-
-    def flush(self) -> bytes:
-        data = b""
-        for step in self.steps:
-            data = (step.decode(data) if data else b"") + step.flush()
-        return data
-
-
-def _step(coding: str) -> Any:
-    if coding in ("gzip", "x-gzip"):
-        return _Zlib(zlib.MAX_WBITS | 16)
-    if coding == "deflate":
-        return _Deflate()
-    return None
-
-
-class _Zlib:
-    def __init__(self, wbits: int) -> None:
-        self._obj = zlib.decompressobj(wbits)
-
-    def decode(self, data: bytes) -> bytes:
-        return self._obj.decompress(data) if data else b""
-
-    def flush(self) -> bytes:
-        return self._obj.flush()
-
-
-class _Deflate:
-    """The "deflate" coding: zlib-wrapped by the standard, raw from some servers; zlib is tried first."""
-
-    def __init__(self) -> None:
-        self._first = True
-        self._obj = zlib.decompressobj()
-
-    def decode(self, data: bytes) -> bytes:
-        if not data:
-            return b""
-        was_first, self._first = self._first, False
-        try:
-            return self._obj.decompress(data)
-        except zlib.error:
-            if not was_first:
-                raise
-            self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self._obj.decompress(data)
-
-    def flush(self) -> bytes:
-        return self._obj.flush()
