@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 
 from guru_mcp.agents.executor import AgentExecutor
-from guru_mcp.core import Core, load_keyring, open_core, open_store
+from guru_mcp.core import Core, open_core
 from guru_mcp.egress import EgressPolicy, build_http_client, build_http_transport
 from guru_mcp.errors import StorageError
 from guru_mcp.executors import Executor, UnavailableExecutor
@@ -60,9 +60,6 @@ class App(Core):
     process_id: str = field(default_factory=new_process_id)
     """This process's name on the runs it starts and the schedule claims it makes."""
     liveness: Liveness | None = None
-
-
-__all__ = ["App", "Core", "PythonExecutor", "load_keyring", "open_app", "open_store"]
 
 
 @asynccontextmanager

@@ -82,8 +82,6 @@ class BoundedDecoder:
 
     def decode(self, data: bytes) -> bytes:
         """The decoded bytes of the next part of the body."""
-        if not self._steps:
-            return self._count(data[: self._left])
         return self._pump(data, 0)
 
     def flush(self) -> bytes:
