@@ -18,10 +18,10 @@ import anyio
 
 from guru_mcp.agents.conversation import ToolSpec
 from guru_mcp.agents.graph import agent_problems, users_of
-from guru_mcp.code_scan import EnvRead, scan
+from guru_mcp.code_scan import CodeScan, EnvRead
 from guru_mcp.cron import validate_schedule
 from guru_mcp.errors import FieldError, NotFound, ValidationFailed
-from guru_mcp.lint import parse_python
+from guru_mcp.lint import SyntaxProblem, check_code
 from guru_mcp.models import (
     BUILTIN_VARIABLES,
     ActionSpec,
@@ -289,9 +289,15 @@ class Catalog:
         return CheckContext(secrets=secrets, actions=actions, providers=providers)
 
     def check_with(
-        self, context: CheckContext, spec: ActionSpec, pending: dict[str, ActionSpec] | None = None
+        self,
+        context: CheckContext,
+        spec: ActionSpec,
+        pending: dict[str, ActionSpec] | None = None,
+        scanned: CodeScan | SyntaxProblem | None = None,
     ) -> tuple[list[str], list[str]]:
-        """`check` against a reading of the store made by `check_context` (no I/O)."""
+        """`check` against a reading of the store made by `check_context` (no I/O). `scanned`: what
+        `lint.check_code` returned for this Python action's code, if it is already known (an import
+        checks its code on another core, `guru_mcp/scan_ahead.py`); else it is computed here."""
         errors: list[FieldError] = []
         warnings: list[str] = []
         if isinstance(spec.config, AgentConfig):
@@ -320,15 +326,16 @@ class Catalog:
             code = spec.config.code
             if len(code.encode()) > self.settings.max_code_bytes:
                 errors.append(FieldError("config.code", f"longer than {self.settings.max_code_bytes} bytes"))
-            # Parsed once: the lint and the secret-read checks below share the tree.
             reads: list[EnvRead] = []
-            try:
-                tree = parse_python(code, f"<action {spec.name}>")
-            except SyntaxError as exc:
-                errors.append(FieldError("config.code", f"syntax error on line {exc.lineno}: {exc.msg}"))
+            # Parsed once: the lint and the secret reads come from one walk of one tree.
+            found = scanned if scanned is not None else check_code(code, f"<action {spec.name}>")
+            if isinstance(found, SyntaxProblem):
+                errors.append(
+                    FieldError("config.code", f"syntax error on line {found.line}: {found.message}")
+                )
             else:
-                found = scan(tree)  # the lint and the secret reads, in one walk
                 errors.extend(FieldError("config.code", problem) for problem in found.problems)
+                warnings.extend(found.warnings)
                 reads = found.reads
             missing |= set(spec.secrets) - secrets
             for name in sorted(set(spec.secrets) - secrets):

@@ -203,6 +203,13 @@ def actions_list(as_json: bool, guru: str | None) -> None:
     )
 
 
+def _code_of(item: dict[str, Any]) -> str | None:
+    """The code of an import item that looks like a Python action (checked ahead; see scan_ahead)."""
+    config = item.get("config")
+    code = config.get("code") if isinstance(config, dict) else None
+    return code if isinstance(code, str) else None
+
+
 @actions.command("import")
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -221,12 +228,12 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: 
     gc.set_threshold(100_000, 50, 1_000)
 
     from guru_mcp.cli_support import report as report_error
+    from guru_mcp.documents import load_document
     from guru_mcp.errors import ValidationFailed
-    from guru_mcp.models import slugify
-    from guru_mcp.transfer import load_document
+    from guru_mcp.scan_ahead import ScanAhead
 
     items: list[dict[str, Any]] = []
-    origin: dict[str, str] = {}
+    files_items: list[tuple[Path, list[dict[str, Any]]]] = []
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
@@ -236,23 +243,34 @@ def actions_import(files: tuple[Path, ...], dry_run: bool, as_json: bool, guru: 
             found = load_document(text)
         except ValidationFailed as exc:
             report_error(ValidationFailed(exc.errors, prefix=str(path)))
-        for item in found:
-            name = str(item.get("name", ""))
-            origin.setdefault(name, str(path))
-            origin.setdefault(slugify(name), str(path))  # human Gurubase names are imported as slugs
+        files_items.append((path, found))
         items += found
 
-    async def work(core: Core) -> Any:
-        # The service behind `admin_import` (`guru_mcp/transfer.py`), masked the same way, on the
-        # storage core alone: an import runs nothing, so it opens no HTTP client or executors.
-        from guru_mcp.transfer import import_actions
+    # Before the storage layer and the models are loaded: the code of the Python actions is checked on
+    # another core meanwhile (guru_mcp/scan_ahead.py); the import's outcome is the same either way.
+    with ScanAhead.start([_code_of(item) for item in items]) as scans:
+        from guru_mcp.models import slugify
 
-        caller = operator(core, guru)
-        masker = await core.masker(caller.guru)
-        found = await import_actions(core.catalog, caller.guru, items, dry_run=dry_run, actor=caller.who)
-        return masker.data(found)
+        origin: dict[str, str] = {}
+        for path, found in files_items:
+            for item in found:
+                name = str(item.get("name", ""))
+                origin.setdefault(name, str(path))
+                origin.setdefault(slugify(name), str(path))  # human Gurubase names are imported as slugs
 
-    combined = with_core(work)
+        async def work(core: Core) -> Any:
+            # The service behind `admin_import` (`guru_mcp/transfer.py`), masked the same way, on the
+            # storage core alone: an import runs nothing, so it opens no HTTP client or executors.
+            from guru_mcp.transfer import import_actions
+
+            caller = operator(core, guru)
+            masker = await core.masker(caller.guru)
+            found = await import_actions(
+                core.catalog, caller.guru, items, dry_run=dry_run, actor=caller.who, prescanned=scans.result
+            )
+            return masker.data(found)
+
+        combined = with_core(work)
     reports: dict[str, dict[str, Any]] = {
         str(p): {"dry_run": dry_run, "actions": [], "notes": []} for p in files
     }

@@ -44,6 +44,8 @@ class CodeScan:
     """The lint's problems, each `line N: message`, sorted by line, without repeats."""
     reads: list[EnvRead]
     """Every literal read of an environment variable, sorted by line and name."""
+    warnings: tuple[str, ...] = ()
+    """What the compiler warned of, each `line N of the code: message` (filled in by `lint.check_code`)."""
 
 
 def os_message(attr: str) -> str:

@@ -11,10 +11,20 @@ the server (docs/architecture.md section 4).
 from __future__ import annotations
 
 import ast
+import warnings
+from dataclasses import dataclass, replace
 
-from guru_mcp.code_scan import scan
+from guru_mcp.code_scan import CodeScan, scan
 
-__all__ = ["lint_python", "parse_python", "syntax_check"]
+__all__ = ["SyntaxProblem", "check_code", "lint_python", "parse_python", "syntax_check"]
+
+
+@dataclass(frozen=True)
+class SyntaxProblem:
+    """Why an action's code does not compile: what `check_code` returns instead of its scan."""
+
+    line: int | None
+    message: str
 
 
 def parse_python(code: str, filename: str = "action.py") -> ast.Module:
@@ -30,6 +40,31 @@ def parse_python(code: str, filename: str = "action.py") -> ast.Module:
     tree = ast.parse(code, filename)
     compile(tree, filename, "exec", dont_inherit=True)
     return tree
+
+
+def check_code(code: str, filename: str = "action.py") -> CodeScan | SyntaxProblem:
+    """Everything the save-time checks need from an action's code, which is nothing but the text: parse
+    and compile it (`parse_python`), then walk its tree once (`code_scan.scan`). The compiler's warnings
+    come back in the scan's `warnings`.
+
+    Raises:
+        ValueError: the source cannot be parsed at all (see `parse_python`).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        # What the compiler warns of (`x is 1`, an invalid escape) belongs in the save's report, not on
+        # the stderr of whichever process happens to check the code.
+        warnings.simplefilter("always")
+        try:
+            tree = parse_python(code, filename)
+        except SyntaxError as exc:
+            return SyntaxProblem(exc.lineno, exc.msg)
+    found = scan(tree)
+    said = dict.fromkeys(  # by line (the parser's and the compiler's come in two runs), once each
+        f"line {w.lineno} of the code: {w.message}"
+        for w in sorted(caught, key=lambda w: w.lineno)
+        if issubclass(w.category, (SyntaxWarning, DeprecationWarning))
+    )
+    return replace(found, warnings=tuple(said)) if said else found
 
 
 def syntax_check(code: str) -> str | None:

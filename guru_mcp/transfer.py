@@ -8,36 +8,24 @@ document (they are saved first).
 
 from __future__ import annotations
 
-import json
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from guru_mcp.agents.graph import dependency_order
 from guru_mcp.catalog import Catalog, CheckedSave
+from guru_mcp.code_scan import CodeScan
+from guru_mcp.documents import document_items, load_document
 from guru_mcp.errors import FieldError, ValidationFailed
-from guru_mcp.models import ACTION_NAME_RE, ActionSpec, AgentConfig, parse_spec, slugify
+from guru_mcp.lint import SyntaxProblem
+from guru_mcp.models import ACTION_NAME_RE, ActionSpec, AgentConfig, PythonCodeConfig, parse_spec, slugify
 from guru_mcp.versions import spec_diff, summarize
 
+__all__ = ["export_actions", "import_actions", "load_document"]
 
-def load_document(text: str | bytes) -> list[dict[str, Any]]:
-    """Parse an import document: one action object, a list of them, or `{"actions": [...]}`."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    return document_items(doc)
-
-
-def document_items(doc: Any) -> list[dict[str, Any]]:
-    """The actions of an import document already parsed from JSON (see `load_document`)."""
-    if isinstance(doc, dict) and isinstance(doc.get("actions"), list):
-        doc = doc["actions"]
-    items = doc if isinstance(doc, list) else [doc]
-    if not items:
-        raise ValidationFailed("the document holds no actions")
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ValidationFailed(FieldError(f"[{i}]", "each action must be a JSON object"))
-    return items
+Prescanned = Callable[[int, str], CodeScan | SyntaxProblem | None]
+"""What `lint.check_code` found for the code of item i, if that code is the given text; None if unknown
+(`guru_mcp/scan_ahead.py` computes it on another core)."""
 
 
 def _normalise(item: dict[str, Any], notes: list[str]) -> dict[str, Any]:
@@ -51,30 +39,44 @@ def _normalise(item: dict[str, Any], notes: list[str]) -> dict[str, Any]:
 
 
 async def import_actions(
-    catalog: Catalog, guru: str, document: Any, *, dry_run: bool = False, actor: str = ""
+    catalog: Catalog,
+    guru: str,
+    document: Any,
+    *,
+    dry_run: bool = False,
+    actor: str = "",
+    prescanned: Prescanned | None = None,
 ) -> dict[str, Any]:
     """Validate every action, then (unless dry_run) save them. Returns a report per action; an update
     lists its field-by-field `changes` (definition, and `enabled` when that changes too). `document`
-    is the JSON text, or what it parses to (then it is not written out and parsed again)."""
+    is the JSON text, or what it parses to (then it is not written out and parsed again).
+    `prescanned`: the code checks of the document's Python actions, where they are already known."""
     items = load_document(document) if isinstance(document, (str, bytes)) else document_items(document)
     notes: list[str] = []
     specs: list[ActionSpec] = []
+    index: dict[int, int] = {}  # id(spec) -> its item's index in the document
     errors: list[FieldError] = []
     for i, item in enumerate(items):
         try:
-            specs.append(parse_spec(_normalise(item, notes), where=f"[{i}] {item.get('name', '?')!r}"))
+            spec = parse_spec(_normalise(item, notes), where=f"[{i}] {item.get('name', '?')!r}")
         except ValidationFailed as exc:
             errors.extend(FieldError(f"{exc.prefix} {e.field}".strip(), e.message) for e in exc.errors)
-    names = [s.name for s in specs]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
+        else:
+            specs.append(spec)
+            index[id(spec)] = i
+    counts = Counter(s.name for s in specs)
+    for dup in sorted(n for n, count in counts.items() if count > 1):
         errors.append(FieldError("name", f"{dup!r} appears more than once in the document"))
     checked: list[tuple[ActionSpec, list[str], list[str]]] = []
     pending = {s.name: s for s in specs}
     # One reading of the store for the whole document: every action is checked against it.
     context = await catalog.check_context(guru, agents=any(isinstance(s.config, AgentConfig) for s in specs))
     for spec in dependency_order(specs):
+        scanned = None
+        if prescanned is not None and isinstance(spec.config, PythonCodeConfig):
+            scanned = prescanned(index[id(spec)], spec.config.code)
         try:
-            missing, warnings = catalog.check_with(context, spec, pending)
+            missing, warnings = catalog.check_with(context, spec, pending, scanned)
             checked.append((spec, missing, warnings))
         except ValidationFailed as exc:
             errors.extend(FieldError(f"{exc.prefix} {e.field}".strip(), e.message) for e in exc.errors)
