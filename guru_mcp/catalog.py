@@ -178,6 +178,8 @@ class Catalog:
         self._previous: dict[str, Snapshot] = {}
         """The last snapshot of each guru, whose unchanged entries the next one reuses."""
         self._listeners: dict[object, Callable[[str], None]] = {}
+        self._generations: dict[str, int] = {}
+        """Changes seen per guru: a snapshot read across one is not kept (see `snapshot`)."""
         self._lock = anyio.Lock()
 
     # -- change notification -----------------------------------------------------------------------
@@ -188,6 +190,7 @@ class Catalog:
         return lambda: self._listeners.pop(token, None)  # type: ignore[return-value]
 
     def _changed(self, guru: str) -> None:
+        self._generations[guru] = self._generations.get(guru, 0) + 1
         old = self._snapshots.pop(guru, None)
         if old is not None:
             self._previous[guru] = old
@@ -220,22 +223,30 @@ class Catalog:
         if snap is not None:
             return snap
         async with self._lock:
-            snap = self._snapshots.get(guru)
-            if snap is None:
-                version = await self.store.gurus.catalog_version(guru)
-                previous = self._previous.pop(guru, None)
-                reusable = (
-                    {(e.stored.id, e.stored.revision): e for e in previous.entries.values()}
-                    if previous
-                    else {}
-                )
-                actions = await self.store.actions.list_actions_reusing(
-                    guru, {key: e.stored for key, e in reusable.items()}
-                )
-                entries = {a.name: reusable.get((a.id, a.revision)) or _entry(a) for a in actions}
-                snap = Snapshot(guru=guru, version=version, entries=entries)
-                self._snapshots[guru] = snap
-            return snap
+            for _ in range(3):
+                kept = self._snapshots.get(guru)
+                if kept is not None:
+                    return kept
+                seen = self._generations.get(guru, 0)
+                read = await self._read_snapshot(guru)
+                # A change saved while this one was read (its `_changed` found nothing to drop) makes the
+                # reading stale: it is not kept, and the catalog is read again.
+                if self._generations.get(guru, 0) == seen:
+                    self._snapshots[guru] = read
+                    return read
+            return read  # changes keep landing: this reading is as fresh as any, just not kept
+
+    async def _read_snapshot(self, guru: str) -> Snapshot:
+        version = await self.store.gurus.catalog_version(guru)
+        previous = self._previous.pop(guru, None)
+        reusable = (
+            {(e.stored.id, e.stored.revision): e for e in previous.entries.values()} if previous else {}
+        )
+        actions = await self.store.actions.list_actions_reusing(
+            guru, {key: e.stored for key, e in reusable.items()}
+        )
+        entries = {a.name: reusable.get((a.id, a.revision)) or _entry(a) for a in actions}
+        return Snapshot(guru=guru, version=version, entries=entries)
 
     def forget(self, guru: str) -> None:
         """Drop everything held about a deleted guru."""
